@@ -1,0 +1,96 @@
+import * as tf from '@tensorflow/tfjs-core';
+
+export interface AdamConfig {
+  /** Step size. DCGAN default 2e-4. */
+  learningRate: number;
+  /** First-moment decay. DCGAN default 0.5. */
+  beta1: number;
+  /** Second-moment decay. Default 0.999. */
+  beta2: number;
+  /** Denominator epsilon. Default 1e-8. */
+  epsilon?: number;
+}
+
+/**
+ * Adam over an explicit list of variables. Its state (m, v, step count) belongs to one model
+ * copy, so that each device keeps its own optimizer for its local discriminator and the server
+ * keeps G's, and the state can be reset or checkpointed.
+ */
+export class Adam {
+  private readonly m: tf.Variable[];
+  private readonly v: tf.Variable[];
+  private t = 0;
+  private readonly epsilon: number;
+
+  constructor(
+    private readonly vars: readonly tf.Variable[],
+    readonly config: AdamConfig,
+  ) {
+    this.epsilon = config.epsilon ?? 1e-8;
+    this.m = vars.map((x) => tf.variable(tf.zerosLike(x), false));
+    this.v = vars.map((x) => tf.variable(tf.zerosLike(x), false));
+  }
+
+  get step(): number {
+    return this.t;
+  }
+
+  apply(grads: readonly tf.Tensor[]): void {
+    if (grads.length !== this.vars.length) {
+      throw new Error(`Adam got ${grads.length} gradients for ${this.vars.length} variables`);
+    }
+    this.t += 1;
+    const { learningRate, beta1, beta2 } = this.config;
+    const lrT = (learningRate * Math.sqrt(1 - beta2 ** this.t)) / (1 - beta1 ** this.t);
+    tf.tidy(() => {
+      for (let i = 0; i < grads.length; i++) {
+        const g = grads[i]!;
+        const m = this.m[i]!.mul(beta1).add(g.mul(1 - beta1));
+        const v = this.v[i]!.mul(beta2).add(g.square().mul(1 - beta2));
+        this.m[i]!.assign(m);
+        this.v[i]!.assign(v);
+        this.vars[i]!.assign(this.vars[i]!.sub(m.mul(lrT).div(v.sqrt().add(this.epsilon))));
+      }
+    });
+  }
+
+  /** Forgets all history (a new or returning device starts its optimizer afresh). */
+  reset(): void {
+    this.t = 0;
+    tf.tidy(() => {
+      for (const x of [...this.m, ...this.v]) x.assign(tf.zerosLike(x));
+    });
+  }
+
+  /** The state as one flat vector: [t, m..., v...]. */
+  getState(): Float32Array {
+    const n = this.m.reduce((s, x) => s + x.size, 0);
+    const out = new Float32Array(1 + 2 * n);
+    out[0] = this.t;
+    let offset = 1;
+    for (const x of [...this.m, ...this.v]) {
+      out.set(x.dataSync() as Float32Array, offset);
+      offset += x.size;
+    }
+    return out;
+  }
+
+  setState(state: Float32Array): void {
+    const n = this.m.reduce((s, x) => s + x.size, 0);
+    if (state.length !== 1 + 2 * n) {
+      throw new RangeError(`optimizer state has ${state.length} values, expected ${1 + 2 * n}`);
+    }
+    this.t = state[0]!;
+    let offset = 1;
+    tf.tidy(() => {
+      for (const x of [...this.m, ...this.v]) {
+        x.assign(tf.tensor(state.slice(offset, offset + x.size), x.shape));
+        offset += x.size;
+      }
+    });
+  }
+
+  dispose(): void {
+    for (const x of [...this.m, ...this.v]) x.dispose();
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * @distgan/gan — the numeric core: models, losses, the local-discriminator and generator steps,
+ * weighted averaging, the two schedules, and the TensorFlow.js backend choice.
+ *
+ * ```ts
+ * const gan = new GlobalGan({ arch: 'mlp', sampleShape: [28, 28, 1], latentDim: 64 }, opts);
+ * const device = new LocalDiscriminatorTrainer(gan.spec, adam);
+ * device.setGlobal(gan.generatorWeights().values, gan.discriminatorWeights().values);
+ * ```
+ */
+export { Adam, type AdamConfig } from './adam.js';
+export { averageWeights, StreamingAverage, type WeightedUpdate } from './aggregate.js';
+export { buildModel, type Model, type ModelArch, type ModelRole, type ModelSpec } from './models.js';
+export { ParamSet, type Init, type ParamDef } from './params.js';
+export { runScheduledRound, SCHEDULES, type RoundPhases, type Schedule } from './schedules.js';
+export { deriveSeed } from './seeds.js';
+export { generatorStep, localDiscriminatorStep, type DiscriminatorLosses } from './steps.js';
+export { GlobalGan, LocalDiscriminatorTrainer } from './trainers.js';

@@ -1,0 +1,203 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { ParamSet, type ParamDef } from './params.js';
+
+/** Model families. `mlp` works for any sample shape (images are flattened, 2D points as is). */
+export type ModelArch = 'mlp' | 'dcgan';
+export type ModelRole = 'generator' | 'discriminator';
+
+export interface ModelSpec {
+  arch: ModelArch;
+  /** Shape of one sample: [28, 28, 1], [32, 32, 3] or [2] for the synthetic ring. */
+  sampleShape: readonly number[];
+  /** Length of the latent vector z. */
+  latentDim: number;
+}
+
+/** A model is its parameters and a pure forward function over them. */
+export interface Model {
+  readonly role: ModelRole;
+  readonly spec: ModelSpec;
+  readonly params: ParamSet;
+  /** Generator: z [b, latentDim] → samples [b, ...sampleShape]. Discriminator: samples → logits [b, 1]. */
+  apply(x: tf.Tensor): tf.Tensor;
+  dispose(): void;
+}
+
+interface Architecture {
+  defs: ParamDef[];
+  forward: (p: ParamSet, x: tf.Tensor) => tf.Tensor;
+}
+
+const LEAK = 0.2;
+const BN_EPSILON = 1e-5;
+const prod = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
+
+function dense(name: string, inDim: number, outDim: number, std?: number): ParamDef[] {
+  const init = std ? { kind: 'normal' as const, std } : { kind: 'glorot' as const, fanIn: inDim, fanOut: outDim };
+  return [
+    { name: `${name}/kernel`, shape: [inDim, outDim], init },
+    { name: `${name}/bias`, shape: [outDim], init: { kind: 'zeros' } },
+  ];
+}
+
+function conv(name: string, k: number, inC: number, outC: number, transpose = false): ParamDef[] {
+  // conv2d filters are [h, w, in, out]; conv2dTranspose filters are [h, w, out, in].
+  const shape = transpose ? [k, k, outC, inC] : [k, k, inC, outC];
+  return [
+    { name: `${name}/kernel`, shape, init: { kind: 'normal', std: 0.02 } },
+    { name: `${name}/bias`, shape: [outC], init: { kind: 'zeros' } },
+  ];
+}
+
+function batchNorm(name: string, channels: number): ParamDef[] {
+  return [
+    { name: `${name}/gamma`, shape: [channels], init: { kind: 'ones' } },
+    { name: `${name}/beta`, shape: [channels], init: { kind: 'zeros' } },
+  ];
+}
+
+function applyDense(p: ParamSet, name: string, x: tf.Tensor): tf.Tensor2D {
+  return tf.add(tf.matMul(x as tf.Tensor2D, p.get(`${name}/kernel`)), p.get(`${name}/bias`));
+}
+
+/**
+ * Batch normalisation with the statistics of the batch itself, in training and sampling alike:
+ * the generator has no running statistics, so its weights are its whole state.
+ */
+function applyBatchNorm(p: ParamSet, name: string, x: tf.Tensor): tf.Tensor {
+  const axes = x.rank === 4 ? [0, 1, 2] : [0];
+  const { mean, variance } = tf.moments(x, axes);
+  return tf.add(
+    tf.mul(tf.div(tf.sub(x, mean), tf.sqrt(tf.add(variance, BN_EPSILON))), p.get(`${name}/gamma`)),
+    p.get(`${name}/beta`),
+  );
+}
+
+function applyConv(p: ParamSet, name: string, x: tf.Tensor4D): tf.Tensor4D {
+  return tf.add(
+    tf.conv2d(x, p.get(`${name}/kernel`) as tf.Tensor4D, 2, 'same'),
+    p.get(`${name}/bias`),
+  );
+}
+
+function applyConvTranspose(p: ParamSet, name: string, x: tf.Tensor4D, outC: number): tf.Tensor4D {
+  const [b, h, w] = x.shape;
+  return tf.add(
+    tf.conv2dTranspose(x, p.get(`${name}/kernel`) as tf.Tensor4D, [b, h * 2, w * 2, outC], 2, 'same'),
+    p.get(`${name}/bias`),
+  );
+}
+
+function mlpHidden(spec: ModelSpec): number[] {
+  return spec.sampleShape.length === 1 ? [128, 128] : [256, 512];
+}
+
+function mlpGenerator(spec: ModelSpec): Architecture {
+  const out = prod(spec.sampleShape);
+  const widths = [spec.latentDim, ...mlpHidden(spec), out];
+  const defs = widths.slice(1).flatMap((w, i) => dense(`g/dense${i}`, widths[i]!, w));
+  const isImage = spec.sampleShape.length > 1;
+  return {
+    defs,
+    forward: (p, z) => {
+      let h: tf.Tensor = z;
+      for (let i = 0; i < widths.length - 1; i++) {
+        h = applyDense(p, `g/dense${i}`, h);
+        if (i < widths.length - 2) h = tf.leakyRelu(h, LEAK);
+      }
+      // Images live in [-1, 1]; 2D points are unbounded.
+      return isImage ? tf.reshape(tf.tanh(h), [-1, ...spec.sampleShape]) : h;
+    },
+  };
+}
+
+function mlpDiscriminator(spec: ModelSpec): Architecture {
+  const inDim = prod(spec.sampleShape);
+  const widths = [inDim, ...mlpHidden(spec).reverse(), 1];
+  const defs = widths.slice(1).flatMap((w, i) => dense(`d/dense${i}`, widths[i]!, w));
+  return {
+    defs,
+    forward: (p, x) => {
+      let h: tf.Tensor = tf.reshape(x, [-1, inDim]);
+      for (let i = 0; i < widths.length - 1; i++) {
+        h = applyDense(p, `d/dense${i}`, h);
+        if (i < widths.length - 2) h = tf.leakyRelu(h, LEAK);
+      }
+      return h;
+    },
+  };
+}
+
+/** DCGAN channel plan for 28×28 (two upsamplings from 7×7) and 32×32 (three from 4×4). */
+function dcganPlan(spec: ModelSpec): { base: number; channels: number[]; outC: number } {
+  const [h, w, c] = spec.sampleShape;
+  if (spec.sampleShape.length !== 3 || h !== w || (h !== 28 && h !== 32) || !c) {
+    throw new RangeError(
+      `the dcgan models take 28×28×C or 32×32×C images, not [${spec.sampleShape.join(', ')}]; use --model mlp`,
+    );
+  }
+  return h === 28 ? { base: 7, channels: [128, 64], outC: c } : { base: 4, channels: [256, 128, 64], outC: c };
+}
+
+function dcganGenerator(spec: ModelSpec): Architecture {
+  const { base, channels, outC } = dcganPlan(spec);
+  const first = base * base * channels[0]!;
+  const defs: ParamDef[] = [...dense('g/project', spec.latentDim, first, 0.02), ...batchNorm('g/bn0', channels[0]!)];
+  for (let i = 1; i < channels.length; i++) {
+    defs.push(...conv(`g/deconv${i}`, 4, channels[i - 1]!, channels[i]!, true));
+    defs.push(...batchNorm(`g/bn${i}`, channels[i]!));
+  }
+  defs.push(...conv('g/out', 4, channels[channels.length - 1]!, outC, true));
+  return {
+    defs,
+    forward: (p, z) => {
+      let h: tf.Tensor = tf.reshape(applyDense(p, 'g/project', z), [-1, base, base, channels[0]!]);
+      h = tf.relu(applyBatchNorm(p, 'g/bn0', h));
+      for (let i = 1; i < channels.length; i++) {
+        h = applyConvTranspose(p, `g/deconv${i}`, h as tf.Tensor4D, channels[i]!);
+        h = tf.relu(applyBatchNorm(p, `g/bn${i}`, h));
+      }
+      return tf.tanh(applyConvTranspose(p, 'g/out', h as tf.Tensor4D, outC));
+    },
+  };
+}
+
+function dcganDiscriminator(spec: ModelSpec): Architecture {
+  const { base, channels, outC } = dcganPlan(spec);
+  const down = [...channels].reverse(); // e.g. [64, 128] for 28×28
+  const defs: ParamDef[] = [];
+  down.forEach((ch, i) => defs.push(...conv(`d/conv${i}`, 4, i === 0 ? outC : down[i - 1]!, ch)));
+  const flat = base * base * down[down.length - 1]!;
+  defs.push(...dense('d/logit', flat, 1, 0.02));
+  return {
+    defs,
+    forward: (p, x) => {
+      let h = x as tf.Tensor4D;
+      for (let i = 0; i < down.length; i++) h = tf.leakyRelu(applyConv(p, `d/conv${i}`, h), LEAK);
+      return applyDense(p, 'd/logit', tf.reshape(h, [-1, flat]));
+    },
+  };
+}
+
+const builders: Record<ModelArch, Record<ModelRole, (s: ModelSpec) => Architecture>> = {
+  mlp: { generator: mlpGenerator, discriminator: mlpDiscriminator },
+  dcgan: { generator: dcganGenerator, discriminator: dcganDiscriminator },
+};
+
+/** Builds a generator or discriminator with weights initialised deterministically from `seed`. */
+export function buildModel(role: ModelRole, spec: ModelSpec, seed: number): Model {
+  if (!Number.isInteger(spec.latentDim) || spec.latentDim < 1) {
+    throw new RangeError(`latentDim must be a positive integer, got ${spec.latentDim}`);
+  }
+  const arch = builders[spec.arch]?.[role];
+  if (!arch) throw new RangeError(`unknown model "${spec.arch}": use mlp or dcgan`);
+  const { defs, forward } = arch(spec);
+  const params = new ParamSet(defs, seed);
+  return {
+    role,
+    spec,
+    params,
+    apply: (x) => forward(params, x),
+    dispose: () => params.dispose(),
+  };
+}

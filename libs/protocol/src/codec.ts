@@ -1,0 +1,194 @@
+import { createHash } from 'node:crypto';
+import { BlobIntegrityError, type ErrorContext } from './errors.js';
+import { float16Table, toFloat16Bits } from './float16.js';
+import { describeLayoutMismatch, totalSize, type FlatWeights, type TensorSpec } from './weights.js';
+
+/*
+ * Weight blob, format version 1 (all integers little-endian):
+ *   0  magic "DGWB"             4 bytes
+ *   4  format version           u16
+ *   6  dtype                    u8   0 = float32, 1 = float16
+ *   7  reserved                 u8   0
+ *   8  header length            u32  bytes of the header JSON
+ *  12  SHA-256                  32 bytes, of everything after this field (header, padding, data)
+ *  44  header JSON              {"tensors":[{"name","shape"}…],"count":N}
+ *      zero padding to a multiple of 8
+ *      data                     N values of dtype
+ * The digest covers the header as well as the tensor data, so a corrupted name or shape is
+ * caught even when the reader has no expected layout to compare with.
+ */
+const MAGIC = [0x44, 0x47, 0x57, 0x42]; // "DGWB"
+export const BLOB_FORMAT_VERSION = 1;
+const PREFIX = 44;
+const DTYPES = { float32: 0, float16: 1 } as const;
+export type BlobDtype = keyof typeof DTYPES;
+
+if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
+  throw new Error('the weight-blob codec needs a little-endian host');
+}
+
+const sha256 = (bytes: Uint8Array): Buffer => createHash('sha256').update(bytes).digest();
+
+export interface EncodeOptions {
+  /** Payload precision. float16 halves the bytes; values beyond ±65504 are refused. */
+  dtype?: BlobDtype;
+}
+
+/** Encodes weights into one blob (one allocation; float32 data copied once). */
+export function encodeWeights(w: FlatWeights, opts: EncodeOptions = {}): Uint8Array {
+  const dtype = opts.dtype ?? 'float32';
+  const count = totalSize(w.specs);
+  if (count !== w.values.length) {
+    throw new RangeError(`weights hold ${w.values.length} values but their specs describe ${count}`);
+  }
+  const header = new TextEncoder().encode(
+    JSON.stringify({ tensors: w.specs.map((s) => ({ name: s.name, shape: s.shape })), count }),
+  );
+  const dataOffset = align8(PREFIX + header.length);
+  const bytesPer = dtype === 'float32' ? 4 : 2;
+  const blob = new Uint8Array(dataOffset + count * bytesPer);
+  blob.set(MAGIC, 0);
+  const view = new DataView(blob.buffer);
+  view.setUint16(4, BLOB_FORMAT_VERSION, true);
+  blob[6] = DTYPES[dtype];
+  view.setUint32(8, header.length, true);
+  blob.set(header, PREFIX);
+  if (dtype === 'float32') {
+    blob.set(new Uint8Array(w.values.buffer, w.values.byteOffset, w.values.byteLength), dataOffset);
+  } else {
+    const out = new Uint16Array(blob.buffer, dataOffset, count);
+    const v = w.values;
+    for (let i = 0; i < count; i++) {
+      const h = toFloat16Bits(v[i]!);
+      if ((h & 0x7c00) === 0x7c00 && Number.isFinite(v[i]!)) {
+        throw new RangeError(
+          `value ${v[i]} at index ${i} is beyond float16's range (±65504): encode these weights as float32`,
+        );
+      }
+      out[i] = h;
+    }
+  }
+  blob.set(sha256(blob.subarray(PREFIX)), 12);
+  return blob;
+}
+
+export interface DecodeOptions {
+  /** The layout the reader's model has; a blob with another layout is refused. */
+  expect?: readonly TensorSpec[];
+  /** The digest the message announced (hex); it must equal the blob's. */
+  sha256?: string;
+  /** Run/round/device, for error messages. */
+  context?: ErrorContext;
+}
+
+interface Parsed {
+  dtype: BlobDtype;
+  specs: TensorSpec[];
+  count: number;
+  dataOffset: number;
+  digest: string;
+}
+
+function parseHeader(blob: Uint8Array, ctx: ErrorContext): Parsed {
+  const fail = (reason: BlobIntegrityError['reason'], detail: string): never => {
+    throw new BlobIntegrityError(reason, detail, ctx);
+  };
+  if (blob.length < PREFIX) fail('truncated', `${blob.length} bytes is shorter than the ${PREFIX}-byte prefix`);
+  if (MAGIC.some((b, i) => blob[i] !== b)) fail('bad-magic', 'this is not a distgan weight blob');
+  const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
+  const version = view.getUint16(4, true);
+  if (version !== BLOB_FORMAT_VERSION) {
+    fail('unsupported-version', `format version ${version}; this build reads version ${BLOB_FORMAT_VERSION}`);
+  }
+  const dtypeCode = blob[6];
+  const dtype = dtypeCode === 0 ? 'float32' : dtypeCode === 1 ? 'float16' : fail('bad-header', `unknown dtype ${dtypeCode}`);
+  const headerLength = view.getUint32(8, true);
+  if (PREFIX + headerLength > blob.length) fail('truncated', `header of ${headerLength} bytes runs past the end`);
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(blob.subarray(PREFIX, PREFIX + headerLength)));
+  } catch {
+    fail('bad-header', 'the header is not valid JSON');
+  }
+  const h = header as { tensors?: unknown; count?: unknown };
+  const okSpec = (s: unknown): s is TensorSpec =>
+    typeof s === 'object' &&
+    s !== null &&
+    typeof (s as TensorSpec).name === 'string' &&
+    Array.isArray((s as TensorSpec).shape) &&
+    (s as TensorSpec).shape.every((d) => Number.isInteger(d) && d >= 0);
+  if (!Array.isArray(h.tensors) || !h.tensors.every(okSpec) || typeof h.count !== 'number') {
+    fail('bad-header', 'the header does not list tensors and a value count');
+  }
+  const specs = h.tensors as TensorSpec[];
+  const count = h.count as number;
+  if (totalSize(specs) !== count) fail('bad-header', `tensor shapes add up to ${totalSize(specs)} values, header says ${count}`);
+  const dataOffset = align8(PREFIX + headerLength);
+  const expectedLength = dataOffset + count * (dtype === 'float32' ? 4 : 2);
+  if (blob.length < expectedLength) fail('truncated', `${blob.length} bytes, the header describes ${expectedLength}`);
+  if (blob.length > expectedLength) fail('bad-header', `${blob.length - expectedLength} unexpected bytes after the data`);
+  const digest = Buffer.from(blob.buffer, blob.byteOffset + 12, 32).toString('hex');
+  return { dtype, specs, count, dataOffset, digest };
+}
+
+/** The digest (hex) a blob carries in its header, for the message that announces it. */
+export function blobSha256Hex(blob: Uint8Array): string {
+  return parseHeader(blob, {}).digest;
+}
+
+/**
+ * Decodes and verifies a blob: checksum (the blob's own, and the message's if given), layout
+ * (against `expect` if given), finite values. Anything wrong throws BlobIntegrityError and
+ * nothing is returned, so a bad blob never reaches a model or an average. float32 data is
+ * returned as a view into `blob` when aligned (no copy); float16 is widened to float32.
+ */
+export function decodeWeights(blob: Uint8Array, opts: DecodeOptions = {}): FlatWeights {
+  const ctx = opts.context ?? {};
+  const p = parseHeader(blob, ctx);
+  const actual = sha256(blob.subarray(PREFIX)).toString('hex');
+  if (actual !== p.digest) {
+    throw new BlobIntegrityError('checksum-mismatch', `content digest ${actual} differs from the header's ${p.digest}`, ctx);
+  }
+  if (opts.sha256 !== undefined && opts.sha256 !== p.digest) {
+    throw new BlobIntegrityError('checksum-mismatch', `blob digest ${p.digest} differs from the message's ${opts.sha256}`, ctx);
+  }
+  if (opts.expect) {
+    const mismatch = describeLayoutMismatch(opts.expect, p.specs);
+    if (mismatch) throw new BlobIntegrityError('shape-mismatch', `${mismatch} (a different model?)`, ctx);
+  }
+  let values: Float32Array;
+  const start = blob.byteOffset + p.dataOffset;
+  if (p.dtype === 'float32') {
+    values =
+      start % 4 === 0
+        ? new Float32Array(blob.buffer, start, p.count)
+        : new Float32Array(blob.slice(p.dataOffset).buffer, 0, p.count);
+  } else {
+    const bits =
+      start % 2 === 0 ? new Uint16Array(blob.buffer, start, p.count) : new Uint16Array(blob.slice(p.dataOffset).buffer, 0, p.count);
+    const table = float16Table();
+    values = new Float32Array(p.count);
+    for (let i = 0; i < p.count; i++) values[i] = table[bits[i]!]!;
+  }
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v - v !== 0) {
+      const at = locate(p.specs, i);
+      throw new BlobIntegrityError('non-finite', `value ${v} in tensor "${at}" (index ${i})`, ctx);
+    }
+  }
+  return { specs: p.specs, values };
+}
+
+function locate(specs: readonly TensorSpec[], index: number): string {
+  let offset = 0;
+  for (const s of specs) {
+    offset += s.shape.reduce((a, b) => a * b, 1);
+    if (index < offset) return s.name;
+  }
+  return '?';
+}
+
+function align8(n: number): number {
+  return (n + 7) & ~7;
+}

@@ -1,0 +1,6 @@
+export * from './errors.js';
+export * from './weights.js';
+export * from './float16.js';
+export * from './codec.js';
+export * from './names.js';
+export * from './messages.js';

@@ -1,0 +1,216 @@
+import { Type, type Static, type TSchema } from 'typebox';
+import { Compile } from 'typebox/compile';
+import { ProtocolError, type ErrorContext } from './errors.js';
+import { ID_PATTERN } from './names.js';
+
+/** Version of the JSON messages; a receiver refuses any other. */
+export const PROTOCOL_VERSION = 1;
+
+/** Messages larger than this are refused before parsing (weights never travel in messages). */
+export const MAX_MESSAGE_BYTES = 1 << 20;
+
+const Id = Type.String({ pattern: ID_PATTERN });
+const Round = Type.Integer({ minimum: 0 });
+const Count = Type.Integer({ minimum: 1 });
+const Millis = Type.Number({ minimum: 0 });
+const Finite = Type.Number();
+const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
+const BlobKey = Type.String({ pattern: '^distgan:[A-Za-z0-9_:-]+$', maxLength: 512 });
+const BlobRef = Type.Object({ key: BlobKey, sha256: Sha256 }, { additionalProperties: false });
+const Header = {
+  version: Type.Literal(PROTOCOL_VERSION),
+  runId: Id,
+};
+
+export const RoundTaskSchema = Type.Object(
+  {
+    type: Type.Literal('RoundTask'),
+    ...Header,
+    round: Round,
+    schedule: Type.Union([Type.Literal('serial'), Type.Literal('parallel')]),
+    generator: BlobRef,
+    discriminator: BlobRef,
+    /** The round queue that updates go to. */
+    replyTo: Type.String({ minLength: 1, maxLength: 255 }),
+    /** Epoch ms after which the server no longer counts an update. */
+    deadlineAt: Millis,
+    issuedAt: Millis,
+    training: Type.Object(
+      {
+        localSteps: Count,
+        batchSize: Count,
+        learningRate: Type.Number({ exclusiveMinimum: 0 }),
+        beta1: Type.Number({ minimum: 0, exclusiveMaximum: 1 }),
+        beta2: Type.Number({ minimum: 0, exclusiveMaximum: 1 }),
+      },
+      { additionalProperties: false },
+    ),
+    /** Run seed: a device derives its minibatch and latent seeds from it, the round and its id. */
+    seed: Type.Integer({ minimum: 0, maximum: 0xffffffff }),
+    participants: Type.Array(Id, { minItems: 1, uniqueItems: true }),
+  },
+  { additionalProperties: false },
+);
+export type RoundTask = Static<typeof RoundTaskSchema>;
+
+export const DeviceUpdateSchema = Type.Object(
+  {
+    type: Type.Literal('DeviceUpdate'),
+    ...Header,
+    round: Round,
+    deviceId: Id,
+    /** n_k: the weight of this update in the average. */
+    samples: Count,
+    blob: Type.Object(
+      { key: BlobKey, sha256: Sha256, bytes: Type.Integer({ minimum: 1 }) },
+      { additionalProperties: false },
+    ),
+    losses: Type.Object({ d: Finite, dReal: Finite, dFake: Finite }, { additionalProperties: false }),
+    computeMs: Millis,
+    steps: Count,
+    /** True when the device started this round with a fresh Adam state. */
+    optimizerReset: Type.Boolean(),
+    sentAt: Millis,
+  },
+  { additionalProperties: false },
+);
+export type DeviceUpdate = Static<typeof DeviceUpdateSchema>;
+
+export const DeviceRegisterSchema = Type.Object(
+  {
+    type: Type.Literal('DeviceRegister'),
+    ...Header,
+    deviceId: Id,
+    samples: Count,
+    /** Which shard of the partition the device holds (its StatefulSet ordinal). */
+    shard: Type.Integer({ minimum: 0 }),
+    backend: Type.String({ maxLength: 64 }),
+    sentAt: Millis,
+  },
+  { additionalProperties: false },
+);
+export type DeviceRegister = Static<typeof DeviceRegisterSchema>;
+
+export const DeviceHeartbeatSchema = Type.Object(
+  {
+    type: Type.Literal('DeviceHeartbeat'),
+    ...Header,
+    deviceId: Id,
+    /** Last round the device trained, or -1 before its first. */
+    lastRound: Type.Integer({ minimum: -1 }),
+    sentAt: Millis,
+  },
+  { additionalProperties: false },
+);
+export type DeviceHeartbeat = Static<typeof DeviceHeartbeatSchema>;
+
+export const DeviceLeaveSchema = Type.Object(
+  {
+    type: Type.Literal('DeviceLeave'),
+    ...Header,
+    deviceId: Id,
+    reason: Type.String({ maxLength: 256 }),
+    sentAt: Millis,
+  },
+  { additionalProperties: false },
+);
+export type DeviceLeave = Static<typeof DeviceLeaveSchema>;
+
+export interface MessageTypes {
+  RoundTask: RoundTask;
+  DeviceUpdate: DeviceUpdate;
+  DeviceRegister: DeviceRegister;
+  DeviceHeartbeat: DeviceHeartbeat;
+  DeviceLeave: DeviceLeave;
+}
+export type MessageType = keyof MessageTypes;
+export type Message = MessageTypes[MessageType];
+
+const SCHEMAS: Record<MessageType, TSchema> = {
+  RoundTask: RoundTaskSchema,
+  DeviceUpdate: DeviceUpdateSchema,
+  DeviceRegister: DeviceRegisterSchema,
+  DeviceHeartbeat: DeviceHeartbeatSchema,
+  DeviceLeave: DeviceLeaveSchema,
+};
+const VALIDATORS = Object.fromEntries(
+  Object.entries(SCHEMAS).map(([type, schema]) => [type, Compile(schema)]),
+) as Record<MessageType, ReturnType<typeof Compile>>;
+
+export const MESSAGE_TYPES = Object.keys(SCHEMAS) as MessageType[];
+
+function isMessageType(t: unknown): t is MessageType {
+  return typeof t === 'string' && Object.hasOwn(SCHEMAS, t);
+}
+
+export interface ParseOptions<T extends MessageType> {
+  /** The receiver's run: a message of another run is refused. */
+  runId: string;
+  /** The types this receiver accepts. */
+  types: readonly T[];
+  context?: ErrorContext;
+}
+
+const decoder = new TextDecoder('utf-8', { fatal: true });
+const encoder = new TextEncoder();
+
+/**
+ * Parses and validates one message body. Anything that is not valid UTF-8 JSON, not of an
+ * accepted type, of another protocol version or run, or fails its schema throws ProtocolError
+ * saying what and where; the caller rejects the message and goes on.
+ */
+export function parseMessage<T extends MessageType>(
+  raw: Uint8Array | string,
+  opts: ParseOptions<T>,
+): MessageTypes[T] {
+  const ctx: ErrorContext = { run: opts.runId, ...opts.context };
+  const size = typeof raw === 'string' ? raw.length : raw.byteLength;
+  if (size > MAX_MESSAGE_BYTES) {
+    throw new ProtocolError(`message of ${size} bytes exceeds the limit of ${MAX_MESSAGE_BYTES}`, ctx);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof raw === 'string' ? raw : decoder.decode(raw));
+  } catch (err) {
+    throw new ProtocolError(`not UTF-8 JSON (${(err as Error).message})`, ctx);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new ProtocolError('not a JSON object', ctx);
+  }
+  const { type, version, runId } = value as Record<string, unknown>;
+  if (!isMessageType(type)) {
+    throw new ProtocolError(`unknown message type ${JSON.stringify(type)}`, ctx, '/type');
+  }
+  if (!(opts.types as readonly string[]).includes(type)) {
+    throw new ProtocolError(`a ${type} is not accepted here (expected ${opts.types.join(' or ')})`, ctx, '/type');
+  }
+  if (version !== PROTOCOL_VERSION) {
+    throw new ProtocolError(
+      `${type} has protocol version ${JSON.stringify(version)}, this build speaks version ${PROTOCOL_VERSION}`,
+      ctx,
+      '/version',
+    );
+  }
+  if (runId !== opts.runId) {
+    throw new ProtocolError(`${type} belongs to run ${JSON.stringify(runId)}, not ${JSON.stringify(opts.runId)}`, ctx, '/runId');
+  }
+  const validator = VALIDATORS[type];
+  if (!validator.Check(value)) {
+    const first = validator.Errors(value)[0];
+    const path = first?.instancePath || '/';
+    throw new ProtocolError(`${type} ${path}: ${first?.message ?? 'fails its schema'}`, ctx, path);
+  }
+  return value as MessageTypes[T];
+}
+
+/** Serialises a message after checking it against its own schema (a bug here must not reach the wire). */
+export function encodeMessage(message: Message): Uint8Array {
+  const type = message.type;
+  const validator = VALIDATORS[type];
+  const value: unknown = message;
+  if (!validator.Check(value)) {
+    const first = validator.Errors(value)[0];
+    throw new ProtocolError(`refusing to send an invalid ${type}: ${first?.instancePath || '/'} ${first?.message ?? ''}`);
+  }
+  return encoder.encode(JSON.stringify(message));
+}

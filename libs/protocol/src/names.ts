@@ -1,0 +1,100 @@
+import { ProtocolError } from './errors.js';
+
+/**
+ * Run and device ids end up in queue names, routing keys and Redis keys, so they are
+ * restricted to characters that mean nothing in any of them (no `:`, `*`, `#` or spaces).
+ */
+export const ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$';
+const ID_RE = new RegExp(ID_PATTERN);
+
+export function isValidId(id: string): boolean {
+  return ID_RE.test(id);
+}
+
+export function assertValidId(kind: 'run' | 'device', id: string): void {
+  if (!isValidId(id)) {
+    throw new ProtocolError(
+      `${kind} id ${JSON.stringify(id)} is not valid: use 1-63 letters, digits, '-' or '_', starting with a letter or digit`,
+    );
+  }
+}
+
+function assertRound(round: number): void {
+  if (!Number.isSafeInteger(round) || round < 0) {
+    throw new RangeError(`round must be a non-negative integer, got ${round}`);
+  }
+}
+
+/** Every name of DESIGN.md §3 for one run, in one place. */
+export interface RunNames {
+  readonly runId: string;
+  /** Topic exchange the server publishes round tasks to. */
+  readonly tasksExchange: string;
+  /** Exchange that rejected and expired messages go to. */
+  readonly deadLetterExchange: string;
+  /** Queue that collects dead letters for inspection. */
+  readonly deadLetterQueue: string;
+  /** Routing key of a task for every device. */
+  readonly broadcastRoutingKey: string;
+  /** Routing key of a task for one device. */
+  deviceRoutingKey(deviceId: string): string;
+  /** The device's own durable task queue. */
+  deviceQueue(deviceId: string): string;
+  /** The round queue that devices reply to in round t. */
+  roundQueue(round: number): string;
+  /** Global generator and discriminator of round t. */
+  generatorKey(round: number): string;
+  discriminatorKey(round: number): string;
+  /** Device k's local discriminator for round t. */
+  deviceUpdateKey(round: number, deviceId: string): string;
+  /** Membership hash: device id → registration. */
+  readonly devicesKey: string;
+  /** Pointer to the last completed round's checkpoint. */
+  readonly checkpointKey: string;
+  /** A checkpoint's blobs, written before the pointer switches to them. */
+  checkpointBlobKey(round: number, part: 'g' | 'd' | 'opt'): string;
+}
+
+export function names(runId: string): RunNames {
+  assertValidId('run', runId);
+  const amqp = `distgan.${runId}`;
+  const redis = `distgan:${runId}`;
+  return {
+    runId,
+    tasksExchange: `${amqp}.tasks`,
+    deadLetterExchange: `${amqp}.dead`,
+    deadLetterQueue: `${amqp}.dead`,
+    broadcastRoutingKey: 'round',
+    deviceRoutingKey: (deviceId) => {
+      assertValidId('device', deviceId);
+      return `device.${deviceId}`;
+    },
+    deviceQueue: (deviceId) => {
+      assertValidId('device', deviceId);
+      return `${amqp}.device.${deviceId}`;
+    },
+    roundQueue: (round) => {
+      assertRound(round);
+      return `${amqp}.round.${round}`;
+    },
+    generatorKey: (round) => {
+      assertRound(round);
+      return `${redis}:g:${round}`;
+    },
+    discriminatorKey: (round) => {
+      assertRound(round);
+      return `${redis}:d:${round}`;
+    },
+    deviceUpdateKey: (round, deviceId) => {
+      assertRound(round);
+      assertValidId('device', deviceId);
+      return `${redis}:d:${round}:${deviceId}`;
+    },
+    devicesKey: `${redis}:devices`,
+    checkpointKey: `${redis}:checkpoint`,
+    checkpointBlobKey: (round, part) => {
+      assertRound(round);
+      return `${redis}:checkpoint:${round}:${part}`;
+    },
+  };
+}
