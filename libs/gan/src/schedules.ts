@@ -32,6 +32,10 @@ export async function runScheduledRound<Avg>(schedule: Schedule, phases: RoundPh
   // so they always see φ_t even if every update arrives while they run.
   const generator = phases.generatorSteps();
   const collected = phases.collect();
-  const [, average] = await Promise.all([generator, collected]);
-  phases.install(average);
+  // Both settle before the round ends either way: a failed round must not be rolled back
+  // while its generator steps are still running.
+  const [g, c] = await Promise.allSettled([generator, collected]);
+  if (c.status === 'rejected') throw c.reason;
+  if (g.status === 'rejected') throw g.reason;
+  phases.install(c.value);
 }

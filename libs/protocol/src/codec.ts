@@ -104,11 +104,18 @@ function parseHeader(blob: Uint8Array, ctx: ErrorContext): Parsed {
   const dtype = dtypeCode === 0 ? 'float32' : dtypeCode === 1 ? 'float16' : fail('bad-header', `unknown dtype ${dtypeCode}`);
   const headerLength = view.getUint32(8, true);
   if (PREFIX + headerLength > blob.length) fail('truncated', `header of ${headerLength} bytes runs past the end`);
+  const storedDigest = (): string => Buffer.from(blob.buffer, blob.byteOffset + 12, 32).toString('hex');
+  // A header that does not parse was most likely damaged on the way: say so when the digest agrees.
+  const badHeader = (detail: string): never => {
+    const actual = sha256(blob.subarray(PREFIX)).toString('hex');
+    if (actual !== storedDigest()) fail('checksum-mismatch', `content digest ${actual} differs from the header's`);
+    return fail('bad-header', detail);
+  };
   let header: unknown;
   try {
     header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(blob.subarray(PREFIX, PREFIX + headerLength)));
   } catch {
-    fail('bad-header', 'the header is not valid JSON');
+    badHeader('the header is not valid JSON');
   }
   const h = header as { tensors?: unknown; count?: unknown };
   const okSpec = (s: unknown): s is TensorSpec =>
@@ -118,16 +125,16 @@ function parseHeader(blob: Uint8Array, ctx: ErrorContext): Parsed {
     Array.isArray((s as TensorSpec).shape) &&
     (s as TensorSpec).shape.every((d) => Number.isInteger(d) && d >= 0);
   if (!Array.isArray(h.tensors) || !h.tensors.every(okSpec) || typeof h.count !== 'number') {
-    fail('bad-header', 'the header does not list tensors and a value count');
+    badHeader('the header does not list tensors and a value count');
   }
   const specs = h.tensors as TensorSpec[];
   const count = h.count as number;
-  if (totalSize(specs) !== count) fail('bad-header', `tensor shapes add up to ${totalSize(specs)} values, header says ${count}`);
+  if (totalSize(specs) !== count) badHeader( `tensor shapes add up to ${totalSize(specs)} values, header says ${count}`);
   const dataOffset = align8(PREFIX + headerLength);
   const expectedLength = dataOffset + count * (dtype === 'float32' ? 4 : 2);
   if (blob.length < expectedLength) fail('truncated', `${blob.length} bytes, the header describes ${expectedLength}`);
   if (blob.length > expectedLength) fail('bad-header', `${blob.length - expectedLength} unexpected bytes after the data`);
-  const digest = Buffer.from(blob.buffer, blob.byteOffset + 12, 32).toString('hex');
+  const digest = storedDigest();
   return { dtype, specs, count, dataOffset, digest };
 }
 

@@ -198,7 +198,9 @@ export function parseMessage<T extends MessageType>(
   if (!validator.Check(value)) {
     const first = validator.Errors(value)[0];
     const path = first?.instancePath || '/';
-    throw new ProtocolError(`${type} ${path}: ${first?.message ?? 'fails its schema'}`, ctx, path);
+    // TypeBox reports an unexpected field as the boolean schema `false` failing.
+    const why = first?.keyword === 'boolean' ? 'unexpected field' : (first?.message ?? 'fails its schema');
+    throw new ProtocolError(`${type} ${path}: ${why}`, ctx, path);
   }
   return value as MessageTypes[T];
 }

@@ -1,0 +1,140 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { blobSha256Hex, decodeWeights, encodeWeights } from './codec.js';
+import { BlobIntegrityError } from './errors.js';
+import { fromFloat16Bits, toFloat16Bits } from './float16.js';
+import type { FlatWeights } from './weights.js';
+
+function weights(seed = 1): FlatWeights {
+  const specs = [
+    { name: 'dense0/kernel', shape: [3, 4] },
+    { name: 'dense0/bias', shape: [4] },
+    { name: 'out/kernel', shape: [4, 1] },
+  ];
+  const values = new Float32Array(20);
+  let s = seed;
+  for (let i = 0; i < values.length; i++) {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    values[i] = (s / 2 ** 31 - 0.5) * 4;
+  }
+  return { specs, values };
+}
+
+function refusal(fn: () => unknown, reason: BlobIntegrityError['reason']): BlobIntegrityError {
+  let caught: unknown;
+  try {
+    fn();
+  } catch (err) {
+    caught = err;
+  }
+  assert.ok(caught instanceof BlobIntegrityError, `expected a BlobIntegrityError, got ${String(caught)}`);
+  assert.equal(caught.reason, reason, caught.message);
+  assert.equal(caught.code, 'BLOB_INTEGRITY');
+  return caught;
+}
+
+describe('weight-blob codec', () => {
+  it('round-trips float32 exactly, with names and shapes', () => {
+    const w = weights();
+    const blob = encodeWeights(w);
+    const back = decodeWeights(blob, { expect: w.specs, sha256: blobSha256Hex(blob) });
+    assert.deepEqual(back.specs, w.specs);
+    assert.deepEqual(Array.from(back.values), Array.from(w.values));
+  });
+
+  it('round-trips float16 within half precision and half the payload', () => {
+    const w = weights(7);
+    const b32 = encodeWeights(w);
+    const b16 = encodeWeights(w, { dtype: 'float16' });
+    const back = decodeWeights(b16, { expect: w.specs });
+    for (let i = 0; i < w.values.length; i++) {
+      const v = w.values[i]!;
+      assert.ok(Math.abs(back.values[i]! - v) <= Math.abs(v) * 2 ** -11 + 1e-7, `index ${i}: ${back.values[i]} vs ${v}`);
+    }
+    assert.ok(b16.length < b32.length);
+    assert.equal(b32.length - b16.length, w.values.length * 2);
+  });
+
+  it('converts float16 with round-to-nearest-even, subnormals and infinities', () => {
+    assert.equal(fromFloat16Bits(toFloat16Bits(1)), 1);
+    assert.equal(fromFloat16Bits(toFloat16Bits(65504)), 65504);
+    assert.equal(fromFloat16Bits(toFloat16Bits(2 ** -24)), 2 ** -24);
+    assert.equal(fromFloat16Bits(toFloat16Bits(1 + 2 ** -11)), 1); // tie → even
+    assert.equal(fromFloat16Bits(toFloat16Bits(1 + 3 * 2 ** -11)), 1 + 2 ** -9); // tie → even (up)
+    assert.equal(fromFloat16Bits(toFloat16Bits(-Infinity)), -Infinity);
+  });
+
+  it('refuses float16 encoding of values beyond its range instead of writing Infinity', () => {
+    const w = weights();
+    w.values[3] = 1e6;
+    assert.throws(() => encodeWeights(w, { dtype: 'float16' }), /beyond float16's range/);
+  });
+
+  it('refuses a flipped byte anywhere in the payload or header', () => {
+    const w = weights();
+    const blob = encodeWeights(w);
+    for (const at of [20, 50, blob.length - 1]) {
+      const bad = blob.slice();
+      bad[at]! ^= 0x10;
+      refusal(() => decodeWeights(bad, { expect: w.specs }), 'checksum-mismatch');
+    }
+  });
+
+  it("refuses a blob whose digest differs from the message's", () => {
+    const a = encodeWeights(weights(1));
+    const b = encodeWeights(weights(2));
+    refusal(() => decodeWeights(a, { sha256: blobSha256Hex(b) }), 'checksum-mismatch');
+  });
+
+  it('refuses a blob of another model (wrong shape or tensor count)', () => {
+    const w = weights();
+    const blob = encodeWeights(w);
+    const other = [w.specs[0]!, { name: 'dense0/bias', shape: [5] }, w.specs[2]!];
+    const err = refusal(() => decodeWeights(blob, { expect: other }), 'shape-mismatch');
+    assert.match(err.message, /dense0\/bias.*\[4\].*\[5\]/);
+    refusal(() => decodeWeights(blob, { expect: w.specs.slice(0, 2) }), 'shape-mismatch');
+  });
+
+  it('refuses NaN and Infinity, naming the tensor', () => {
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      const w = weights();
+      w.values[18] = bad;
+      const blob = encodeWeights(w); // a device could send this: the receiver must catch it
+      const err = refusal(() => decodeWeights(blob, { expect: w.specs }), 'non-finite');
+      assert.match(err.message, /out\/kernel/);
+    }
+  });
+
+  it('refuses truncated blobs at every length', () => {
+    const blob = encodeWeights(weights());
+    for (const len of [0, 3, 43, 44, 60, blob.length - 1]) {
+      assert.throws(
+        () => decodeWeights(blob.subarray(0, len)),
+        (e: unknown) => e instanceof BlobIntegrityError && (e.reason === 'truncated' || e.reason === 'bad-header'),
+        `length ${len}`,
+      );
+    }
+  });
+
+  it('refuses bytes that are not a blob, or a future format', () => {
+    refusal(() => decodeWeights(new TextEncoder().encode('{"json": "this is not a weight blob at all, clearly not"}')), 'bad-magic');
+    const blob = encodeWeights(weights());
+    const future = blob.slice();
+    future[4] = 9;
+    refusal(() => decodeWeights(future), 'unsupported-version');
+  });
+
+  it('decodes from an unaligned view (as from a network buffer)', () => {
+    const w = weights();
+    const blob = encodeWeights(w);
+    const shifted = new Uint8Array(blob.length + 1);
+    shifted.set(blob, 1);
+    const back = decodeWeights(shifted.subarray(1), { expect: w.specs });
+    assert.deepEqual(Array.from(back.values), Array.from(w.values));
+  });
+
+  it('refuses values that do not match their specs when encoding', () => {
+    const w = weights();
+    assert.throws(() => encodeWeights({ specs: w.specs, values: w.values.subarray(1) }), RangeError);
+  });
+});

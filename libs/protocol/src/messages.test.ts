@@ -1,0 +1,118 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { ProtocolError } from './errors.js';
+import { encodeMessage, parseMessage, PROTOCOL_VERSION, type DeviceUpdate, type RoundTask } from './messages.js';
+import { names } from './names.js';
+
+const run = 'run-1';
+const n = names(run);
+const sha = 'a'.repeat(64);
+
+function task(): RoundTask {
+  return {
+    type: 'RoundTask',
+    version: PROTOCOL_VERSION,
+    runId: run,
+    round: 3,
+    schedule: 'serial',
+    generator: { key: n.generatorKey(3), sha256: sha },
+    discriminator: { key: n.discriminatorKey(3), sha256: sha },
+    replyTo: n.roundQueue(3),
+    deadlineAt: 1_800_000_001_000,
+    issuedAt: 1_800_000_000_000,
+    training: { localSteps: 2, batchSize: 64, learningRate: 2e-4, beta1: 0.5, beta2: 0.999 },
+    seed: 42,
+    participants: ['dev-0', 'dev-1'],
+  };
+}
+
+function update(): DeviceUpdate {
+  return {
+    type: 'DeviceUpdate',
+    version: PROTOCOL_VERSION,
+    runId: run,
+    round: 3,
+    deviceId: 'dev-0',
+    samples: 15000,
+    blob: { key: n.deviceUpdateKey(3, 'dev-0'), sha256: sha, bytes: 1234 },
+    losses: { d: 1.2, dReal: 0.6, dFake: 0.6 },
+    computeMs: 12.5,
+    steps: 2,
+    optimizerReset: false,
+    sentAt: 1_800_000_000_500,
+  };
+}
+
+const bytes = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
+
+function refused(raw: Uint8Array | string, pattern: RegExp, types: ('RoundTask' | 'DeviceUpdate')[] = ['DeviceUpdate']): void {
+  assert.throws(
+    () => parseMessage(raw, { runId: run, types }),
+    (e: unknown) => e instanceof ProtocolError && e.code === 'PROTOCOL_INVALID_MESSAGE' && pattern.test(e.message),
+  );
+}
+
+describe('messages', () => {
+  it('round-trips a task and an update', () => {
+    assert.deepEqual(parseMessage(encodeMessage(task()), { runId: run, types: ['RoundTask'] }), task());
+    assert.deepEqual(parseMessage(encodeMessage(update()), { runId: run, types: ['DeviceUpdate'] }), update());
+  });
+
+  it('refuses bytes that are not JSON, or not an object', () => {
+    refused(new Uint8Array([0xff, 0xfe, 0x00]), /not UTF-8 JSON/);
+    refused('{"type": "DeviceUpdate",', /not UTF-8 JSON/);
+    refused('[1,2,3]', /not a JSON object/);
+    refused('null', /not a JSON object/);
+  });
+
+  it('refuses unknown types, types not accepted here, other versions and other runs', () => {
+    refused(bytes({ ...update(), type: 'Hello' }), /unknown message type "Hello"/);
+    refused(bytes(task()), /RoundTask is not accepted here/);
+    refused(bytes({ ...update(), version: 2 }), /protocol version 2/);
+    refused(bytes({ ...update(), runId: 'other-run' }), /belongs to run "other-run"/);
+  });
+
+  it('names the offending field of a schema failure', () => {
+    refused(bytes({ ...update(), samples: 0 }), /\/samples/);
+    refused(bytes({ ...update(), samples: 1.5 }), /\/samples/);
+    refused(bytes({ ...update(), deviceId: 'a:b' }), /\/deviceId/);
+    refused(bytes({ ...update(), blob: { ...update().blob, sha256: 'xyz' } }), /\/blob\/sha256/);
+    refused(bytes({ ...update(), losses: { d: null, dReal: 0, dFake: 0 } }), /\/losses\/d/);
+    refused(bytes({ ...update(), extra: true }), /\/extra: unexpected field/);
+    const { samples: _omitted, ...noSamples } = update();
+    refused(bytes(noSamples), /samples/);
+    refused(bytes({ ...task(), participants: [] }), /\/participants/, ['RoundTask']);
+    refused(bytes({ ...task(), training: { ...task().training, beta1: 1 } }), /\/training\/beta1/, ['RoundTask']);
+  });
+
+  it('refuses oversized messages before parsing them', () => {
+    refused('x'.repeat((1 << 20) + 1), /exceeds the limit/);
+  });
+
+  it('will not encode an invalid message (NaN loss becomes null in JSON)', () => {
+    assert.throws(() => encodeMessage({ ...update(), losses: { d: NaN, dReal: 0, dFake: 0 } }), ProtocolError);
+  });
+});
+
+describe('names', () => {
+  it('follows DESIGN.md §3', () => {
+    assert.equal(n.tasksExchange, 'distgan.run-1.tasks');
+    assert.equal(n.deviceQueue('dev-0'), 'distgan.run-1.device.dev-0');
+    assert.equal(n.roundQueue(7), 'distgan.run-1.round.7');
+    assert.equal(n.deadLetterExchange, 'distgan.run-1.dead');
+    assert.equal(n.generatorKey(7), 'distgan:run-1:g:7');
+    assert.equal(n.discriminatorKey(7), 'distgan:run-1:d:7');
+    assert.equal(n.deviceUpdateKey(7, 'dev-0'), 'distgan:run-1:d:7:dev-0');
+    assert.equal(n.devicesKey, 'distgan:run-1:devices');
+    assert.equal(n.checkpointKey, 'distgan:run-1:checkpoint');
+  });
+
+  it('refuses ids that would break a queue name or a key', () => {
+    for (const bad of ['', 'a b', 'a:b', 'a.b', '#', '-lead', 'x'.repeat(64)]) {
+      assert.throws(() => names(bad), ProtocolError, bad);
+      assert.throws(() => n.deviceQueue(bad), ProtocolError, bad);
+    }
+    assert.throws(() => n.roundQueue(-1), RangeError);
+    assert.throws(() => n.roundQueue(1.5), RangeError);
+  });
+});

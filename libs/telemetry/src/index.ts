@@ -1,0 +1,2 @@
+/** @distgan/telemetry — structured logging and Prometheus metric definitions. */
+export { createLogger, type Logger, type LoggerConfig } from './logger.js';
