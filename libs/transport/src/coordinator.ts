@@ -1,0 +1,372 @@
+import {
+  BlobIntegrityError,
+  blobSha256Hex,
+  decodeWeights,
+  encodeMessage,
+  encodeWeights,
+  names,
+  parseMessage,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  type DeviceUpdate,
+  type RoundTask,
+} from '@distgan/protocol';
+import { deriveSeed, runScheduledRound, StreamingAverage, type GlobalGan, type Schedule } from '@distgan/gan';
+import type { BlobStore } from './blob-store.js';
+import type { RoundTransport } from './round-transport.js';
+import { QuorumNotReachedError, RoundFailedError } from './errors.js';
+
+/** What the server sends devices with every task (DESIGN.md §1 step 2). */
+export interface LocalTraining {
+  /** L: local discriminator steps per round. */
+  localSteps: number;
+  /** Minibatch size of each local step. */
+  batchSize: number;
+  /** Adam settings of the local discriminators. */
+  learningRate: number;
+  beta1: number;
+  beta2: number;
+}
+
+export interface CoordinatorConfig {
+  runId: string;
+  schedule: Schedule;
+  training: LocalTraining;
+  /** M: generator steps per round. */
+  generatorSteps: number;
+  /** Latent batch size of each generator step. */
+  generatorBatchSize: number;
+  /** Seeds every random draw of the run (latent batches, minibatches). */
+  seed: number;
+  /** A round closes at this deadline if some expected devices have not answered. */
+  roundDeadlineMs: number;
+  /** Fewest accepted updates for a round to count; below it the round is retried. */
+  quorum: number;
+  /** Attempts per round before the run fails. */
+  maxRoundAttempts: number;
+  /** Expiry of per-round blobs in the store. */
+  blobTtlSeconds: number;
+}
+
+/** Who is expected to answer round t (membership decides; the embedded run has a fixed list). */
+export type ParticipantSource = (round: number) => readonly string[] | Promise<readonly string[]>;
+
+export type UpdateOutcome = 'accepted' | 'duplicate' | 'rejected' | 'late';
+
+/** Events in the order they happen, for observers (metrics, logs, the schedule tests). */
+export type RoundEvent =
+  | { kind: 'round-start'; round: number; attempt: number; participants: readonly string[] }
+  | { kind: 'broadcast-end'; round: number }
+  | { kind: 'collect-start'; round: number }
+  | { kind: 'update'; round: number; deviceId?: string; outcome: UpdateOutcome; reason?: string }
+  | { kind: 'collect-end'; round: number; accepted: number }
+  | { kind: 'generator-start'; round: number }
+  | { kind: 'generator-end'; round: number }
+  | { kind: 'install'; round: number }
+  | { kind: 'round-failed'; round: number; attempt: number; error: Error }
+  | { kind: 'round-end'; report: RoundReport };
+
+export interface PhaseTimings {
+  /** Encode G and D, store them, publish the task. */
+  broadcastMs: number;
+  /** Longest local training time reported by an accepted device. */
+  deviceComputeMs: number;
+  /** From the task's publication to the round's close. */
+  collectMs: number;
+  /** Fetch, verify, decode and average the updates, install φ_{t+1}. */
+  aggregateMs: number;
+  /** The M generator steps. */
+  generatorMs: number;
+  totalMs: number;
+}
+
+export interface DeviceRoundResult {
+  deviceId: string;
+  samples: number;
+  losses: DeviceUpdate['losses'];
+  computeMs: number;
+  /** Time from the task's publication to this update's arrival at the server. */
+  latencyMs: number;
+}
+
+export interface RoundReport {
+  round: number;
+  schedule: Schedule;
+  attempts: number;
+  participants: number;
+  accepted: DeviceRoundResult[];
+  outcomes: Record<UpdateOutcome, number>;
+  /** Sample-weighted mean of the accepted devices' local losses, and the mean G loss. */
+  losses: { d: number; dReal: number; dFake: number; g: number };
+  phases: PhaseTimings;
+  /** Bytes that crossed (or would cross) the network: blobs and messages. */
+  bytes: { down: number; up: number };
+}
+
+interface Accepted {
+  update: DeviceUpdate;
+  values: Float32Array;
+  latencyMs: number;
+}
+
+const now = (): number => performance.now();
+
+/**
+ * The server's round loop on the shared engine: broadcast (θ_t, φ_t), collect and verify the
+ * devices' local discriminators until all answered or the deadline passed, average them
+ * weighted by n_k, and train the generator, in the order the schedule prescribes.
+ */
+export class Coordinator {
+  private readonly names: ReturnType<typeof names>;
+  private nextRound = 0;
+
+  constructor(
+    private readonly gan: GlobalGan,
+    private readonly transport: RoundTransport,
+    private readonly store: BlobStore,
+    private readonly participants: ParticipantSource,
+    readonly config: CoordinatorConfig,
+    private readonly onEvent: (e: RoundEvent) => void = () => {},
+  ) {
+    if (config.quorum < 1) throw new RangeError(`quorum must be at least 1, got ${config.quorum}`);
+    this.names = names(config.runId);
+  }
+
+  /** The round the next call to runRound will run (after a resume: the checkpoint's + 1). */
+  get round(): number {
+    return this.nextRound;
+  }
+
+  set round(value: number) {
+    this.nextRound = value;
+  }
+
+  /** Runs the next round, retrying it when it misses its quorum. */
+  async runRound(): Promise<RoundReport> {
+    const t = this.nextRound;
+    let lastError: Error | undefined;
+    for (let attempt = 1; attempt <= this.config.maxRoundAttempts; attempt++) {
+      try {
+        const report = await this.attemptRound(t, attempt);
+        this.nextRound = t + 1;
+        this.onEvent({ kind: 'round-end', report });
+        return report;
+      } catch (err) {
+        if (!(err instanceof QuorumNotReachedError)) throw err;
+        lastError = err;
+        this.onEvent({ kind: 'round-failed', round: t, attempt, error: err });
+      }
+    }
+    throw new RoundFailedError(t, this.config.maxRoundAttempts, this.config.runId, lastError!);
+  }
+
+  private async attemptRound(t: number, attempt: number): Promise<RoundReport> {
+    const cfg = this.config;
+    const participants = [...(await this.participants(t))].sort();
+    this.onEvent({ kind: 'round-start', round: t, attempt, participants });
+    const start = now();
+    const phases: PhaseTimings = {
+      broadcastMs: 0,
+      deviceComputeMs: 0,
+      collectMs: 0,
+      aggregateMs: 0,
+      generatorMs: 0,
+      totalMs: 0,
+    };
+    const outcomes: Record<UpdateOutcome, number> = { accepted: 0, duplicate: 0, rejected: 0, late: 0 };
+    const bytes = { down: 0, up: 0 };
+    const generatorBefore = this.gan.generatorWeights();
+    const dSpecs = this.gan.discriminator.params.specs;
+    let gLoss = NaN;
+    let publishedAt = 0;
+    let accepted: Accepted[] = [];
+    // In `parallel` the G steps run before the round may fail: keep what to restore.
+    const optimizerBefore = cfg.schedule === 'parallel' ? this.gan.getOptimizerState() : undefined;
+    const inbox = await this.transport.openRound(t);
+
+    try {
+      await runScheduledRound<Float32Array>(cfg.schedule, {
+        broadcast: async () => {
+          const b0 = now();
+          const gBlob = encodeWeights(generatorBefore);
+          const dBlob = encodeWeights(this.gan.discriminatorWeights());
+          const gKey = this.names.generatorKey(t);
+          const dKey = this.names.discriminatorKey(t);
+          await Promise.all([
+            this.store.put(gKey, gBlob, { ttlSeconds: cfg.blobTtlSeconds }),
+            this.store.put(dKey, dBlob, { ttlSeconds: cfg.blobTtlSeconds }),
+          ]);
+          const task: RoundTask = {
+            type: 'RoundTask',
+            version: PROTOCOL_VERSION,
+            runId: cfg.runId,
+            round: t,
+            schedule: cfg.schedule,
+            generator: { key: gKey, sha256: blobSha256Hex(gBlob) },
+            discriminator: { key: dKey, sha256: blobSha256Hex(dBlob) },
+            replyTo: inbox.name,
+            deadlineAt: Date.now() + cfg.roundDeadlineMs,
+            issuedAt: Date.now(),
+            training: { ...cfg.training },
+            seed: cfg.seed,
+            participants,
+          };
+          const body = encodeMessage(task);
+          await this.transport.publishTask(body, { kind: 'devices', deviceIds: participants });
+          publishedAt = now();
+          // Every participant fetches both blobs and gets the task.
+          bytes.down += participants.length * (gBlob.length + dBlob.length + body.length);
+          phases.broadcastMs = publishedAt - b0;
+          this.onEvent({ kind: 'broadcast-end', round: t });
+        },
+        collect: async () => {
+          this.onEvent({ kind: 'collect-start', round: t });
+          accepted = await this.collect(t, participants, inbox, publishedAt, outcomes, bytes, phases, dSpecs);
+          phases.collectMs = now() - publishedAt;
+          this.onEvent({ kind: 'collect-end', round: t, accepted: accepted.length });
+          if (accepted.length < cfg.quorum) {
+            throw new QuorumNotReachedError(t, accepted.length, cfg.quorum, cfg.runId);
+          }
+          const a0 = now();
+          // A fixed order (by device id) makes the average independent of arrival order.
+          accepted.sort((a, b) => (a.update.deviceId < b.update.deviceId ? -1 : 1));
+          const avg = new StreamingAverage(accepted[0]!.values.length);
+          for (const a of accepted) avg.add(a.values, a.update.samples);
+          const result = avg.result();
+          phases.aggregateMs += now() - a0;
+          return result;
+        },
+        generatorSteps: async () => {
+          this.onEvent({ kind: 'generator-start', round: t });
+          const g0 = now();
+          gLoss = this.gan.generatorSteps(cfg.generatorSteps, cfg.generatorBatchSize, (s) =>
+            deriveSeed(cfg.seed, 'generator', t, s),
+          );
+          phases.generatorMs = now() - g0;
+          this.onEvent({ kind: 'generator-end', round: t });
+        },
+        install: (average) => {
+          const i0 = now();
+          this.gan.setDiscriminator(average);
+          phases.aggregateMs += now() - i0;
+          this.onEvent({ kind: 'install', round: t });
+        },
+      });
+    } catch (err) {
+      if (optimizerBefore) {
+        this.gan.setGenerator(generatorBefore.values);
+        this.gan.setOptimizerState(optimizerBefore);
+      }
+      throw err;
+    } finally {
+      await inbox.close();
+    }
+
+    phases.totalMs = now() - start;
+    phases.deviceComputeMs = Math.max(0, ...accepted.map((a) => a.update.computeMs));
+    const n = accepted.reduce((s, a) => s + a.update.samples, 0);
+    const wmean = (f: (a: Accepted) => number): number =>
+      accepted.reduce((s, a) => s + (a.update.samples / n) * f(a), 0);
+    return {
+      round: t,
+      schedule: cfg.schedule,
+      attempts: attempt,
+      participants: participants.length,
+      accepted: accepted.map((a) => ({
+        deviceId: a.update.deviceId,
+        samples: a.update.samples,
+        losses: a.update.losses,
+        computeMs: a.update.computeMs,
+        latencyMs: a.latencyMs,
+      })),
+      outcomes,
+      losses: {
+        d: wmean((a) => a.update.losses.d),
+        dReal: wmean((a) => a.update.losses.dReal),
+        dFake: wmean((a) => a.update.losses.dFake),
+        g: gLoss,
+      },
+      phases,
+      bytes,
+    };
+  }
+
+  /** Receives updates until every participant answered or the deadline passed. */
+  private async collect(
+    t: number,
+    participants: readonly string[],
+    inbox: Awaited<ReturnType<RoundTransport['openRound']>>,
+    publishedAt: number,
+    outcomes: Record<UpdateOutcome, number>,
+    bytes: { down: number; up: number },
+    phases: PhaseTimings,
+    dSpecs: GlobalGan['discriminator']['params']['specs'],
+  ): Promise<Accepted[]> {
+    const cfg = this.config;
+    const expected = new Set(participants);
+    const byDevice = new Map<string, Accepted>();
+    const deadline = publishedAt + cfg.roundDeadlineMs;
+    const record = (outcome: UpdateOutcome, deviceId?: string, reason?: string): void => {
+      outcomes[outcome] += 1;
+      this.onEvent({ kind: 'update', round: t, deviceId, outcome, reason });
+    };
+
+    while (byDevice.size < expected.size) {
+      const msg = await inbox.receive(deadline - now());
+      if (!msg) break; // deadline
+      bytes.up += msg.body.length;
+      let update: DeviceUpdate;
+      try {
+        const parsed = parseMessage(msg.body, { runId: cfg.runId, types: ['DeviceUpdate'] });
+        update = parsed as DeviceUpdate;
+        if (update.round !== t) {
+          throw new ProtocolError(`update for round ${update.round} arrived in round ${t}'s queue`, {
+            run: cfg.runId,
+            round: t,
+            device: update.deviceId,
+          });
+        }
+        if (!expected.has(update.deviceId)) {
+          throw new ProtocolError(`device "${update.deviceId}" is not a participant of round ${t}`, {
+            run: cfg.runId,
+            round: t,
+            device: update.deviceId,
+          });
+        }
+      } catch (err) {
+        if (!(err instanceof ProtocolError)) throw err;
+        msg.reject();
+        record('rejected', undefined, err.message);
+        continue;
+      }
+      if (byDevice.has(update.deviceId)) {
+        msg.ack(); // a redelivered or duplicated update counts once
+        record('duplicate', update.deviceId);
+        continue;
+      }
+      const a0 = now();
+      try {
+        const blob = await this.store.get(update.blob.key);
+        if (!blob) {
+          throw new BlobIntegrityError('missing', `blob "${update.blob.key}" is not in the store (expired or never written)`, {
+            run: cfg.runId,
+            round: t,
+            device: update.deviceId,
+          });
+        }
+        bytes.up += blob.length;
+        const weights = decodeWeights(blob, { expect: dSpecs, sha256: update.blob.sha256 });
+        byDevice.set(update.deviceId, { update, values: weights.values, latencyMs: now() - publishedAt });
+        msg.ack();
+        record('accepted', update.deviceId);
+      } catch (err) {
+        if (!(err instanceof BlobIntegrityError)) throw err;
+        msg.reject();
+        record('rejected', update.deviceId, err.message);
+      } finally {
+        phases.aggregateMs += now() - a0;
+      }
+    }
+    return [...byDevice.values()];
+  }
+}

@@ -1,0 +1,175 @@
+import {
+  BlobIntegrityError,
+  blobSha256Hex,
+  decodeWeights,
+  encodeMessage,
+  encodeWeights,
+  names,
+  parseMessage,
+  PROTOCOL_VERSION,
+  ProtocolError,
+  type BlobDtype,
+  type DeviceUpdate,
+  type RoundTask,
+} from '@distgan/protocol';
+import { deriveSeed, type LocalDiscriminatorTrainer } from '@distgan/gan';
+import { gatherBatch, Rng, type Dataset } from '@distgan/data';
+import type { BlobStore } from './blob-store.js';
+import type { InboundMessage, RoundTransport, TaskSubscription } from './round-transport.js';
+
+/** Lifecycle of a device runtime. */
+export type DeviceState = 'idle' | 'running' | 'stopping' | 'stopped';
+
+export interface DeviceRuntimeOptions {
+  runId: string;
+  deviceId: string;
+  /** The device's private data: the dataset and the indices of its shard. */
+  data: { dataset: Dataset; indices: Int32Array };
+  /** Expiry of the device's update blob in the store. */
+  blobTtlSeconds: number;
+  /** Precision of the update on the wire (float16 halves the upload). Default float32. */
+  updateDtype?: BlobDtype;
+}
+
+/** What happened to one task, for logs, metrics and tests. */
+export type TaskOutcome =
+  | { kind: 'trained'; round: number; computeMs: number; update: DeviceUpdate }
+  | { kind: 'skipped'; round: number; reason: string }
+  | { kind: 'refused'; reason: string };
+
+/**
+ * A device: consumes round tasks, fetches and verifies (θ_t, φ_t), runs L local discriminator
+ * steps on its shard, stores its φ_k and publishes the update, then acks the task. The same code
+ * runs in the embedded mode and in the device service.
+ */
+export class DeviceRuntime {
+  private subscription: TaskSubscription | undefined;
+  private lastRound: number | undefined;
+  private stateValue: DeviceState = 'idle';
+  private readonly names: ReturnType<typeof names>;
+  /** Receive buffer of the real minibatch, reused across steps (the trainer copies it). */
+  private batch = new Float32Array(0);
+
+  constructor(
+    private readonly trainer: LocalDiscriminatorTrainer,
+    private readonly transport: RoundTransport,
+    private readonly store: BlobStore,
+    readonly options: DeviceRuntimeOptions,
+    private readonly onOutcome: (o: TaskOutcome) => void = () => {},
+  ) {
+    if (options.data.indices.length === 0) {
+      throw new RangeError(`device "${options.deviceId}" has an empty shard: it has nothing to train on`);
+    }
+    this.names = names(options.runId);
+  }
+
+  get state(): DeviceState {
+    return this.stateValue;
+  }
+
+  get samples(): number {
+    return this.options.data.indices.length;
+  }
+
+  async start(): Promise<void> {
+    if (this.stateValue !== 'idle') throw new Error(`device "${this.options.deviceId}" was already started`);
+    this.stateValue = 'running';
+    this.subscription = await this.transport.subscribeTasks(this.options.deviceId, (msg) => this.onTask(msg));
+  }
+
+  /** Stops taking tasks; the task in hand finishes first. */
+  async stop(): Promise<void> {
+    if (this.stateValue !== 'running') return;
+    this.stateValue = 'stopping';
+    await this.subscription?.close();
+    this.stateValue = 'stopped';
+  }
+
+  private async onTask(msg: InboundMessage): Promise<void> {
+    let outcome: TaskOutcome;
+    try {
+      outcome = await this.handle(msg.body);
+      msg.ack();
+    } catch (err) {
+      if (!(err instanceof ProtocolError) && !(err instanceof BlobIntegrityError)) {
+        msg.requeue();
+        throw err;
+      }
+      msg.reject();
+      outcome = { kind: 'refused', reason: err.message };
+    }
+    this.onOutcome(outcome);
+  }
+
+  /** Trains on one task and publishes the update; throws ProtocolError/BlobIntegrityError on bad input. */
+  async handle(body: Uint8Array): Promise<TaskOutcome> {
+    const { runId, deviceId } = this.options;
+    const task = parseMessage(body, { runId, types: ['RoundTask'] }) as RoundTask;
+    const t = task.round;
+    if (!task.participants.includes(deviceId)) return { kind: 'skipped', round: t, reason: 'not a participant' };
+    if (task.deadlineAt < Date.now()) return { kind: 'skipped', round: t, reason: 'deadline passed' };
+
+    const [gBlob, dBlob] = await Promise.all([
+      this.store.get(task.generator.key),
+      this.store.get(task.discriminator.key),
+    ]);
+    const ctx = { run: runId, round: t, device: deviceId };
+    if (!gBlob || !dBlob) {
+      throw new BlobIntegrityError('missing', `round ${t}'s global weights are not in the store (expired?)`, ctx);
+    }
+    const g = decodeWeights(gBlob, { expect: this.trainer.generator.params.specs, sha256: task.generator.sha256 });
+    const d = decodeWeights(dBlob, {
+      expect: this.trainer.discriminator.params.specs,
+      sha256: task.discriminator.sha256,
+    });
+
+    const t0 = performance.now();
+    const { localSteps, batchSize, learningRate, beta1, beta2 } = task.training;
+    this.trainer.configure({ learningRate, beta1, beta2 });
+    // Adam state is kept between consecutive rounds and reset for a new or returning device.
+    const optimizerReset = this.lastRound === undefined || t > this.lastRound + 1;
+    if (optimizerReset) this.trainer.resetOptimizer();
+    this.trainer.setGlobal(g.values, d.values);
+    const losses = this.trainer.train(
+      localSteps,
+      batchSize,
+      (step) => this.realBatch(batchSize, new Rng(deriveSeed(task.seed, 'real', t, deviceId, step))),
+      (step) => deriveSeed(task.seed, 'fake', t, deviceId, step),
+    );
+    const computeMs = performance.now() - t0;
+    this.lastRound = t;
+    if (![losses.d, losses.dReal, losses.dFake].every(Number.isFinite)) {
+      return { kind: 'skipped', round: t, reason: `local training diverged (D loss ${losses.d})` };
+    }
+
+    const blob = encodeWeights(this.trainer.discriminatorWeights(), { dtype: this.options.updateDtype ?? 'float32' });
+    const key = this.names.deviceUpdateKey(t, deviceId);
+    await this.store.put(key, blob, { ttlSeconds: this.options.blobTtlSeconds });
+    const update: DeviceUpdate = {
+      type: 'DeviceUpdate',
+      version: PROTOCOL_VERSION,
+      runId,
+      round: t,
+      deviceId,
+      samples: this.samples,
+      blob: { key, sha256: blobSha256Hex(blob), bytes: blob.length },
+      losses,
+      computeMs,
+      steps: localSteps,
+      optimizerReset,
+      sentAt: Date.now(),
+    };
+    await this.transport.publishUpdate(task.replyTo, encodeMessage(update));
+    return { kind: 'trained', round: t, computeMs, update };
+  }
+
+  /** batchSize samples drawn uniformly (with replacement) from the shard, into a reused buffer. */
+  private realBatch(batchSize: number, rng: Rng): Float32Array {
+    const { dataset, indices } = this.options.data;
+    const picks = new Int32Array(batchSize);
+    for (let i = 0; i < batchSize; i++) picks[i] = indices[rng.int(indices.length)]!;
+    const size = batchSize * dataset.sampleShape[0] * dataset.sampleShape[1] * dataset.sampleShape[2];
+    if (this.batch.length !== size) this.batch = new Float32Array(size);
+    return gatherBatch(dataset, picks, this.batch);
+  }
+}

@@ -1,0 +1,330 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Dataset } from '@distgan/data';
+import { averageWeights, GlobalGan, LocalDiscriminatorTrainer, type ModelSpec } from '@distgan/gan';
+import {
+  decodeWeights,
+  encodeMessage,
+  encodeWeights,
+  names,
+  parseMessage,
+  PROTOCOL_VERSION,
+  blobSha256Hex,
+  type DeviceUpdate,
+} from '@distgan/protocol';
+import { Coordinator, type CoordinatorConfig, type RoundEvent } from './coordinator.js';
+import { DeviceRuntime, type TaskOutcome } from './device-runtime.js';
+import { MemoryBlobStore } from './memory-blob-store.js';
+import { MemoryRoundTransport } from './memory-round-transport.js';
+import { RoundFailedError } from './errors.js';
+import type { RoundTransport } from './round-transport.js';
+
+const RUN = 'engine-test';
+const SPEC: ModelSpec = { arch: 'mlp', sampleShape: [2], latentDim: 4 };
+const ADAM = { learningRate: 1e-3, beta1: 0.5, beta2: 0.999 };
+
+function toyData(count: number): Dataset {
+  const images = new Float32Array(count * 2);
+  for (let i = 0; i < count; i++) {
+    const a = (2 * Math.PI * (i % 8)) / 8;
+    images[2 * i] = Math.cos(a) + ((i * 7919) % 13) / 500;
+    images[2 * i + 1] = Math.sin(a);
+  }
+  return { name: 'toy', sampleShape: [1, 1, 2], count, images, labels: new Uint8Array(count), numClasses: 1 };
+}
+
+/** A global GAN that records the discriminator its generator steps train against. */
+class InstrumentedGan extends GlobalGan {
+  readonly seenByG: Float32Array[] = [];
+  override generatorSteps(steps: number, batchSize: number, seedOf: (s: number) => number): number {
+    this.seenByG.push(this.discriminatorWeights().values.slice());
+    return super.generatorSteps(steps, batchSize, seedOf);
+  }
+}
+
+interface Harness {
+  gan: InstrumentedGan;
+  transport: MemoryRoundTransport;
+  store: MemoryBlobStore;
+  coordinator: Coordinator;
+  devices: DeviceRuntime[];
+  events: RoundEvent[];
+  outcomes: TaskOutcome[];
+  stop(): Promise<void>;
+}
+
+async function harness(
+  opts: Partial<CoordinatorConfig> & { deviceCount?: number; extraParticipants?: string[]; transport?: RoundTransport } = {},
+): Promise<Harness> {
+  const data = toyData(400);
+  const deviceCount = opts.deviceCount ?? 3;
+  const gan = new InstrumentedGan(SPEC, { seed: 3, generatorAdam: ADAM });
+  const transport = new MemoryRoundTransport(RUN);
+  const store = new MemoryBlobStore();
+  const events: RoundEvent[] = [];
+  const outcomes: TaskOutcome[] = [];
+  const devices: DeviceRuntime[] = [];
+  for (let k = 0; k < deviceCount; k++) {
+    // unequal shards, so that n_k-weighting matters
+    const indices = Int32Array.from({ length: 40 + 60 * k }, (_, i) => (i * 3 + k) % data.count);
+    const d = new DeviceRuntime(
+      new LocalDiscriminatorTrainer(SPEC, ADAM),
+      opts.transport ?? transport,
+      store,
+      { runId: RUN, deviceId: `dev-${k}`, data: { dataset: data, indices }, blobTtlSeconds: 60 },
+      (o) => outcomes.push(o),
+    );
+    await d.start();
+    devices.push(d);
+  }
+  const ids = [...devices.map((d) => d.options.deviceId), ...(opts.extraParticipants ?? [])];
+  const coordinator = new Coordinator(
+    gan,
+    opts.transport ?? transport,
+    store,
+    () => ids,
+    {
+      runId: RUN,
+      schedule: 'serial',
+      training: { localSteps: 2, batchSize: 16, ...ADAM },
+      generatorSteps: 2,
+      generatorBatchSize: 16,
+      seed: 11,
+      roundDeadlineMs: 5_000,
+      quorum: deviceCount,
+      maxRoundAttempts: 1,
+      blobTtlSeconds: 60,
+      ...opts,
+    },
+    (e) => events.push(e),
+  );
+  return {
+    gan,
+    transport,
+    store,
+    coordinator,
+    devices,
+    events,
+    outcomes,
+    stop: async () => {
+      await Promise.all(devices.map((d) => d.stop()));
+      await transport.close();
+    },
+  };
+}
+
+const n = names(RUN);
+
+/** φ_{t+1} recomputed independently from the device blobs left in the store. */
+async function averageFromStore(h: Harness, round: number): Promise<Float32Array> {
+  const ups = [];
+  for (const d of h.devices) {
+    const blob = await h.store.get(n.deviceUpdateKey(round, d.options.deviceId));
+    assert.ok(blob, `device ${d.options.deviceId} stored no update`);
+    ups.push({ values: decodeWeights(blob).values, samples: d.samples });
+  }
+  return averageWeights(ups);
+}
+
+async function broadcastD(h: Harness, round: number): Promise<Float32Array> {
+  const blob = await h.store.get(n.discriminatorKey(round));
+  assert.ok(blob);
+  return decodeWeights(blob).values;
+}
+
+const kinds = (events: RoundEvent[]): string[] => events.map((e) => e.kind);
+
+describe('round engine over the in-memory transport', () => {
+  it('serial: G trains against φ_{t+1}, the n_k-weighted average of the device updates', async () => {
+    const h = await harness({ schedule: 'serial' });
+    try {
+      for (let t = 0; t < 2; t++) {
+        const report = await h.coordinator.runRound();
+        assert.equal(report.accepted.length, 3);
+        const avg = await averageFromStore(h, t);
+        assert.deepEqual(Array.from(h.gan.seenByG[t]!), Array.from(avg), `round ${t}`);
+        assert.notDeepEqual(Array.from(avg), Array.from(await broadcastD(h, t)));
+        assert.deepEqual(Array.from(h.gan.discriminatorWeights().values), Array.from(avg));
+      }
+      const order = kinds(h.events.filter((e) => e.kind !== 'update'));
+      assert.deepEqual(order.slice(0, 8), [
+        'round-start',
+        'broadcast-end',
+        'collect-start',
+        'collect-end',
+        'install',
+        'generator-start',
+        'generator-end',
+        'round-end',
+      ]);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('parallel: G trains against φ_t and starts before any update is awaited; φ_{t+1} installed after', async () => {
+    const h = await harness({ schedule: 'parallel' });
+    try {
+      for (let t = 0; t < 2; t++) {
+        await h.coordinator.runRound();
+        assert.deepEqual(Array.from(h.gan.seenByG[t]!), Array.from(await broadcastD(h, t)), `round ${t}`);
+        assert.deepEqual(Array.from(h.gan.discriminatorWeights().values), Array.from(await averageFromStore(h, t)));
+      }
+      const round0 = kinds(h.events.slice(0, h.events.findIndex((e) => e.kind === 'round-end') + 1));
+      const gStart = round0.indexOf('generator-start');
+      assert.ok(gStart >= 0 && gStart < round0.indexOf('collect-start'), round0.join(' → '));
+      assert.ok(gStart < round0.indexOf('update'), 'G started before the first update was taken');
+      assert.ok(round0.indexOf('install') > round0.indexOf('generator-end'));
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('the same seed gives the same weights, whatever the arrival order', async () => {
+    const finals: number[][] = [];
+    for (let i = 0; i < 2; i++) {
+      const h = await harness({ schedule: 'serial' });
+      try {
+        await h.coordinator.runRound();
+        await h.coordinator.runRound();
+        finals.push([...h.gan.generatorWeights().values, ...h.gan.discriminatorWeights().values]);
+      } finally {
+        await h.stop();
+      }
+    }
+    assert.deepEqual(finals[0], finals[1]);
+  });
+
+  it('rejects malformed messages and NaN weights; the global model is not poisoned', async () => {
+    const h = await harness({ schedule: 'serial', extraParticipants: ['rogue'], quorum: 3, roundDeadlineMs: 1_500 });
+    // The rogue device answers every task with garbage, then a valid message announcing NaN weights.
+    const rogue = await h.transport.subscribeTasks('rogue', async (msg) => {
+      const task = parseMessage(msg.body, { runId: RUN, types: ['RoundTask'] });
+      msg.ack();
+      await h.transport.publishUpdate(task.replyTo, new TextEncoder().encode('{"type":"DeviceUpdate","oops'));
+      await h.transport.publishUpdate(task.replyTo, new TextEncoder().encode(JSON.stringify({ type: 'Bogus', version: 1 })));
+      const trainer = new LocalDiscriminatorTrainer(SPEC, ADAM);
+      const w = trainer.discriminatorWeights();
+      trainer.dispose();
+      w.values[5] = NaN;
+      const blob = encodeWeights(w);
+      const key = n.deviceUpdateKey(task.round, 'rogue');
+      await h.store.put(key, blob);
+      const update: DeviceUpdate = {
+        type: 'DeviceUpdate',
+        version: PROTOCOL_VERSION,
+        runId: RUN,
+        round: task.round,
+        deviceId: 'rogue',
+        samples: 1_000_000,
+        blob: { key, sha256: blobSha256Hex(blob), bytes: blob.length },
+        losses: { d: 1, dReal: 0.5, dFake: 0.5 },
+        computeMs: 1,
+        steps: 1,
+        optimizerReset: true,
+        sentAt: Date.now(),
+      };
+      await h.transport.publishUpdate(task.replyTo, encodeMessage(update));
+    });
+    try {
+      const report = await h.coordinator.runRound();
+      assert.equal(report.outcomes.accepted, 3);
+      assert.equal(report.outcomes.rejected, 3);
+      assert.deepEqual(
+        report.accepted.map((a) => a.deviceId),
+        ['dev-0', 'dev-1', 'dev-2'],
+      );
+      const reasons = h.events.flatMap((e) => (e.kind === 'update' && e.reason ? [e.reason] : []));
+      assert.ok(reasons.some((r) => /not UTF-8 JSON/.test(r)), reasons.join('\n'));
+      assert.ok(reasons.some((r) => /unknown message type "Bogus"/.test(r)), reasons.join('\n'));
+      assert.ok(reasons.some((r) => /non-finite/.test(r)), reasons.join('\n'));
+      assert.equal(h.transport.deadLetters.length, 3);
+      assert.ok(h.gan.discriminatorWeights().values.every(Number.isFinite));
+      assert.deepEqual(Array.from(h.gan.discriminatorWeights().values), Array.from(await averageFromStore(h, 0)));
+    } finally {
+      await rogue.close();
+      await h.stop();
+    }
+  });
+
+  it('counts a duplicated update once', async () => {
+    const inner = new MemoryRoundTransport(RUN);
+    const doubling: RoundTransport = {
+      runId: RUN,
+      openRound: (t) => inner.openRound(t),
+      publishTask: (b, target) => inner.publishTask(b, target),
+      subscribeTasks: (id, handler) => inner.subscribeTasks(id, handler),
+      publishUpdate: async (to, body) => {
+        await inner.publishUpdate(to, body);
+        await inner.publishUpdate(to, body); // at-least-once delivery: a redelivery
+      },
+      close: () => inner.close(),
+    };
+    // An absent participant keeps the round open until its deadline, so the copies arrive in it.
+    const h = await harness({ transport: doubling, extraParticipants: ['absent'], quorum: 3, roundDeadlineMs: 800 });
+    try {
+      const report = await h.coordinator.runRound();
+      assert.equal(report.outcomes.accepted, 3);
+      assert.equal(report.outcomes.duplicate, 3);
+      assert.deepEqual(Array.from(h.gan.discriminatorWeights().values), Array.from(await averageFromStore(h, 0)));
+    } finally {
+      await h.stop();
+      await inner.close();
+    }
+  });
+
+  it('retries a round that misses its quorum, then fails clearly; parallel rolls G back', async () => {
+    const h = await harness({
+      schedule: 'parallel',
+      extraParticipants: ['absent'],
+      quorum: 4,
+      roundDeadlineMs: 300,
+      maxRoundAttempts: 2,
+    });
+    try {
+      const g0 = h.gan.generatorWeights().values.slice();
+      const d0 = h.gan.discriminatorWeights().values.slice();
+      const step0 = h.gan.optimizerStep;
+      await assert.rejects(h.coordinator.runRound(), (err: unknown) => {
+        assert.ok(err instanceof RoundFailedError);
+        assert.match(err.message, /round 0 .* failed 2 time\(s\).*3 accepted update\(s\), fewer than the quorum of 4/);
+        return true;
+      });
+      assert.equal(h.events.filter((e) => e.kind === 'round-failed').length, 2);
+      assert.deepEqual(Array.from(h.gan.generatorWeights().values), Array.from(g0));
+      assert.deepEqual(Array.from(h.gan.discriminatorWeights().values), Array.from(d0));
+      assert.equal(h.gan.optimizerStep, step0);
+      assert.equal(h.coordinator.round, 0);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it("drops a straggler's update once its round has closed", async () => {
+    const h = await harness({ deviceCount: 1, quorum: 1 });
+    try {
+      await h.coordinator.runRound();
+      const before = h.transport.traffic.droppedUpdates;
+      await h.transport.publishUpdate(n.roundQueue(0), new TextEncoder().encode('late'));
+      assert.equal(h.transport.traffic.droppedUpdates, before + 1);
+      const report = await h.coordinator.runRound();
+      assert.equal(report.outcomes.rejected, 0);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('keeps device Adam state between consecutive rounds and resets it for a returning device', async () => {
+    const h = await harness({ deviceCount: 1, quorum: 1 });
+    try {
+      await h.coordinator.runRound();
+      await h.coordinator.runRound();
+      h.coordinator.round = 5; // the device missed rounds 2-4
+      await h.coordinator.runRound();
+      const trained = h.outcomes.flatMap((o) => (o.kind === 'trained' ? [o.update.optimizerReset] : []));
+      assert.deepEqual(trained, [true, false, true]);
+    } finally {
+      await h.stop();
+    }
+  });
+});

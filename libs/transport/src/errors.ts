@@ -1,0 +1,29 @@
+import { DistganError } from '@distgan/protocol';
+
+/** A round closed with fewer accepted updates than the quorum; the round is retried. */
+export class QuorumNotReachedError extends DistganError {
+  constructor(
+    readonly round: number,
+    readonly accepted: number,
+    readonly quorum: number,
+    runId: string,
+  ) {
+    super(
+      'QUORUM_NOT_REACHED',
+      `round ${round} of run "${runId}" closed with ${accepted} accepted update(s), fewer than the quorum of ${quorum}; ` +
+        'the round will be retried. If devices are slow, raise the round deadline; if they are gone, lower the quorum.',
+      { run: runId, round },
+    );
+  }
+}
+
+/** The coordinator gave up on a round after its attempts were used up. */
+export class RoundFailedError extends DistganError {
+  constructor(round: number, attempts: number, runId: string, cause: Error) {
+    super(
+      'ROUND_FAILED',
+      `round ${round} of run "${runId}" failed ${attempts} time(s): ${cause.message}`,
+      { run: runId, round },
+    );
+  }
+}

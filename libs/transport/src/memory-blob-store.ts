@@ -1,0 +1,44 @@
+import type { BlobStore } from './blob-store.js';
+
+/** The in-memory twin of the Redis blob store, with the same copy and TTL semantics. */
+export class MemoryBlobStore implements BlobStore {
+  private readonly blobs = new Map<string, { bytes: Uint8Array; expiresAt: number }>();
+  /** Bytes written and read, for the "bytes that would cross the network" figures. */
+  readonly traffic = { putBytes: 0, getBytes: 0 };
+
+  constructor(private readonly now: () => number = Date.now) {}
+
+  async put(key: string, bytes: Uint8Array, opts?: { ttlSeconds?: number }): Promise<void> {
+    const expiresAt = opts?.ttlSeconds ? this.now() + opts.ttlSeconds * 1000 : Infinity;
+    // A copy, as over a network: the caller may reuse its buffer.
+    this.blobs.set(key, { bytes: bytes.slice(), expiresAt });
+    this.traffic.putBytes += bytes.length;
+  }
+
+  async get(key: string): Promise<Uint8Array | null> {
+    const entry = this.blobs.get(key);
+    if (!entry) return null;
+    if (entry.expiresAt <= this.now()) {
+      this.blobs.delete(key);
+      return null;
+    }
+    this.traffic.getBytes += entry.bytes.length;
+    return entry.bytes.slice();
+  }
+
+  async delete(keys: readonly string[]): Promise<void> {
+    for (const k of keys) this.blobs.delete(k);
+  }
+
+  get size(): number {
+    return this.blobs.size;
+  }
+
+  keys(): string[] {
+    return [...this.blobs.keys()];
+  }
+
+  async close(): Promise<void> {
+    this.blobs.clear();
+  }
+}
