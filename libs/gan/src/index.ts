@@ -16,3 +16,4 @@ export { runScheduledRound, SCHEDULES, type RoundPhases, type Schedule } from '.
 export { deriveSeed } from './seeds.js';
 export { generatorStep, localDiscriminatorStep, type DiscriminatorLosses } from './steps.js';
 export { GlobalGan, LocalDiscriminatorTrainer } from './trainers.js';
+export * from './backend/index.js';

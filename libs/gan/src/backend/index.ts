@@ -1,0 +1,10 @@
+export {
+  BackendError,
+  describeBackend,
+  initBackend,
+  resetBackendChoice,
+  type BackendCandidate,
+  type BackendInfo,
+  type BackendOptions,
+} from './select.js';
+export { patchWasmKernels, unpatchWasmKernels, wasmKernelsPatched } from './wasm-kernels.js';
