@@ -67,17 +67,16 @@ export class ParamSet {
 
   /** All parameters as one flat vector in spec order (one copy out of the backend). */
   getFlat(out?: Float32Array): FlatWeights {
-    const values = out ?? new Float32Array(this.size);
-    if (values.length !== this.size) {
-      throw new RangeError(`output buffer holds ${values.length} values, the model has ${this.size}`);
+    if (out && out.length !== this.size) {
+      throw new RangeError(`output buffer holds ${out.length} values, the model has ${this.size}`);
     }
-    let offset = 0;
-    for (const v of this.vars) {
-      const data = v.dataSync() as Float32Array;
-      values.set(data, offset);
-      offset += data.length;
-    }
-    return { specs: this.specs, values };
+    // One read of one concatenated tensor: per-variable reads each allocate and copy.
+    const flat = tf.tidy(() => tf.concat(this.vars.map((v) => tf.reshape(v, [-1]))));
+    const data = flat.dataSync() as Float32Array;
+    flat.dispose();
+    if (!out) return { specs: this.specs, values: data };
+    out.set(data);
+    return { specs: this.specs, values: out };
   }
 
   /** Loads a flat vector (same layout as `specs`) into the variables. */
@@ -86,13 +85,15 @@ export class ParamSet {
       throw new RangeError(`weight vector has ${values.length} values, the model needs ${this.size}`);
     }
     let offset = 0;
+    // The cpu backend keeps the array it is given (the others copy it into their own memory):
+    // copy there, so that later writes to `values` (a reused receive buffer) never reach the model.
+    const shares = tf.getBackend() === 'cpu';
     tf.tidy(() => {
       for (let i = 0; i < this.vars.length; i++) {
         const spec = this.specs[i]!;
         const n = size(spec.shape);
-        // tf.tensor may share a CPU-backend array with its caller: copy so later writes to
-        // `values` (a reused receive buffer) never reach the model.
-        this.vars[i]!.assign(tf.tensor(values.slice(offset, offset + n), [...spec.shape]));
+        const part = shares ? values.slice(offset, offset + n) : values.subarray(offset, offset + n);
+        this.vars[i]!.assign(tf.tensor(part, [...spec.shape]));
         offset += n;
       }
     });

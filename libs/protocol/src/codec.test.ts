@@ -131,6 +131,11 @@ describe('weight-blob codec', () => {
     shifted.set(blob, 1);
     const back = decodeWeights(shifted.subarray(1), { expect: w.specs });
     assert.deepEqual(Array.from(back.values), Array.from(w.values));
+    // a Node Buffer (what a Redis client returns), also unaligned: Buffer#slice is a view
+    const buf = Buffer.alloc(blob.length + 3);
+    buf.set(blob, 3);
+    const fromBuffer = decodeWeights(buf.subarray(3), { expect: w.specs });
+    assert.deepEqual(Array.from(fromBuffer.values), Array.from(w.values));
   });
 
   it('refuses values that do not match their specs when encoding', () => {

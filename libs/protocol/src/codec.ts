@@ -169,10 +169,10 @@ export function decodeWeights(blob: Uint8Array, opts: DecodeOptions = {}): FlatW
     values =
       start % 4 === 0
         ? new Float32Array(blob.buffer, start, p.count)
-        : new Float32Array(blob.slice(p.dataOffset).buffer, 0, p.count);
+        : new Float32Array(copyBytes(blob, p.dataOffset).buffer, 0, p.count);
   } else {
     const bits =
-      start % 2 === 0 ? new Uint16Array(blob.buffer, start, p.count) : new Uint16Array(blob.slice(p.dataOffset).buffer, 0, p.count);
+      start % 2 === 0 ? new Uint16Array(blob.buffer, start, p.count) : new Uint16Array(copyBytes(blob, p.dataOffset).buffer, 0, p.count);
     const table = float16Table();
     values = new Float32Array(p.count);
     for (let i = 0; i < p.count; i++) values[i] = table[bits[i]!]!;
@@ -198,4 +198,11 @@ function locate(specs: readonly TensorSpec[], index: number): string {
 
 function align8(n: number): number {
   return (n + 7) & ~7;
+}
+
+/** A real copy (Buffer#slice, unlike Uint8Array#slice, returns a view). */
+function copyBytes(blob: Uint8Array, from: number): Uint8Array {
+  const out = new Uint8Array(blob.length - from);
+  out.set(blob.subarray(from));
+  return out;
 }

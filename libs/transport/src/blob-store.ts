@@ -1,8 +1,14 @@
 /** Where weight blobs live between the server and the devices (Redis in deployment). */
 export interface BlobStore {
-  /** Stores `bytes` under `key`; `ttlSeconds` makes a per-round key expire (no TTL: kept). */
+  /**
+   * Stores a copy of `bytes` under `key` (the caller may reuse its buffer); `ttlSeconds` makes a
+   * per-round key expire (no TTL: kept).
+   */
   put(key: string, bytes: Uint8Array, opts?: { ttlSeconds?: number }): Promise<void>;
-  /** The bytes under `key`, or null when there are none (never stored, or expired). */
+  /**
+   * The bytes under `key`, or null when there are none (never stored, or expired). Read-only:
+   * an implementation may hand every reader the same bytes.
+   */
   get(key: string): Promise<Uint8Array | null>;
   delete(keys: readonly string[]): Promise<void>;
   close(): Promise<void>;

@@ -11,7 +11,7 @@ export class MemoryBlobStore implements BlobStore {
   async put(key: string, bytes: Uint8Array, opts?: { ttlSeconds?: number }): Promise<void> {
     const expiresAt = opts?.ttlSeconds ? this.now() + opts.ttlSeconds * 1000 : Infinity;
     // A copy, as over a network: the caller may reuse its buffer.
-    this.blobs.set(key, { bytes: bytes.slice(), expiresAt });
+    this.blobs.set(key, { bytes: new Uint8Array(bytes), expiresAt });
     this.traffic.putBytes += bytes.length;
   }
 
@@ -23,7 +23,9 @@ export class MemoryBlobStore implements BlobStore {
       return null;
     }
     this.traffic.getBytes += entry.bytes.length;
-    return entry.bytes.slice();
+    // Not copied: readers treat blobs as read-only (BlobStore contract), and a round's blobs
+    // are read by every device, so copies would cost more than the rest of the bookkeeping.
+    return entry.bytes;
   }
 
   async delete(keys: readonly string[]): Promise<void> {

@@ -79,7 +79,7 @@ export class MemoryRoundTransport implements RoundTransport {
     const queues =
       target.kind === 'all' ? [...this.deviceQueues.values()] : target.deviceIds.map((id) => this.deviceQueue(id));
     for (const q of queues) {
-      q.push(body.slice());
+      q.push(new Uint8Array(body)); // a copy (Buffer#slice would be a view)
       this.traffic.tasks += 1;
       this.traffic.bytes += body.length;
     }
@@ -110,7 +110,7 @@ export class MemoryRoundTransport implements RoundTransport {
   async publishUpdate(replyTo: string, body: Uint8Array): Promise<void> {
     const queue = this.roundQueues.get(replyTo);
     this.traffic.bytes += body.length;
-    if (!queue || !queue.push(body.slice())) {
+    if (!queue || !queue.push(new Uint8Array(body))) {
       this.traffic.droppedUpdates += 1;
       return;
     }

@@ -1,0 +1,63 @@
+import type { ModelArch, Schedule } from '@distgan/gan';
+
+export type DatasetName = 'mnist' | 'fashion-mnist' | 'cifar10' | 'ring';
+export type PartitionScheme = 'iid' | 'shards' | 'dirichlet';
+
+/** Everything an embedded run depends on; written to the run folder as config.json. */
+export interface EmbeddedConfig {
+  runId: string;
+  /** Parent folder of the run folder. */
+  out: string;
+  devices: number;
+  rounds: number;
+  schedule: Schedule;
+  /** L: local discriminator steps per device per round. */
+  localSteps: number;
+  /** M: generator steps per round. */
+  generatorSteps: number;
+  batchSize: number;
+  lrD: number;
+  lrG: number;
+  beta1: number;
+  beta2: number;
+  model: ModelArch;
+  latentDim: number;
+  dataset: DatasetName;
+  dataDir?: string;
+  /** Use only the first `limit` training samples (quick experiments). */
+  limit?: number;
+  partition: PartitionScheme;
+  alpha: number;
+  shardsPerDevice: number;
+  seed: number;
+  /** A sample grid every N rounds (and after the last). */
+  sampleEvery: number;
+  /** Images in each sample grid. */
+  sampleCount: number;
+  /** Precision of the device updates on the wire. */
+  updateDtype: 'float32' | 'float16';
+}
+
+export const DEFAULTS = {
+  devices: 4,
+  rounds: 2000,
+  schedule: 'serial',
+  localSteps: 1,
+  generatorSteps: 1,
+  batchSize: 64,
+  lrD: 2e-4,
+  lrG: 2e-4,
+  beta1: 0.5,
+  beta2: 0.999,
+  model: 'mlp',
+  latentDim: 64,
+  dataset: 'mnist',
+  partition: 'iid',
+  alpha: 0.5,
+  shardsPerDevice: 2,
+  seed: 1,
+  sampleEvery: 250,
+  sampleCount: 64,
+  updateDtype: 'float32',
+  out: 'runs',
+} as const satisfies Partial<EmbeddedConfig>;

@@ -1,0 +1,120 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError } from 'commander';
+import { SingleBar, Presets } from 'cli-progress';
+import { describeBackend, initBackend } from '@distgan/gan';
+import { addTrainOptions, toConfig, type TrainFlags } from './cli.js';
+import { runEmbedded, type RoundLine } from './run.js';
+import { sampleFromRun } from './load.js';
+
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+function fmt(v: number, digits = 3): string {
+  return Number.isFinite(v) ? v.toFixed(digits) : String(v);
+}
+
+async function train(flags: TrainFlags): Promise<void> {
+  let config;
+  try {
+    config = toConfig(flags);
+  } catch (err) {
+    if (err instanceof InvalidArgumentError) program.error(`error: ${err.message}`, { exitCode: 2 });
+    throw err;
+  }
+  const backend = await initBackend({ forced: process.env['TFJS_BACKEND'] || undefined });
+  console.log(`backend: ${describeBackend(backend)}`);
+  console.log(
+    `run ${config.runId}: ${config.devices} devices, ${config.rounds} rounds, ${config.schedule} schedule, ` +
+      `${config.model} on ${config.dataset} (${config.partition} partition), L=${config.localSteps}, M=${config.generatorSteps}, batch ${config.batchSize}`,
+  );
+
+  const stop = new AbortController();
+  const onSignal = (): void => {
+    if (stop.signal.aborted) process.exit(130);
+    console.log('\nstopping after this round (Ctrl-C again to quit now)');
+    stop.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  const bar = new SingleBar(
+    {
+      format:
+        'round {value}/{total} |{bar}| D {d} G {g} | {rps} rounds/s | elapsed {duration_formatted} | ETA {eta_formatted}',
+      hideCursor: true,
+      etaBuffer: 50,
+      noTTYOutput: true,
+      notTTYSchedule: 10_000,
+    },
+    Presets.shades_classic,
+  );
+  const t0 = performance.now();
+  let lastDecile = -1;
+  const onRound = (line: RoundLine): void => {
+    const done = line.round + 1;
+    const rps = done / ((performance.now() - t0) / 1000);
+    const payload = { d: fmt(line.losses.d), g: fmt(line.losses.g), rps: fmt(rps, 2) };
+    if (flags.progress) {
+      bar.update(done, payload);
+    } else {
+      const decile = Math.floor((10 * done) / config.rounds);
+      if (decile !== lastDecile) {
+        lastDecile = decile;
+        console.log(`round ${done}/${config.rounds} D ${payload.d} G ${payload.g} ${payload.rps} rounds/s`);
+      }
+    }
+  };
+  const summary = await runEmbedded(config, {
+    onReady: ({ dataset, shardSizes }) => {
+      console.log(`data: ${dataset.count} ${dataset.name} samples, shards [${shardSizes.join(', ')}]`);
+      if (flags.progress) bar.start(config.rounds, 0, { d: '-', g: '-', rps: '-' });
+    },
+    onRound,
+    signal: stop.signal,
+  }).finally(() => {
+    if (flags.progress) bar.stop();
+  });
+
+  console.log(
+    `done: ${summary.rounds} rounds in ${summary.wallS.toFixed(1)} s (${summary.msPerRound.toFixed(1)} ms/round, ` +
+      `${summary.msPerDeviceStep.toFixed(1)} ms per device D step, ${summary.msPerGeneratorStep.toFixed(1)} ms per G step)`,
+  );
+  if (summary.last.modes) {
+    console.log(`ring modes covered: ${summary.last.modes.covered}/8, high-quality samples ${(100 * summary.last.modes.highQuality).toFixed(1)}%`);
+  }
+  console.log(`run folder: ${summary.runDir}`);
+  console.log(`last sample grid: ${summary.lastGrid}`);
+  console.log(`generator weights: ${summary.generatorPath}`);
+}
+
+const program = new Command()
+  .name('distgan')
+  .description('Trains a GAN across simulated devices in one process (local discriminators, one global generator).')
+  .version(pkg.version)
+  .showHelpAfterError('(add --help for the options)');
+
+addTrainOptions(
+  program
+    .command('train', { isDefault: true })
+    .description('train on simulated devices and write the run folder (the default command)'),
+).action(train);
+
+program
+  .command('sample')
+  .description("draw samples from a finished run's generator into a PNG grid")
+  .argument('<run-dir>', 'run folder holding generator.json and generator.dgwb')
+  .option('--count <n>', 'number of samples', '64')
+  .option('--seed <n>', 'latent seed', '0')
+  .option('--output <file>', 'PNG to write (default: <run-dir>/samples/sampled.png)')
+  .action(async (runDir: string, opts: { count: string; seed: string; output?: string }) => {
+    const count = Number(opts.count);
+    const seed = Number(opts.seed);
+    if (!Number.isSafeInteger(count) || count < 1) program.error(`error: --count must be a positive whole number`, { exitCode: 2 });
+    if (!Number.isSafeInteger(seed) || seed < 0) program.error(`error: --seed must be a non-negative whole number`, { exitCode: 2 });
+    const backend = await initBackend({ forced: process.env['TFJS_BACKEND'] || undefined });
+    console.log(`backend: ${describeBackend(backend)}`);
+    const path = await sampleFromRun(runDir, { count, seed, output: opts.output });
+    console.log(`wrote ${path}`);
+  });
+
+await program.parseAsync();
