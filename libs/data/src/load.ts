@@ -13,6 +13,8 @@ export interface LoadOptions {
   limit?: number;
   /** Seed of the synthetic ring. */
   seed?: number;
+  /** Standard deviation of the ring's modes. */
+  ringStd?: number;
 }
 
 export async function loadDataset(opts: LoadOptions): Promise<Dataset> {
@@ -24,7 +26,11 @@ export async function loadDataset(opts: LoadOptions): Promise<Dataset> {
     case 'cifar10':
       return loadCifar10({ dir: requireDir(opts), split: opts.split, limit: opts.limit });
     case 'ring':
-      return ringOfGaussians({ count: opts.limit ?? 20_000, seed: (opts.seed ?? 0) + (opts.split === 'test' ? 1 : 0) });
+      return ringOfGaussians({
+        count: opts.limit ?? 20_000,
+        seed: (opts.seed ?? 0) + (opts.split === 'test' ? 1 : 0),
+        ...(opts.ringStd === undefined ? {} : { std: opts.ringStd }),
+      });
     default:
       throw new RangeError(`unknown dataset "${String(opts.name)}": use mnist, fashion-mnist, cifar10 or ring`);
   }

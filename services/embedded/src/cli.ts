@@ -74,6 +74,9 @@ export function addTrainOptions(cmd: Command): Command {
         .default(DEFAULTS.dataset),
     )
     .addOption(new Option('--data-dir <dir>', 'folder with the Fashion-MNIST or CIFAR-10 files'))
+    .addOption(
+      new Option('--ring-std <s>', 'standard deviation of each mode of the ring dataset').argParser(positive).default(DEFAULTS.ringStd),
+    )
     .addOption(new Option('--limit <n>', 'use only the first n training samples').argParser(integer(1)))
     .addOption(
       new Option('--partition <scheme>', 'how the data is split across devices')

@@ -26,6 +26,8 @@ export interface EmbeddedConfig {
   dataDir?: string;
   /** Use only the first `limit` training samples (quick experiments). */
   limit?: number;
+  /** Standard deviation of each mode of the synthetic ring (--dataset ring). */
+  ringStd: number;
   partition: PartitionScheme;
   alpha: number;
   shardsPerDevice: number;
@@ -40,7 +42,7 @@ export interface EmbeddedConfig {
 
 export const DEFAULTS = {
   devices: 4,
-  rounds: 2000,
+  rounds: 1500,
   schedule: 'serial',
   localSteps: 1,
   generatorSteps: 1,
@@ -52,6 +54,7 @@ export const DEFAULTS = {
   model: 'mlp',
   latentDim: 64,
   dataset: 'mnist',
+  ringStd: 0.05,
   partition: 'iid',
   alpha: 0.5,
   shardsPerDevice: 2,

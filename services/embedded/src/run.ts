@@ -22,8 +22,6 @@ import {
 import type { EmbeddedConfig } from './config.js';
 import { renderLossPlot } from './plot.js';
 
-/** The ring is drawn with these settings; coverage is judged against the same ones. */
-const RING = { modes: 8, radius: 2, std: 0.02 };
 
 export interface RoundLine extends RoundReport {
   /** Seconds since the run started. */
@@ -82,7 +80,10 @@ export async function runEmbedded(config: EmbeddedConfig, hooks: RunHooks = {}):
     split: 'train',
     limit: config.limit,
     seed: config.seed,
+    ringStd: config.ringStd,
   });
+  // The ring is drawn with these settings; coverage is judged against the same ones.
+  const RING = { modes: 8, radius: 2, std: config.ringStd };
   const shards = partition(dataset, {
     scheme: config.partition,
     devices: config.devices,
