@@ -7,7 +7,10 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     rules: {
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_' },
+      ],
       // Libraries are pure: only services read the environment (DESIGN.md §2).
       'no-restricted-syntax': 'off',
     },
@@ -18,7 +21,11 @@ export default tseslint.config(
     rules: {
       'no-restricted-properties': [
         'error',
-        { object: 'process', property: 'env', message: 'Libraries never read process.env; pass typed config in.' },
+        {
+          object: 'process',
+          property: 'env',
+          message: 'Libraries never read process.env; pass typed config in.',
+        },
       ],
     },
   },

@@ -13,7 +13,8 @@ if (!['unit', 'int', 'all'].includes(tier)) {
   console.error(`unknown test tier "${tier}": use unit, int or all`);
   process.exit(2);
 }
-const roots = dirs.length > 0 ? dirs.map((d) => resolve(d)) : ['libs', 'services'].map((d) => join(root, d));
+const roots =
+  dirs.length > 0 ? dirs.map((d) => resolve(d)) : ['libs', 'services'].map((d) => join(root, d));
 
 function* walk(dir) {
   for (const name of readdirSync(dir)) {
@@ -35,7 +36,9 @@ const files = roots
   .sort();
 
 if (files.length === 0) {
-  console.error(`no ${tier} test files under ${roots.map((r) => relative(root, r) || '.').join(', ')}`);
+  console.error(
+    `no ${tier} test files under ${roots.map((r) => relative(root, r) || '.').join(', ')}`,
+  );
   process.exit(1);
 }
 const result = spawnSync(

@@ -31,15 +31,25 @@ function batchFiles(split: Split): string[] {
 export function loadCifar10(opts: { dir: string; split?: Split; limit?: number }): Dataset {
   const split = opts.split ?? 'train';
   const files = batchFiles(split);
-  const base = [opts.dir, join(opts.dir, 'cifar-10-batches-bin')].find((d) => files.every((f) => existsSync(join(d, f))));
+  const base = [opts.dir, join(opts.dir, 'cifar-10-batches-bin')].find((d) =>
+    files.every((f) => existsSync(join(d, f))),
+  );
   if (!base) {
-    throw new DatasetNotFoundError('CIFAR-10', opts.dir, files, 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz');
+    throw new DatasetNotFoundError(
+      'CIFAR-10',
+      opts.dir,
+      files,
+      'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz',
+    );
   }
   const buffers = files.map((f) => {
     const path = join(base, f);
     const bytes = readFileSync(path);
     if (bytes.length === 0 || bytes.length % RECORD !== 0) {
-      throw new DatasetFormatError(path, `${bytes.length} bytes is not a whole number of ${RECORD}-byte records`);
+      throw new DatasetFormatError(
+        path,
+        `${bytes.length} bytes is not a whole number of ${RECORD}-byte records`,
+      );
     }
     return { path, bytes };
   });
@@ -62,5 +72,13 @@ export function loadCifar10(opts: { dir: string; split?: Split; limit?: number }
       }
     }
   }
-  return { name: 'cifar10', sampleShape: [32, 32, 3], count, images, labels, numClasses: 10, classNames: CIFAR10_CLASSES };
+  return {
+    name: 'cifar10',
+    sampleShape: [32, 32, 3],
+    count,
+    images,
+    labels,
+    numClasses: 10,
+    classNames: CIFAR10_CLASSES,
+  };
 }

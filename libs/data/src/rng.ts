@@ -43,7 +43,8 @@ export class Rng {
 
   /** Uniform integer in [0, n). */
   int(n: number): number {
-    if (!Number.isSafeInteger(n) || n <= 0) throw new RangeError(`int(n) needs a positive integer, got ${n}`);
+    if (!Number.isSafeInteger(n) || n <= 0)
+      throw new RangeError(`int(n) needs a positive integer, got ${n}`);
     return Math.floor(this.next() * n);
   }
 
@@ -64,7 +65,8 @@ export class Rng {
 
   /** Gamma(shape, 1) by Marsaglia–Tsang; shape < 1 uses the U^(1/shape) boost. */
   gamma(shape: number): number {
-    if (!(shape > 0) || !Number.isFinite(shape)) throw new RangeError(`gamma shape must be positive, got ${shape}`);
+    if (!(shape > 0) || !Number.isFinite(shape))
+      throw new RangeError(`gamma shape must be positive, got ${shape}`);
     if (shape < 1) {
       let u = 0;
       while (u === 0) u = this.next();

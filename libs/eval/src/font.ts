@@ -77,7 +77,8 @@ export function drawText(
       const row = rows[r]!;
       for (let c = 0; c < GLYPH_WIDTH; c++) {
         if (row[c] !== '1') continue;
-        for (let sy = 0; sy < scale; sy++) for (let sx = 0; sx < scale; sx++) set(cx + c * scale + sx, y + r * scale + sy);
+        for (let sy = 0; sy < scale; sy++)
+          for (let sx = 0; sx < scale; sx++) set(cx + c * scale + sx, y + r * scale + sy);
       }
     }
     cx += (GLYPH_WIDTH + 1) * scale;

@@ -21,7 +21,9 @@ export function renderSampleGrid(
 ): Uint8Array {
   const [h, w, c] = sampleShape;
   if (sampleShape.length !== 3 || !h || !w || (c !== 1 && c !== 3)) {
-    throw new RangeError(`a sample grid takes H×W×1 or H×W×3 images, not [${sampleShape.join(', ')}]`);
+    throw new RangeError(
+      `a sample grid takes H×W×1 or H×W×3 images, not [${sampleShape.join(', ')}]`,
+    );
   }
   if (images.length < count * h * w * c) {
     throw new RangeError(`${images.length} values cannot hold ${count} images of ${h}×${w}×${c}`);

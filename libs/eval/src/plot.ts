@@ -27,7 +27,8 @@ export function niceTicks(lo: number, hi: number, target = 5): number[] {
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
   const ticks: number[] = [];
-  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
+  for (let v = Math.ceil(lo / step) * step; v <= hi + step * 1e-9; v += step)
+    ticks.push(Number(v.toPrecision(12)));
   return ticks;
 }
 
@@ -73,7 +74,10 @@ export function renderLinePlot(series: readonly Series[], opts: LinePlotOptions 
     if (x < 0 || y < 0 || x >= width || y >= height) return;
     data.set(rgb, (Math.round(y) * width + Math.round(x)) * 3);
   };
-  const smoothed = series.map((s) => ({ ...s, y: movingAverage(s.y, Math.max(1, opts.smooth ?? 1)) }));
+  const smoothed = series.map((s) => ({
+    ...s,
+    y: movingAverage(s.y, Math.max(1, opts.smooth ?? 1)),
+  }));
 
   let xMin = Infinity;
   let xMax = -Infinity;
@@ -121,7 +125,9 @@ export function renderLinePlot(series: readonly Series[], opts: LinePlotOptions 
     const y = py(t);
     for (let x = left; x <= right; x++) set(x, y, grid);
     const label = formatTick(t);
-    drawText(label, left - 6 - textWidth(label), Math.round(y - GLYPH_HEIGHT / 2), (a, b) => set(a, b, ink));
+    drawText(label, left - 6 - textWidth(label), Math.round(y - GLYPH_HEIGHT / 2), (a, b) =>
+      set(a, b, ink),
+    );
   }
   for (const t of niceTicks(xMin, xMax, 6)) {
     const x = px(t);
@@ -150,13 +156,19 @@ export function renderLinePlot(series: readonly Series[], opts: LinePlotOptions 
 
   if (opts.title) drawText(opts.title, left, 10, (a, b) => set(a, b, ink), 2);
   if (opts.xLabel) {
-    drawText(opts.xLabel, Math.round((left + right - textWidth(opts.xLabel)) / 2), height - 14, (a, b) => set(a, b, ink));
+    drawText(
+      opts.xLabel,
+      Math.round((left + right - textWidth(opts.xLabel)) / 2),
+      height - 14,
+      (a, b) => set(a, b, ink),
+    );
   }
   let lx = right - 8;
   for (const s of [...smoothed].reverse()) {
     const w = textWidth(s.label) + 18;
     lx -= w;
-    for (let dx = 0; dx < 12; dx++) for (let dy = -1; dy <= 1; dy++) set(lx + dx, top + 8 + dy, s.color);
+    for (let dx = 0; dx < 12; dx++)
+      for (let dy = -1; dy <= 1; dy++) set(lx + dx, top + 8 + dy, s.color);
     drawText(s.label, lx + 16, top + 5, (a, b) => set(a, b, ink));
     lx -= 10;
   }

@@ -16,7 +16,11 @@ import {
 } from '../src/index.js';
 
 const { values } = parseArgs({
-  options: { reps: { type: 'string', default: '10' }, batch: { type: 'string', default: '64' }, 'cpu-dcgan': { type: 'boolean' } },
+  options: {
+    reps: { type: 'string', default: '10' },
+    batch: { type: 'string', default: '64' },
+    'cpu-dcgan': { type: 'boolean' },
+  },
 });
 const reps = Number(values.reps);
 const batch = Number(values.batch);
@@ -37,7 +41,12 @@ function measure(arch: ModelArch): { d: number; g: number } {
   const gTimes: number[] = [];
   for (let r = 0; r < reps + 2; r++) {
     const t0 = performance.now();
-    device.train(1, batch, () => real, () => r);
+    device.train(
+      1,
+      batch,
+      () => real,
+      () => r,
+    );
     const t1 = performance.now();
     gan.generatorSteps(1, batch, () => r);
     const t2 = performance.now();
@@ -81,7 +90,8 @@ if (values['cpu-dcgan']) run('cpu', 'dcgan');
 
 console.log('\n| backend | model | D step (ms) | G step (ms) |\n|---|---|---|---|');
 for (const r of rows) console.log(`| ${r.config} | ${r.arch} | ${fmt(r.d)} | ${fmt(r.g)} |`);
-const get = (c: string, a: ModelArch): Row | undefined => rows.find((r) => r.config === c && r.arch === a);
+const get = (c: string, a: ModelArch): Row | undefined =>
+  rows.find((r) => r.config === c && r.arch === a);
 for (const arch of ['mlp', 'dcgan'] as const) {
   const stock = get('wasm (stock)', arch);
   const patched = get('wasm (patched)', arch);
@@ -89,12 +99,18 @@ for (const arch of ['mlp', 'dcgan'] as const) {
   if (patched && typeof patched.d === 'number' && typeof patched.g === 'number') {
     const step = patched.d + patched.g;
     if (stock && typeof stock.d === 'number' && typeof stock.g === 'number') {
-      console.log(`${arch}: patched wasm is ${((stock.d + stock.g) / step).toFixed(1)}× faster than stock wasm per D+G step`);
+      console.log(
+        `${arch}: patched wasm is ${((stock.d + stock.g) / step).toFixed(1)}× faster than stock wasm per D+G step`,
+      );
     } else {
-      console.log(`${arch}: stock wasm cannot train it; patched wasm: ${step.toFixed(1)} ms per D+G step`);
+      console.log(
+        `${arch}: stock wasm cannot train it; patched wasm: ${step.toFixed(1)} ms per D+G step`,
+      );
     }
     if (cpu && typeof cpu.d === 'number' && typeof cpu.g === 'number') {
-      console.log(`${arch}: patched wasm is ${((cpu.d + cpu.g) / step).toFixed(1)}× faster than cpu per D+G step`);
+      console.log(
+        `${arch}: patched wasm is ${((cpu.d + cpu.g) / step).toFixed(1)}× faster than cpu per D+G step`,
+      );
     }
   }
 }

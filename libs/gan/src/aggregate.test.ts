@@ -44,7 +44,8 @@ describe('weighted averaging', () => {
     const rnd = (seed: number): Float32Array => {
       const v = new Float32Array(1000);
       let s = seed;
-      for (let i = 0; i < v.length; i++) v[i] = ((s = (s * 16807) % 2147483647) / 2147483647 - 0.5) * 10;
+      for (let i = 0; i < v.length; i++)
+        v[i] = ((s = (s * 16807) % 2147483647) / 2147483647 - 0.5) * 10;
       return v;
     };
     const ups = [1, 2, 3, 4].map((k) => ({ values: rnd(k), samples: 100 * k + 7 }));

@@ -10,7 +10,13 @@
  */
 export { Adam, type AdamConfig } from './adam.js';
 export { averageWeights, StreamingAverage, type WeightedUpdate } from './aggregate.js';
-export { buildModel, type Model, type ModelArch, type ModelRole, type ModelSpec } from './models.js';
+export {
+  buildModel,
+  type Model,
+  type ModelArch,
+  type ModelRole,
+  type ModelSpec,
+} from './models.js';
 export { ParamSet, type Init, type ParamDef } from './params.js';
 export { runScheduledRound, SCHEDULES, type RoundPhases, type Schedule } from './schedules.js';
 export { deriveSeed } from './seeds.js';

@@ -33,7 +33,9 @@ const BN_EPSILON = 1e-5;
 const prod = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
 
 function dense(name: string, inDim: number, outDim: number, std?: number): ParamDef[] {
-  const init = std ? { kind: 'normal' as const, std } : { kind: 'glorot' as const, fanIn: inDim, fanOut: outDim };
+  const init = std
+    ? { kind: 'normal' as const, std }
+    : { kind: 'glorot' as const, fanIn: inDim, fanOut: outDim };
   return [
     { name: `${name}/kernel`, shape: [inDim, outDim], init },
     { name: `${name}/bias`, shape: [outDim], init: { kind: 'zeros' } },
@@ -83,7 +85,13 @@ function applyConv(p: ParamSet, name: string, x: tf.Tensor4D): tf.Tensor4D {
 function applyConvTranspose(p: ParamSet, name: string, x: tf.Tensor4D, outC: number): tf.Tensor4D {
   const [b, h, w] = x.shape;
   return tf.add(
-    tf.conv2dTranspose(x, p.get(`${name}/kernel`) as tf.Tensor4D, [b, h * 2, w * 2, outC], 2, 'same'),
+    tf.conv2dTranspose(
+      x,
+      p.get(`${name}/kernel`) as tf.Tensor4D,
+      [b, h * 2, w * 2, outC],
+      2,
+      'same',
+    ),
     p.get(`${name}/bias`),
   );
 }
@@ -136,13 +144,18 @@ function dcganPlan(spec: ModelSpec): { base: number; channels: number[]; outC: n
       `the dcgan models take 28×28×C or 32×32×C images, not [${spec.sampleShape.join(', ')}]; use --model mlp`,
     );
   }
-  return h === 28 ? { base: 7, channels: [128, 64], outC: c } : { base: 4, channels: [256, 128, 64], outC: c };
+  return h === 28
+    ? { base: 7, channels: [128, 64], outC: c }
+    : { base: 4, channels: [256, 128, 64], outC: c };
 }
 
 function dcganGenerator(spec: ModelSpec): Architecture {
   const { base, channels, outC } = dcganPlan(spec);
   const first = base * base * channels[0]!;
-  const defs: ParamDef[] = [...dense('g/project', spec.latentDim, first, 0.02), ...batchNorm('g/bn0', channels[0]!)];
+  const defs: ParamDef[] = [
+    ...dense('g/project', spec.latentDim, first, 0.02),
+    ...batchNorm('g/bn0', channels[0]!),
+  ];
   for (let i = 1; i < channels.length; i++) {
     defs.push(...conv(`g/deconv${i}`, 4, channels[i - 1]!, channels[i]!, true));
     defs.push(...batchNorm(`g/bn${i}`, channels[i]!));

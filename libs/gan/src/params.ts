@@ -82,7 +82,9 @@ export class ParamSet {
   /** Loads a flat vector (same layout as `specs`) into the variables. */
   setFlat(values: Float32Array): void {
     if (values.length !== this.size) {
-      throw new RangeError(`weight vector has ${values.length} values, the model needs ${this.size}`);
+      throw new RangeError(
+        `weight vector has ${values.length} values, the model needs ${this.size}`,
+      );
     }
     let offset = 0;
     // The cpu backend keeps the array it is given (the others copy it into their own memory):
@@ -92,7 +94,9 @@ export class ParamSet {
       for (let i = 0; i < this.vars.length; i++) {
         const spec = this.specs[i]!;
         const n = size(spec.shape);
-        const part = shares ? values.slice(offset, offset + n) : values.subarray(offset, offset + n);
+        const part = shares
+          ? values.slice(offset, offset + n)
+          : values.subarray(offset, offset + n);
         this.vars[i]!.assign(tf.tensor(part, [...spec.shape]));
         offset += n;
       }

@@ -6,7 +6,11 @@ import { runScheduledRound, type RoundPhases } from './schedules.js';
  * An instrumented round: "the discriminator" is a number the generator reads when its step
  * starts; the devices' average arrives asynchronously, after a delay.
  */
-function instrumented(): { phases: RoundPhases<number>; events: string[]; seenByG: () => number | undefined } {
+function instrumented(): {
+  phases: RoundPhases<number>;
+  events: string[];
+  seenByG: () => number | undefined;
+} {
   const events: string[] = [];
   let discriminator = 1; // φ_t
   let seen: number | undefined;
@@ -42,14 +46,28 @@ describe('schedules', () => {
     const r = instrumented();
     await runScheduledRound('serial', r.phases);
     assert.equal(r.seenByG(), 2);
-    assert.deepEqual(r.events, ['broadcast', 'collect-start', 'collect-end', 'install', 'g-start', 'g-end']);
+    assert.deepEqual(r.events, [
+      'broadcast',
+      'collect-start',
+      'collect-end',
+      'install',
+      'g-start',
+      'g-end',
+    ]);
   });
 
   it('parallel: G steps against φ_t, started before the updates are awaited, and overlapping them', async () => {
     const r = instrumented();
     await runScheduledRound('parallel', r.phases);
     assert.equal(r.seenByG(), 1);
-    assert.deepEqual(r.events, ['broadcast', 'g-start', 'collect-start', 'g-end', 'collect-end', 'install']);
+    assert.deepEqual(r.events, [
+      'broadcast',
+      'g-start',
+      'collect-start',
+      'g-end',
+      'collect-end',
+      'install',
+    ]);
   });
 
   it('parallel: φ_{t+1} is installed only after G finished, even when the updates come first', async () => {
@@ -68,7 +86,14 @@ describe('schedules', () => {
       },
     };
     await runScheduledRound('parallel', slowG);
-    assert.deepEqual(r.events, ['broadcast', 'g-start', 'collect-start', 'collect-end', 'g-end', 'install']);
+    assert.deepEqual(r.events, [
+      'broadcast',
+      'g-start',
+      'collect-start',
+      'collect-end',
+      'g-end',
+      'install',
+    ]);
   });
 
   it('a failing collect fails the round without installing anything', async () => {

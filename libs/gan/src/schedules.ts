@@ -21,7 +21,10 @@ export interface RoundPhases<Avg> {
   install(average: Avg): void;
 }
 
-export async function runScheduledRound<Avg>(schedule: Schedule, phases: RoundPhases<Avg>): Promise<void> {
+export async function runScheduledRound<Avg>(
+  schedule: Schedule,
+  phases: RoundPhases<Avg>,
+): Promise<void> {
   await phases.broadcast();
   if (schedule === 'serial') {
     phases.install(await phases.collect());

@@ -53,7 +53,12 @@ export function localDiscriminatorStep(
  * One generator step against a (global) discriminator with the non-saturating loss
  * softplus(-D(G(z))). Only G's weights move; D is read, never changed.
  */
-export function generatorStep(generator: Model, discriminator: Model, optimizer: Adam, z: tf.Tensor2D): number {
+export function generatorStep(
+  generator: Model,
+  discriminator: Model,
+  optimizer: Adam,
+  z: tf.Tensor2D,
+): number {
   const loss = tf.tidy(() => {
     const { value, grads } = gradsFor(generator, () =>
       tf.mean(tf.softplus(tf.neg(discriminator.apply(generator.apply(z))))),

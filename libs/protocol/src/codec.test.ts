@@ -27,7 +27,10 @@ function refusal(fn: () => unknown, reason: BlobIntegrityError['reason']): BlobI
   } catch (err) {
     caught = err;
   }
-  assert.ok(caught instanceof BlobIntegrityError, `expected a BlobIntegrityError, got ${String(caught)}`);
+  assert.ok(
+    caught instanceof BlobIntegrityError,
+    `expected a BlobIntegrityError, got ${String(caught)}`,
+  );
   assert.equal(caught.reason, reason, caught.message);
   assert.equal(caught.code, 'BLOB_INTEGRITY');
   return caught;
@@ -49,7 +52,10 @@ describe('weight-blob codec', () => {
     const back = decodeWeights(b16, { expect: w.specs });
     for (let i = 0; i < w.values.length; i++) {
       const v = w.values[i]!;
-      assert.ok(Math.abs(back.values[i]! - v) <= Math.abs(v) * 2 ** -11 + 1e-7, `index ${i}: ${back.values[i]} vs ${v}`);
+      assert.ok(
+        Math.abs(back.values[i]! - v) <= Math.abs(v) * 2 ** -11 + 1e-7,
+        `index ${i}: ${back.values[i]} vs ${v}`,
+      );
     }
     assert.ok(b16.length < b32.length);
     assert.equal(b32.length - b16.length, w.values.length * 2);
@@ -110,14 +116,22 @@ describe('weight-blob codec', () => {
     for (const len of [0, 3, 43, 44, 60, blob.length - 1]) {
       assert.throws(
         () => decodeWeights(blob.subarray(0, len)),
-        (e: unknown) => e instanceof BlobIntegrityError && (e.reason === 'truncated' || e.reason === 'bad-header'),
+        (e: unknown) =>
+          e instanceof BlobIntegrityError &&
+          (e.reason === 'truncated' || e.reason === 'bad-header'),
         `length ${len}`,
       );
     }
   });
 
   it('refuses bytes that are not a blob, or a future format', () => {
-    refusal(() => decodeWeights(new TextEncoder().encode('{"json": "this is not a weight blob at all, clearly not"}')), 'bad-magic');
+    refusal(
+      () =>
+        decodeWeights(
+          new TextEncoder().encode('{"json": "this is not a weight blob at all, clearly not"}'),
+        ),
+      'bad-magic',
+    );
     const blob = encodeWeights(weights());
     const future = blob.slice();
     future[4] = 9;
@@ -140,6 +154,9 @@ describe('weight-blob codec', () => {
 
   it('refuses values that do not match their specs when encoding', () => {
     const w = weights();
-    assert.throws(() => encodeWeights({ specs: w.specs, values: w.values.subarray(1) }), RangeError);
+    assert.throws(
+      () => encodeWeights({ specs: w.specs, values: w.values.subarray(1) }),
+      RangeError,
+    );
   });
 });

@@ -39,7 +39,9 @@ export function encodeWeights(w: FlatWeights, opts: EncodeOptions = {}): Uint8Ar
   const dtype = opts.dtype ?? 'float32';
   const count = totalSize(w.specs);
   if (count !== w.values.length) {
-    throw new RangeError(`weights hold ${w.values.length} values but their specs describe ${count}`);
+    throw new RangeError(
+      `weights hold ${w.values.length} values but their specs describe ${count}`,
+    );
   }
   const header = new TextEncoder().encode(
     JSON.stringify({ tensors: w.specs.map((s) => ({ name: s.name, shape: s.shape })), count }),
@@ -93,27 +95,43 @@ function parseHeader(blob: Uint8Array, ctx: ErrorContext): Parsed {
   const fail = (reason: BlobIntegrityError['reason'], detail: string): never => {
     throw new BlobIntegrityError(reason, detail, ctx);
   };
-  if (blob.length < PREFIX) fail('truncated', `${blob.length} bytes is shorter than the ${PREFIX}-byte prefix`);
+  if (blob.length < PREFIX)
+    fail('truncated', `${blob.length} bytes is shorter than the ${PREFIX}-byte prefix`);
   if (MAGIC.some((b, i) => blob[i] !== b)) fail('bad-magic', 'this is not a distgan weight blob');
   const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
   const version = view.getUint16(4, true);
   if (version !== BLOB_FORMAT_VERSION) {
-    fail('unsupported-version', `format version ${version}; this build reads version ${BLOB_FORMAT_VERSION}`);
+    fail(
+      'unsupported-version',
+      `format version ${version}; this build reads version ${BLOB_FORMAT_VERSION}`,
+    );
   }
   const dtypeCode = blob[6];
-  const dtype = dtypeCode === 0 ? 'float32' : dtypeCode === 1 ? 'float16' : fail('bad-header', `unknown dtype ${dtypeCode}`);
+  const dtype =
+    dtypeCode === 0
+      ? 'float32'
+      : dtypeCode === 1
+        ? 'float16'
+        : fail('bad-header', `unknown dtype ${dtypeCode}`);
   const headerLength = view.getUint32(8, true);
-  if (PREFIX + headerLength > blob.length) fail('truncated', `header of ${headerLength} bytes runs past the end`);
-  const storedDigest = (): string => Buffer.from(blob.buffer, blob.byteOffset + 12, 32).toString('hex');
+  if (PREFIX + headerLength > blob.length)
+    fail('truncated', `header of ${headerLength} bytes runs past the end`);
+  const storedDigest = (): string =>
+    Buffer.from(blob.buffer, blob.byteOffset + 12, 32).toString('hex');
   // A header that does not parse was most likely damaged on the way: say so when the digest agrees.
   const badHeader = (detail: string): never => {
     const actual = sha256(blob.subarray(PREFIX)).toString('hex');
-    if (actual !== storedDigest()) fail('checksum-mismatch', `content digest ${actual} differs from the header's`);
+    if (actual !== storedDigest())
+      fail('checksum-mismatch', `content digest ${actual} differs from the header's`);
     return fail('bad-header', detail);
   };
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(blob.subarray(PREFIX, PREFIX + headerLength)));
+    header = JSON.parse(
+      new TextDecoder('utf-8', { fatal: true }).decode(
+        blob.subarray(PREFIX, PREFIX + headerLength),
+      ),
+    );
   } catch {
     badHeader('the header is not valid JSON');
   }
@@ -129,11 +147,14 @@ function parseHeader(blob: Uint8Array, ctx: ErrorContext): Parsed {
   }
   const specs = h.tensors as TensorSpec[];
   const count = h.count as number;
-  if (totalSize(specs) !== count) badHeader( `tensor shapes add up to ${totalSize(specs)} values, header says ${count}`);
+  if (totalSize(specs) !== count)
+    badHeader(`tensor shapes add up to ${totalSize(specs)} values, header says ${count}`);
   const dataOffset = align8(PREFIX + headerLength);
   const expectedLength = dataOffset + count * (dtype === 'float32' ? 4 : 2);
-  if (blob.length < expectedLength) fail('truncated', `${blob.length} bytes, the header describes ${expectedLength}`);
-  if (blob.length > expectedLength) fail('bad-header', `${blob.length - expectedLength} unexpected bytes after the data`);
+  if (blob.length < expectedLength)
+    fail('truncated', `${blob.length} bytes, the header describes ${expectedLength}`);
+  if (blob.length > expectedLength)
+    fail('bad-header', `${blob.length - expectedLength} unexpected bytes after the data`);
   const digest = storedDigest();
   return { dtype, specs, count, dataOffset, digest };
 }
@@ -154,14 +175,23 @@ export function decodeWeights(blob: Uint8Array, opts: DecodeOptions = {}): FlatW
   const p = parseHeader(blob, ctx);
   const actual = sha256(blob.subarray(PREFIX)).toString('hex');
   if (actual !== p.digest) {
-    throw new BlobIntegrityError('checksum-mismatch', `content digest ${actual} differs from the header's ${p.digest}`, ctx);
+    throw new BlobIntegrityError(
+      'checksum-mismatch',
+      `content digest ${actual} differs from the header's ${p.digest}`,
+      ctx,
+    );
   }
   if (opts.sha256 !== undefined && opts.sha256 !== p.digest) {
-    throw new BlobIntegrityError('checksum-mismatch', `blob digest ${p.digest} differs from the message's ${opts.sha256}`, ctx);
+    throw new BlobIntegrityError(
+      'checksum-mismatch',
+      `blob digest ${p.digest} differs from the message's ${opts.sha256}`,
+      ctx,
+    );
   }
   if (opts.expect) {
     const mismatch = describeLayoutMismatch(opts.expect, p.specs);
-    if (mismatch) throw new BlobIntegrityError('shape-mismatch', `${mismatch} (a different model?)`, ctx);
+    if (mismatch)
+      throw new BlobIntegrityError('shape-mismatch', `${mismatch} (a different model?)`, ctx);
   }
   let values: Float32Array;
   const start = blob.byteOffset + p.dataOffset;
@@ -172,7 +202,9 @@ export function decodeWeights(blob: Uint8Array, opts: DecodeOptions = {}): FlatW
         : new Float32Array(copyBytes(blob, p.dataOffset).buffer, 0, p.count);
   } else {
     const bits =
-      start % 2 === 0 ? new Uint16Array(blob.buffer, start, p.count) : new Uint16Array(copyBytes(blob, p.dataOffset).buffer, 0, p.count);
+      start % 2 === 0
+        ? new Uint16Array(blob.buffer, start, p.count)
+        : new Uint16Array(copyBytes(blob, p.dataOffset).buffer, 0, p.count);
     const table = float16Table();
     values = new Float32Array(p.count);
     for (let i = 0; i < p.count; i++) values[i] = table[bits[i]!]!;

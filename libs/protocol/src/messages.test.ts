@@ -1,7 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { ProtocolError } from './errors.js';
-import { encodeMessage, parseMessage, PROTOCOL_VERSION, type DeviceUpdate, type RoundTask } from './messages.js';
+import {
+  encodeMessage,
+  parseMessage,
+  PROTOCOL_VERSION,
+  type DeviceUpdate,
+  type RoundTask,
+} from './messages.js';
 import { names } from './names.js';
 
 const run = 'run-1';
@@ -45,17 +51,30 @@ function update(): DeviceUpdate {
 
 const bytes = (v: unknown): Uint8Array => new TextEncoder().encode(JSON.stringify(v));
 
-function refused(raw: Uint8Array | string, pattern: RegExp, types: ('RoundTask' | 'DeviceUpdate')[] = ['DeviceUpdate']): void {
+function refused(
+  raw: Uint8Array | string,
+  pattern: RegExp,
+  types: ('RoundTask' | 'DeviceUpdate')[] = ['DeviceUpdate'],
+): void {
   assert.throws(
     () => parseMessage(raw, { runId: run, types }),
-    (e: unknown) => e instanceof ProtocolError && e.code === 'PROTOCOL_INVALID_MESSAGE' && pattern.test(e.message),
+    (e: unknown) =>
+      e instanceof ProtocolError &&
+      e.code === 'PROTOCOL_INVALID_MESSAGE' &&
+      pattern.test(e.message),
   );
 }
 
 describe('messages', () => {
   it('round-trips a task and an update', () => {
-    assert.deepEqual(parseMessage(encodeMessage(task()), { runId: run, types: ['RoundTask'] }), task());
-    assert.deepEqual(parseMessage(encodeMessage(update()), { runId: run, types: ['DeviceUpdate'] }), update());
+    assert.deepEqual(
+      parseMessage(encodeMessage(task()), { runId: run, types: ['RoundTask'] }),
+      task(),
+    );
+    assert.deepEqual(
+      parseMessage(encodeMessage(update()), { runId: run, types: ['DeviceUpdate'] }),
+      update(),
+    );
   });
 
   it('refuses bytes that are not JSON, or not an object', () => {
@@ -82,7 +101,9 @@ describe('messages', () => {
     const { samples: _omitted, ...noSamples } = update();
     refused(bytes(noSamples), /samples/);
     refused(bytes({ ...task(), participants: [] }), /\/participants/, ['RoundTask']);
-    refused(bytes({ ...task(), training: { ...task().training, beta1: 1 } }), /\/training\/beta1/, ['RoundTask']);
+    refused(bytes({ ...task(), training: { ...task().training, beta1: 1 } }), /\/training\/beta1/, [
+      'RoundTask',
+    ]);
   });
 
   it('refuses oversized messages before parsing them', () => {
@@ -90,7 +111,10 @@ describe('messages', () => {
   });
 
   it('will not encode an invalid message (NaN loss becomes null in JSON)', () => {
-    assert.throws(() => encodeMessage({ ...update(), losses: { d: NaN, dReal: 0, dFake: 0 } }), ProtocolError);
+    assert.throws(
+      () => encodeMessage({ ...update(), losses: { d: NaN, dReal: 0, dFake: 0 } }),
+      ProtocolError,
+    );
   });
 });
 

@@ -65,7 +65,10 @@ export const DeviceUpdateSchema = Type.Object(
       { key: BlobKey, sha256: Sha256, bytes: Type.Integer({ minimum: 1 }) },
       { additionalProperties: false },
     ),
-    losses: Type.Object({ d: Finite, dReal: Finite, dFake: Finite }, { additionalProperties: false }),
+    losses: Type.Object(
+      { d: Finite, dReal: Finite, dFake: Finite },
+      { additionalProperties: false },
+    ),
     computeMs: Millis,
     steps: Count,
     /** True when the device started this round with a fresh Adam state. */
@@ -166,7 +169,10 @@ export function parseMessage<T extends MessageType>(
   const ctx: ErrorContext = { run: opts.runId, ...opts.context };
   const size = typeof raw === 'string' ? raw.length : raw.byteLength;
   if (size > MAX_MESSAGE_BYTES) {
-    throw new ProtocolError(`message of ${size} bytes exceeds the limit of ${MAX_MESSAGE_BYTES}`, ctx);
+    throw new ProtocolError(
+      `message of ${size} bytes exceeds the limit of ${MAX_MESSAGE_BYTES}`,
+      ctx,
+    );
   }
   let value: unknown;
   try {
@@ -182,7 +188,11 @@ export function parseMessage<T extends MessageType>(
     throw new ProtocolError(`unknown message type ${JSON.stringify(type)}`, ctx, '/type');
   }
   if (!(opts.types as readonly string[]).includes(type)) {
-    throw new ProtocolError(`a ${type} is not accepted here (expected ${opts.types.join(' or ')})`, ctx, '/type');
+    throw new ProtocolError(
+      `a ${type} is not accepted here (expected ${opts.types.join(' or ')})`,
+      ctx,
+      '/type',
+    );
   }
   if (version !== PROTOCOL_VERSION) {
     throw new ProtocolError(
@@ -192,14 +202,19 @@ export function parseMessage<T extends MessageType>(
     );
   }
   if (runId !== opts.runId) {
-    throw new ProtocolError(`${type} belongs to run ${JSON.stringify(runId)}, not ${JSON.stringify(opts.runId)}`, ctx, '/runId');
+    throw new ProtocolError(
+      `${type} belongs to run ${JSON.stringify(runId)}, not ${JSON.stringify(opts.runId)}`,
+      ctx,
+      '/runId',
+    );
   }
   const validator = VALIDATORS[type];
   if (!validator.Check(value)) {
     const first = validator.Errors(value)[0];
     const path = first?.instancePath || '/';
     // TypeBox reports an unexpected field as the boolean schema `false` failing.
-    const why = first?.keyword === 'boolean' ? 'unexpected field' : (first?.message ?? 'fails its schema');
+    const why =
+      first?.keyword === 'boolean' ? 'unexpected field' : (first?.message ?? 'fails its schema');
     throw new ProtocolError(`${type} ${path}: ${why}`, ctx, path);
   }
   return value as MessageTypes[T];
@@ -212,7 +227,9 @@ export function encodeMessage(message: Message): Uint8Array {
   const value: unknown = message;
   if (!validator.Check(value)) {
     const first = validator.Errors(value)[0];
-    throw new ProtocolError(`refusing to send an invalid ${type}: ${first?.instancePath || '/'} ${first?.message ?? ''}`);
+    throw new ProtocolError(
+      `refusing to send an invalid ${type}: ${first?.instancePath || '/'} ${first?.message ?? ''}`,
+    );
   }
   return encoder.encode(JSON.stringify(message));
 }

@@ -23,7 +23,8 @@ export function describeLayoutMismatch(
   expected: readonly TensorSpec[],
   got: readonly TensorSpec[],
 ): string | undefined {
-  if (expected.length !== got.length) return `expected ${expected.length} tensors, got ${got.length}`;
+  if (expected.length !== got.length)
+    return `expected ${expected.length} tensors, got ${got.length}`;
   for (let i = 0; i < expected.length; i++) {
     const e = expected[i]!;
     const g = got[i]!;

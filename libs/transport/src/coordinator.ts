@@ -11,7 +11,13 @@ import {
   type DeviceUpdate,
   type RoundTask,
 } from '@distgan/protocol';
-import { deriveSeed, runScheduledRound, StreamingAverage, type GlobalGan, type Schedule } from '@distgan/gan';
+import {
+  deriveSeed,
+  runScheduledRound,
+  StreamingAverage,
+  type GlobalGan,
+  type Schedule,
+} from '@distgan/gan';
 import type { BlobStore } from './blob-store.js';
 import type { RoundTransport } from './round-transport.js';
 import { QuorumNotReachedError, RoundFailedError } from './errors.js';
@@ -173,7 +179,12 @@ export class Coordinator {
       generatorMs: 0,
       totalMs: 0,
     };
-    const outcomes: Record<UpdateOutcome, number> = { accepted: 0, duplicate: 0, rejected: 0, late: 0 };
+    const outcomes: Record<UpdateOutcome, number> = {
+      accepted: 0,
+      duplicate: 0,
+      rejected: 0,
+      late: 0,
+    };
     const bytes = { down: 0, up: 0 };
     const generatorBefore = this.gan.generatorWeights();
     const dSpecs = this.gan.discriminator.params.specs;
@@ -221,7 +232,16 @@ export class Coordinator {
         },
         collect: async () => {
           this.onEvent({ kind: 'collect-start', round: t });
-          accepted = await this.collect(t, participants, inbox, publishedAt, outcomes, bytes, phases, dSpecs);
+          accepted = await this.collect(
+            t,
+            participants,
+            inbox,
+            publishedAt,
+            outcomes,
+            bytes,
+            phases,
+            dSpecs,
+          );
           phases.collectMs = now() - publishedAt;
           this.onEvent({ kind: 'collect-end', round: t, accepted: accepted.length });
           if (accepted.length < cfg.quorum) {
@@ -320,18 +340,24 @@ export class Coordinator {
         const parsed = parseMessage(msg.body, { runId: cfg.runId, types: ['DeviceUpdate'] });
         update = parsed as DeviceUpdate;
         if (update.round !== t) {
-          throw new ProtocolError(`update for round ${update.round} arrived in round ${t}'s queue`, {
-            run: cfg.runId,
-            round: t,
-            device: update.deviceId,
-          });
+          throw new ProtocolError(
+            `update for round ${update.round} arrived in round ${t}'s queue`,
+            {
+              run: cfg.runId,
+              round: t,
+              device: update.deviceId,
+            },
+          );
         }
         if (!expected.has(update.deviceId)) {
-          throw new ProtocolError(`device "${update.deviceId}" is not a participant of round ${t}`, {
-            run: cfg.runId,
-            round: t,
-            device: update.deviceId,
-          });
+          throw new ProtocolError(
+            `device "${update.deviceId}" is not a participant of round ${t}`,
+            {
+              run: cfg.runId,
+              round: t,
+              device: update.deviceId,
+            },
+          );
         }
       } catch (err) {
         if (!(err instanceof ProtocolError)) throw err;
@@ -348,15 +374,23 @@ export class Coordinator {
       try {
         const blob = await this.store.get(update.blob.key);
         if (!blob) {
-          throw new BlobIntegrityError('missing', `blob "${update.blob.key}" is not in the store (expired or never written)`, {
-            run: cfg.runId,
-            round: t,
-            device: update.deviceId,
-          });
+          throw new BlobIntegrityError(
+            'missing',
+            `blob "${update.blob.key}" is not in the store (expired or never written)`,
+            {
+              run: cfg.runId,
+              round: t,
+              device: update.deviceId,
+            },
+          );
         }
         bytes.up += blob.length;
         const weights = decodeWeights(blob, { expect: dSpecs, sha256: update.blob.sha256 });
-        byDevice.set(update.deviceId, { update, values: weights.values, latencyMs: now() - publishedAt });
+        byDevice.set(update.deviceId, {
+          update,
+          values: weights.values,
+          latencyMs: now() - publishedAt,
+        });
         msg.ack();
         record('accepted', update.deviceId);
       } catch (err) {

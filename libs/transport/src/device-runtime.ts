@@ -58,7 +58,9 @@ export class DeviceRuntime {
     private readonly onOutcome: (o: TaskOutcome) => void = () => {},
   ) {
     if (options.data.indices.length === 0) {
-      throw new RangeError(`device "${options.deviceId}" has an empty shard: it has nothing to train on`);
+      throw new RangeError(
+        `device "${options.deviceId}" has an empty shard: it has nothing to train on`,
+      );
     }
     this.names = names(options.runId);
   }
@@ -72,9 +74,12 @@ export class DeviceRuntime {
   }
 
   async start(): Promise<void> {
-    if (this.stateValue !== 'idle') throw new Error(`device "${this.options.deviceId}" was already started`);
+    if (this.stateValue !== 'idle')
+      throw new Error(`device "${this.options.deviceId}" was already started`);
     this.stateValue = 'running';
-    this.subscription = await this.transport.subscribeTasks(this.options.deviceId, (msg) => this.onTask(msg));
+    this.subscription = await this.transport.subscribeTasks(this.options.deviceId, (msg) =>
+      this.onTask(msg),
+    );
   }
 
   /** Stops taking tasks; the task in hand finishes first. */
@@ -106,8 +111,10 @@ export class DeviceRuntime {
     const { runId, deviceId } = this.options;
     const task = parseMessage(body, { runId, types: ['RoundTask'] }) as RoundTask;
     const t = task.round;
-    if (!task.participants.includes(deviceId)) return { kind: 'skipped', round: t, reason: 'not a participant' };
-    if (task.deadlineAt < Date.now()) return { kind: 'skipped', round: t, reason: 'deadline passed' };
+    if (!task.participants.includes(deviceId))
+      return { kind: 'skipped', round: t, reason: 'not a participant' };
+    if (task.deadlineAt < Date.now())
+      return { kind: 'skipped', round: t, reason: 'deadline passed' };
 
     const [gBlob, dBlob] = await Promise.all([
       this.store.get(task.generator.key),
@@ -115,9 +122,16 @@ export class DeviceRuntime {
     ]);
     const ctx = { run: runId, round: t, device: deviceId };
     if (!gBlob || !dBlob) {
-      throw new BlobIntegrityError('missing', `round ${t}'s global weights are not in the store (expired?)`, ctx);
+      throw new BlobIntegrityError(
+        'missing',
+        `round ${t}'s global weights are not in the store (expired?)`,
+        ctx,
+      );
     }
-    const g = decodeWeights(gBlob, { expect: this.trainer.generator.params.specs, sha256: task.generator.sha256 });
+    const g = decodeWeights(gBlob, {
+      expect: this.trainer.generator.params.specs,
+      sha256: task.generator.sha256,
+    });
     const d = decodeWeights(dBlob, {
       expect: this.trainer.discriminator.params.specs,
       sha256: task.discriminator.sha256,
@@ -133,7 +147,8 @@ export class DeviceRuntime {
     const losses = this.trainer.train(
       localSteps,
       batchSize,
-      (step) => this.realBatch(batchSize, new Rng(deriveSeed(task.seed, 'real', t, deviceId, step))),
+      (step) =>
+        this.realBatch(batchSize, new Rng(deriveSeed(task.seed, 'real', t, deviceId, step))),
       (step) => deriveSeed(task.seed, 'fake', t, deviceId, step),
     );
     const computeMs = performance.now() - t0;
@@ -142,7 +157,9 @@ export class DeviceRuntime {
       return { kind: 'skipped', round: t, reason: `local training diverged (D loss ${losses.d})` };
     }
 
-    const blob = encodeWeights(this.trainer.discriminatorWeights(), { dtype: this.options.updateDtype ?? 'float32' });
+    const blob = encodeWeights(this.trainer.discriminatorWeights(), {
+      dtype: this.options.updateDtype ?? 'float32',
+    });
     const key = this.names.deviceUpdateKey(t, deviceId);
     await this.store.put(key, blob, { ttlSeconds: this.options.blobTtlSeconds });
     const update: DeviceUpdate = {
@@ -168,7 +185,8 @@ export class DeviceRuntime {
     const { dataset, indices } = this.options.data;
     const picks = new Int32Array(batchSize);
     for (let i = 0; i < batchSize; i++) picks[i] = indices[rng.int(indices.length)]!;
-    const size = batchSize * dataset.sampleShape[0] * dataset.sampleShape[1] * dataset.sampleShape[2];
+    const size =
+      batchSize * dataset.sampleShape[0] * dataset.sampleShape[1] * dataset.sampleShape[2];
     if (this.batch.length !== size) this.batch = new Float32Array(size);
     return gatherBatch(dataset, picks, this.batch);
   }

@@ -30,7 +30,14 @@ function toyData(count: number): Dataset {
     images[2 * i] = Math.cos(a) + ((i * 7919) % 13) / 500;
     images[2 * i + 1] = Math.sin(a);
   }
-  return { name: 'toy', sampleShape: [1, 1, 2], count, images, labels: new Uint8Array(count), numClasses: 1 };
+  return {
+    name: 'toy',
+    sampleShape: [1, 1, 2],
+    count,
+    images,
+    labels: new Uint8Array(count),
+    numClasses: 1,
+  };
 }
 
 /** A global GAN that records the discriminator its generator steps train against. */
@@ -54,7 +61,11 @@ interface Harness {
 }
 
 async function harness(
-  opts: Partial<CoordinatorConfig> & { deviceCount?: number; extraParticipants?: string[]; transport?: RoundTransport } = {},
+  opts: Partial<CoordinatorConfig> & {
+    deviceCount?: number;
+    extraParticipants?: string[];
+    transport?: RoundTransport;
+  } = {},
 ): Promise<Harness> {
   const data = toyData(400);
   const deviceCount = opts.deviceCount ?? 3;
@@ -167,10 +178,19 @@ describe('round engine over the in-memory transport', () => {
     try {
       for (let t = 0; t < 2; t++) {
         await h.coordinator.runRound();
-        assert.deepEqual(Array.from(h.gan.seenByG[t]!), Array.from(await broadcastD(h, t)), `round ${t}`);
-        assert.deepEqual(Array.from(h.gan.discriminatorWeights().values), Array.from(await averageFromStore(h, t)));
+        assert.deepEqual(
+          Array.from(h.gan.seenByG[t]!),
+          Array.from(await broadcastD(h, t)),
+          `round ${t}`,
+        );
+        assert.deepEqual(
+          Array.from(h.gan.discriminatorWeights().values),
+          Array.from(await averageFromStore(h, t)),
+        );
       }
-      const round0 = kinds(h.events.slice(0, h.events.findIndex((e) => e.kind === 'round-end') + 1));
+      const round0 = kinds(
+        h.events.slice(0, h.events.findIndex((e) => e.kind === 'round-end') + 1),
+      );
       const gStart = round0.indexOf('generator-start');
       assert.ok(gStart >= 0 && gStart < round0.indexOf('collect-start'), round0.join(' → '));
       assert.ok(gStart < round0.indexOf('update'), 'G started before the first update was taken');
@@ -196,13 +216,24 @@ describe('round engine over the in-memory transport', () => {
   });
 
   it('rejects malformed messages and NaN weights; the global model is not poisoned', async () => {
-    const h = await harness({ schedule: 'serial', extraParticipants: ['rogue'], quorum: 3, roundDeadlineMs: 1_500 });
+    const h = await harness({
+      schedule: 'serial',
+      extraParticipants: ['rogue'],
+      quorum: 3,
+      roundDeadlineMs: 1_500,
+    });
     // The rogue device answers every task with garbage, then a valid message announcing NaN weights.
     const rogue = await h.transport.subscribeTasks('rogue', async (msg) => {
       const task = parseMessage(msg.body, { runId: RUN, types: ['RoundTask'] });
       msg.ack();
-      await h.transport.publishUpdate(task.replyTo, new TextEncoder().encode('{"type":"DeviceUpdate","oops'));
-      await h.transport.publishUpdate(task.replyTo, new TextEncoder().encode(JSON.stringify({ type: 'Bogus', version: 1 })));
+      await h.transport.publishUpdate(
+        task.replyTo,
+        new TextEncoder().encode('{"type":"DeviceUpdate","oops'),
+      );
+      await h.transport.publishUpdate(
+        task.replyTo,
+        new TextEncoder().encode(JSON.stringify({ type: 'Bogus', version: 1 })),
+      );
       const trainer = new LocalDiscriminatorTrainer(SPEC, ADAM);
       const w = trainer.discriminatorWeights();
       trainer.dispose();
@@ -235,12 +266,24 @@ describe('round engine over the in-memory transport', () => {
         ['dev-0', 'dev-1', 'dev-2'],
       );
       const reasons = h.events.flatMap((e) => (e.kind === 'update' && e.reason ? [e.reason] : []));
-      assert.ok(reasons.some((r) => /not UTF-8 JSON/.test(r)), reasons.join('\n'));
-      assert.ok(reasons.some((r) => /unknown message type "Bogus"/.test(r)), reasons.join('\n'));
-      assert.ok(reasons.some((r) => /non-finite/.test(r)), reasons.join('\n'));
+      assert.ok(
+        reasons.some((r) => /not UTF-8 JSON/.test(r)),
+        reasons.join('\n'),
+      );
+      assert.ok(
+        reasons.some((r) => /unknown message type "Bogus"/.test(r)),
+        reasons.join('\n'),
+      );
+      assert.ok(
+        reasons.some((r) => /non-finite/.test(r)),
+        reasons.join('\n'),
+      );
       assert.equal(h.transport.deadLetters.length, 3);
       assert.ok(h.gan.discriminatorWeights().values.every(Number.isFinite));
-      assert.deepEqual(Array.from(h.gan.discriminatorWeights().values), Array.from(await averageFromStore(h, 0)));
+      assert.deepEqual(
+        Array.from(h.gan.discriminatorWeights().values),
+        Array.from(await averageFromStore(h, 0)),
+      );
     } finally {
       await rogue.close();
       await h.stop();
@@ -261,12 +304,20 @@ describe('round engine over the in-memory transport', () => {
       close: () => inner.close(),
     };
     // An absent participant keeps the round open until its deadline, so the copies arrive in it.
-    const h = await harness({ transport: doubling, extraParticipants: ['absent'], quorum: 3, roundDeadlineMs: 800 });
+    const h = await harness({
+      transport: doubling,
+      extraParticipants: ['absent'],
+      quorum: 3,
+      roundDeadlineMs: 800,
+    });
     try {
       const report = await h.coordinator.runRound();
       assert.equal(report.outcomes.accepted, 3);
       assert.equal(report.outcomes.duplicate, 3);
-      assert.deepEqual(Array.from(h.gan.discriminatorWeights().values), Array.from(await averageFromStore(h, 0)));
+      assert.deepEqual(
+        Array.from(h.gan.discriminatorWeights().values),
+        Array.from(await averageFromStore(h, 0)),
+      );
     } finally {
       await h.stop();
       await inner.close();
@@ -287,7 +338,10 @@ describe('round engine over the in-memory transport', () => {
       const step0 = h.gan.optimizerStep;
       await assert.rejects(h.coordinator.runRound(), (err: unknown) => {
         assert.ok(err instanceof RoundFailedError);
-        assert.match(err.message, /round 0 .* failed 2 time\(s\).*3 accepted update\(s\), fewer than the quorum of 4/);
+        assert.match(
+          err.message,
+          /round 0 .* failed 2 time\(s\).*3 accepted update\(s\), fewer than the quorum of 4/,
+        );
         return true;
       });
       assert.equal(h.events.filter((e) => e.kind === 'round-failed').length, 2);
@@ -321,7 +375,9 @@ describe('round engine over the in-memory transport', () => {
       await h.coordinator.runRound();
       h.coordinator.round = 5; // the device missed rounds 2-4
       await h.coordinator.runRound();
-      const trained = h.outcomes.flatMap((o) => (o.kind === 'trained' ? [o.update.optimizerReset] : []));
+      const trained = h.outcomes.flatMap((o) =>
+        o.kind === 'trained' ? [o.update.optimizerReset] : [],
+      );
       assert.deepEqual(trained, [true, false, true]);
     } finally {
       await h.stop();

@@ -77,7 +77,9 @@ export class MemoryRoundTransport implements RoundTransport {
 
   async publishTask(body: Uint8Array, target: TaskTarget): Promise<void> {
     const queues =
-      target.kind === 'all' ? [...this.deviceQueues.values()] : target.deviceIds.map((id) => this.deviceQueue(id));
+      target.kind === 'all'
+        ? [...this.deviceQueues.values()]
+        : target.deviceIds.map((id) => this.deviceQueue(id));
     for (const q of queues) {
       q.push(new Uint8Array(body)); // a copy (Buffer#slice would be a view)
       this.traffic.tasks += 1;

@@ -38,7 +38,10 @@ export interface RoundTransport {
   /** Server: publishes a round task to the devices. */
   publishTask(body: Uint8Array, target: TaskTarget): Promise<void>;
   /** Device: consumes its task queue, one task at a time (the handler settles each message). */
-  subscribeTasks(deviceId: string, handler: (msg: InboundMessage) => Promise<void>): Promise<TaskSubscription>;
+  subscribeTasks(
+    deviceId: string,
+    handler: (msg: InboundMessage) => Promise<void>,
+  ): Promise<TaskSubscription>;
   /** Device: publishes an update to a round queue; dropped if that round has closed. */
   publishUpdate(replyTo: string, body: Uint8Array): Promise<void>;
   close(): Promise<void>;

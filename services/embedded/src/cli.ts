@@ -9,7 +9,9 @@ function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
       throw new InvalidArgumentError(`expected a whole number, got "${value}".`);
     }
     if (n < min || n > max) {
-      throw new InvalidArgumentError(`must be between ${min} and ${max === Number.MAX_SAFE_INTEGER ? '∞' : max}.`);
+      throw new InvalidArgumentError(
+        `must be between ${min} and ${max === Number.MAX_SAFE_INTEGER ? '∞' : max}.`,
+      );
     }
     return n;
   };
@@ -18,7 +20,8 @@ function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
 function real(check: (n: number) => boolean, range: string) {
   return (value: string): number => {
     const n = Number(value);
-    if (value.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`expected a number, got "${value}".`);
+    if (value.trim() === '' || !Number.isFinite(n))
+      throw new InvalidArgumentError(`expected a number, got "${value}".`);
     if (!check(n)) throw new InvalidArgumentError(`must be ${range}, got ${n}.`);
     return n;
   };
@@ -29,7 +32,9 @@ const beta = real((n) => n >= 0 && n < 1, 'in [0, 1)');
 
 function runId(value: string): string {
   if (!isValidId(value)) {
-    throw new InvalidArgumentError("use 1-63 letters, digits, '-' or '_', starting with a letter or digit.");
+    throw new InvalidArgumentError(
+      "use 1-63 letters, digits, '-' or '_', starting with a letter or digit.",
+    );
   }
   return value;
 }
@@ -42,10 +47,19 @@ export function defaultRunId(dataset: string, schedule: string, now = new Date()
 /** The `train` options: every setting of EmbeddedConfig, with the defaults of config.ts. */
 export function addTrainOptions(cmd: Command): Command {
   return cmd
-    .addOption(new Option('--devices <k>', 'simulated devices').argParser(integer(1, 1024)).default(DEFAULTS.devices))
-    .addOption(new Option('--rounds <n>', 'training rounds').argParser(integer(1)).default(DEFAULTS.rounds))
     .addOption(
-      new Option('--schedule <name>', 'update schedule: G against φ_{t+1} (serial) or φ_t, overlapped (parallel)')
+      new Option('--devices <k>', 'simulated devices')
+        .argParser(integer(1, 1024))
+        .default(DEFAULTS.devices),
+    )
+    .addOption(
+      new Option('--rounds <n>', 'training rounds').argParser(integer(1)).default(DEFAULTS.rounds),
+    )
+    .addOption(
+      new Option(
+        '--schedule <name>',
+        'update schedule: G against φ_{t+1} (serial) or φ_t, overlapped (parallel)',
+      )
         .choices(['serial', 'parallel'])
         .default(DEFAULTS.schedule),
     )
@@ -59,14 +73,32 @@ export function addTrainOptions(cmd: Command): Command {
         .argParser(integer(1, 10_000))
         .default(DEFAULTS.generatorSteps),
     )
-    .addOption(new Option('--batch-size <b>', 'minibatch size').argParser(integer(1, 4096)).default(DEFAULTS.batchSize))
-    .addOption(new Option('--lr-d <rate>', 'discriminator learning rate (Adam)').argParser(positive).default(DEFAULTS.lrD))
-    .addOption(new Option('--lr-g <rate>', 'generator learning rate (Adam)').argParser(positive).default(DEFAULTS.lrG))
+    .addOption(
+      new Option('--batch-size <b>', 'minibatch size')
+        .argParser(integer(1, 4096))
+        .default(DEFAULTS.batchSize),
+    )
+    .addOption(
+      new Option('--lr-d <rate>', 'discriminator learning rate (Adam)')
+        .argParser(positive)
+        .default(DEFAULTS.lrD),
+    )
+    .addOption(
+      new Option('--lr-g <rate>', 'generator learning rate (Adam)')
+        .argParser(positive)
+        .default(DEFAULTS.lrG),
+    )
     .addOption(new Option('--beta1 <b>', "Adam's β1").argParser(beta).default(DEFAULTS.beta1))
     .addOption(new Option('--beta2 <b>', "Adam's β2").argParser(beta).default(DEFAULTS.beta2))
-    .addOption(new Option('--model <arch>', 'model family').choices(['mlp', 'dcgan']).default(DEFAULTS.model))
     .addOption(
-      new Option('--latent-dim <d>', 'length of the latent vector z').argParser(integer(1, 4096)).default(DEFAULTS.latentDim),
+      new Option('--model <arch>', 'model family')
+        .choices(['mlp', 'dcgan'])
+        .default(DEFAULTS.model),
+    )
+    .addOption(
+      new Option('--latent-dim <d>', 'length of the latent vector z')
+        .argParser(integer(1, 4096))
+        .default(DEFAULTS.latentDim),
     )
     .addOption(
       new Option('--dataset <name>', 'training data')
@@ -75,28 +107,49 @@ export function addTrainOptions(cmd: Command): Command {
     )
     .addOption(new Option('--data-dir <dir>', 'folder with the Fashion-MNIST or CIFAR-10 files'))
     .addOption(
-      new Option('--ring-std <s>', 'standard deviation of each mode of the ring dataset').argParser(positive).default(DEFAULTS.ringStd),
+      new Option('--ring-std <s>', 'standard deviation of each mode of the ring dataset')
+        .argParser(positive)
+        .default(DEFAULTS.ringStd),
     )
-    .addOption(new Option('--limit <n>', 'use only the first n training samples').argParser(integer(1)))
+    .addOption(
+      new Option('--limit <n>', 'use only the first n training samples').argParser(integer(1)),
+    )
     .addOption(
       new Option('--partition <scheme>', 'how the data is split across devices')
         .choices(['iid', 'shards', 'dirichlet'])
         .default(DEFAULTS.partition),
     )
-    .addOption(new Option('--alpha <a>', 'Dirichlet concentration (smaller: more skewed)').argParser(positive).default(DEFAULTS.alpha))
+    .addOption(
+      new Option('--alpha <a>', 'Dirichlet concentration (smaller: more skewed)')
+        .argParser(positive)
+        .default(DEFAULTS.alpha),
+    )
     .addOption(
       new Option('--shards-per-device <s>', 'label shards per device (shards partition)')
         .argParser(integer(1, 1000))
         .default(DEFAULTS.shardsPerDevice),
     )
-    .addOption(new Option('--seed <n>', 'seed of every random draw').argParser(integer(0, 0xffffffff)).default(DEFAULTS.seed))
-    .addOption(new Option('--out <dir>', 'parent folder of the run folder').default(DEFAULTS.out))
-    .addOption(new Option('--run-id <id>', 'name of the run folder (default: dataset-schedule-time)').argParser(runId))
     .addOption(
-      new Option('--sample-every <n>', 'write a sample grid every n rounds').argParser(integer(1)).default(DEFAULTS.sampleEvery),
+      new Option('--seed <n>', 'seed of every random draw')
+        .argParser(integer(0, 0xffffffff))
+        .default(DEFAULTS.seed),
+    )
+    .addOption(new Option('--out <dir>', 'parent folder of the run folder').default(DEFAULTS.out))
+    .addOption(
+      new Option(
+        '--run-id <id>',
+        'name of the run folder (default: dataset-schedule-time)',
+      ).argParser(runId),
     )
     .addOption(
-      new Option('--sample-count <n>', 'images per sample grid').argParser(integer(1, 1024)).default(DEFAULTS.sampleCount),
+      new Option('--sample-every <n>', 'write a sample grid every n rounds')
+        .argParser(integer(1))
+        .default(DEFAULTS.sampleEvery),
+    )
+    .addOption(
+      new Option('--sample-count <n>', 'images per sample grid')
+        .argParser(integer(1, 1024))
+        .default(DEFAULTS.sampleCount),
     )
     .addOption(
       new Option('--update-dtype <dtype>', 'precision of device updates on the wire')
@@ -115,10 +168,14 @@ export interface TrainFlags extends Omit<EmbeddedConfig, 'runId'> {
 export function toConfig(flags: TrainFlags): EmbeddedConfig {
   const { progress: _progress, runId: id, ...rest } = flags;
   if ((rest.dataset === 'fashion-mnist' || rest.dataset === 'cifar10') && !rest.dataDir) {
-    throw new InvalidArgumentError(`--dataset ${rest.dataset} needs --data-dir <dir> with its original files.`);
+    throw new InvalidArgumentError(
+      `--dataset ${rest.dataset} needs --data-dir <dir> with its original files.`,
+    );
   }
   if (rest.model === 'dcgan' && rest.dataset === 'ring') {
-    throw new InvalidArgumentError('--model dcgan needs images; use --model mlp with --dataset ring.');
+    throw new InvalidArgumentError(
+      '--model dcgan needs images; use --model mlp with --dataset ring.',
+    );
   }
   return { ...rest, runId: id ?? defaultRunId(rest.dataset, rest.schedule) };
 }

@@ -43,7 +43,10 @@ describe('convergence on the 2D ring', () => {
       const modes = summary.last.modes;
       assert.ok(modes, 'the ring run reports mode coverage');
       assert.ok(modes.covered >= 7, `${schedule}: ${modes.covered}/8 modes covered`);
-      assert.ok(modes.highQuality >= 0.5, `${schedule}: only ${(100 * modes.highQuality).toFixed(1)}% high-quality samples`);
+      assert.ok(
+        modes.highQuality >= 0.5,
+        `${schedule}: only ${(100 * modes.highQuality).toFixed(1)}% high-quality samples`,
+      );
       assert.equal(summary.rounds, ROUNDS);
     });
   }

@@ -1,5 +1,12 @@
 /** @distgan/embedded — the embedded run: coordinator and devices in one process. */
-export { runEmbedded, modelSpecFor, deviceId, type RunHooks, type RunSummary, type RoundLine } from './run.js';
+export {
+  runEmbedded,
+  modelSpecFor,
+  deviceId,
+  type RunHooks,
+  type RunSummary,
+  type RoundLine,
+} from './run.js';
 export { loadGenerator, sampleFromRun } from './load.js';
 export { DEFAULTS, type EmbeddedConfig, type DatasetName, type PartitionScheme } from './config.js';
 export { addTrainOptions, toConfig, defaultRunId, type TrainFlags } from './cli.js';

@@ -13,7 +13,9 @@ interface GeneratorManifest {
 
 /** Loads a run's final generator (verifying the blob against the model it describes). */
 export function loadGenerator(runDir: string): { gan: GlobalGan; manifest: GeneratorManifest } {
-  const manifest = JSON.parse(readFileSync(join(runDir, 'generator.json'), 'utf8')) as GeneratorManifest;
+  const manifest = JSON.parse(
+    readFileSync(join(runDir, 'generator.json'), 'utf8'),
+  ) as GeneratorManifest;
   const gan = new GlobalGan(manifest.modelSpec, {
     seed: 0,
     generatorAdam: { learningRate: 1e-4, beta1: 0.5, beta2: 0.999 },
@@ -41,7 +43,8 @@ export async function sampleFromRun(
     const z = gan.latentBatch(opts.count, opts.seed);
     const samples = gan.sample(z);
     const shape = manifest.modelSpec.sampleShape;
-    const png = shape.length === 3 ? renderSampleGrid(samples, opts.count, shape) : renderScatter(samples);
+    const png =
+      shape.length === 3 ? renderSampleGrid(samples, opts.count, shape) : renderScatter(samples);
     const output = opts.output ?? join(runDir, 'samples', 'sampled.png');
     mkdirSync(dirname(output), { recursive: true });
     writeFileSync(output, png);

@@ -7,7 +7,9 @@ import { addTrainOptions, toConfig, type TrainFlags } from './cli.js';
 import { runEmbedded, type RoundLine } from './run.js';
 import { sampleFromRun } from './load.js';
 
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+  version: string;
+};
 
 function fmt(v: number, digits = 3): string {
   return Number.isFinite(v) ? v.toFixed(digits) : String(v);
@@ -18,7 +20,8 @@ async function train(flags: TrainFlags): Promise<void> {
   try {
     config = toConfig(flags);
   } catch (err) {
-    if (err instanceof InvalidArgumentError) program.error(`error: ${err.message}`, { exitCode: 2 });
+    if (err instanceof InvalidArgumentError)
+      program.error(`error: ${err.message}`, { exitCode: 2 });
     throw err;
   }
   const backend = await initBackend({ forced: process.env['TFJS_BACKEND'] || undefined });
@@ -60,13 +63,17 @@ async function train(flags: TrainFlags): Promise<void> {
       const decile = Math.floor((10 * done) / config.rounds);
       if (decile !== lastDecile) {
         lastDecile = decile;
-        console.log(`round ${done}/${config.rounds} D ${payload.d} G ${payload.g} ${payload.rps} rounds/s`);
+        console.log(
+          `round ${done}/${config.rounds} D ${payload.d} G ${payload.g} ${payload.rps} rounds/s`,
+        );
       }
     }
   };
   const summary = await runEmbedded(config, {
     onReady: ({ dataset, shardSizes }) => {
-      console.log(`data: ${dataset.count} ${dataset.name} samples, shards [${shardSizes.join(', ')}]`);
+      console.log(
+        `data: ${dataset.count} ${dataset.name} samples, shards [${shardSizes.join(', ')}]`,
+      );
       if (flags.progress) bar.start(config.rounds, 0, { d: '-', g: '-', rps: '-' });
     },
     onRound,
@@ -80,7 +87,9 @@ async function train(flags: TrainFlags): Promise<void> {
       `${summary.msPerDeviceStep.toFixed(1)} ms per device D step, ${summary.msPerGeneratorStep.toFixed(1)} ms per G step)`,
   );
   if (summary.last.modes) {
-    console.log(`ring modes covered: ${summary.last.modes.covered}/8, high-quality samples ${(100 * summary.last.modes.highQuality).toFixed(1)}%`);
+    console.log(
+      `ring modes covered: ${summary.last.modes.covered}/8, high-quality samples ${(100 * summary.last.modes.highQuality).toFixed(1)}%`,
+    );
   }
   console.log(`run folder: ${summary.runDir}`);
   console.log(`last sample grid: ${summary.lastGrid}`);
@@ -89,7 +98,9 @@ async function train(flags: TrainFlags): Promise<void> {
 
 const program = new Command()
   .name('distgan')
-  .description('Trains a GAN across simulated devices in one process (local discriminators, one global generator).')
+  .description(
+    'Trains a GAN across simulated devices in one process (local discriminators, one global generator).',
+  )
   .version(pkg.version)
   .showHelpAfterError('(add --help for the options)');
 
@@ -109,12 +120,24 @@ program
   .action(async (runDir: string, opts: { count: string; seed: string; output?: string }) => {
     const count = Number(opts.count);
     const seed = Number(opts.seed);
-    if (!Number.isSafeInteger(count) || count < 1) program.error(`error: --count must be a positive whole number`, { exitCode: 2 });
-    if (!Number.isSafeInteger(seed) || seed < 0) program.error(`error: --seed must be a non-negative whole number`, { exitCode: 2 });
+    if (!Number.isSafeInteger(count) || count < 1)
+      program.error(`error: --count must be a positive whole number`, { exitCode: 2 });
+    if (!Number.isSafeInteger(seed) || seed < 0)
+      program.error(`error: --seed must be a non-negative whole number`, { exitCode: 2 });
     const backend = await initBackend({ forced: process.env['TFJS_BACKEND'] || undefined });
     console.log(`backend: ${describeBackend(backend)}`);
     const path = await sampleFromRun(runDir, { count, seed, output: opts.output });
     console.log(`wrote ${path}`);
   });
 
-await program.parseAsync();
+try {
+  await program.parseAsync();
+} catch (err) {
+  // Known failures (bad backend, missing dataset, refused blob) get one clear line, no stack.
+  const code = (err as { code?: unknown }).code;
+  if (err instanceof Error && typeof code === 'string') {
+    console.error(`error: ${err.message}`);
+    process.exit(1);
+  }
+  throw err;
+}

@@ -9,6 +9,10 @@ export function renderLossPlot(lines: readonly RoundReport[]): Uint8Array {
       { label: 'D loss', color: [214, 39, 40], x, y: lines.map((l) => l.losses.d) },
       { label: 'G loss', color: [31, 119, 180], x, y: lines.map((l) => l.losses.g) },
     ],
-    { title: 'Losses per round', xLabel: 'round', smooth: Math.max(1, Math.round(lines.length / 50)) },
+    {
+      title: 'Losses per round',
+      xLabel: 'round',
+      smooth: Math.max(1, Math.round(lines.length / 50)),
+    },
   );
 }

@@ -22,7 +22,6 @@ import {
 import type { EmbeddedConfig } from './config.js';
 import { renderLossPlot } from './plot.js';
 
-
 export interface RoundLine extends RoundReport {
   /** Seconds since the run started. */
   elapsedS: number;
@@ -54,7 +53,10 @@ export interface RunHooks {
 }
 
 /** The model spec for a dataset: 2D points are plain vectors, images keep their shape. */
-export function modelSpecFor(config: Pick<EmbeddedConfig, 'model' | 'latentDim'>, dataset: Dataset): ModelSpec {
+export function modelSpecFor(
+  config: Pick<EmbeddedConfig, 'model' | 'latentDim'>,
+  dataset: Dataset,
+): ModelSpec {
   const sampleShape = dataset.name === 'ring' ? [2] : [...dataset.sampleShape];
   if (config.model === 'dcgan' && dataset.name === 'ring') {
     throw new RangeError('the dcgan model needs images: use --model mlp with --dataset ring');
@@ -67,7 +69,10 @@ export function modelSpecFor(config: Pick<EmbeddedConfig, 'model' | 'latentDim'>
  * in-memory transport and blob store, so every update still goes encode → store → fetch →
  * verify → decode. Writes the run folder as it goes.
  */
-export async function runEmbedded(config: EmbeddedConfig, hooks: RunHooks = {}): Promise<RunSummary> {
+export async function runEmbedded(
+  config: EmbeddedConfig,
+  hooks: RunHooks = {},
+): Promise<RunSummary> {
   const runDir = join(config.out, config.runId);
   const samplesDir = join(runDir, 'samples');
   mkdirSync(samplesDir, { recursive: true });
@@ -134,7 +139,13 @@ export async function runEmbedded(config: EmbeddedConfig, hooks: RunHooks = {}):
         trainer,
         transport,
         store,
-        { runId: config.runId, deviceId: id, data: { dataset, indices }, blobTtlSeconds: 600, updateDtype: config.updateDtype },
+        {
+          runId: config.runId,
+          deviceId: id,
+          data: { dataset, indices },
+          blobTtlSeconds: 600,
+          updateDtype: config.updateDtype,
+        },
         (o) => hooks.onDeviceOutcome?.(id, o),
       ),
     };
@@ -161,16 +172,27 @@ export async function runEmbedded(config: EmbeddedConfig, hooks: RunHooks = {}):
   });
 
   const fixedZ = gan.latentBatch(config.sampleCount, deriveSeed(config.seed, 'sample-grid'));
-  const ringZ = config.dataset === 'ring' ? gan.latentBatch(2000, deriveSeed(config.seed, 'ring-eval')) : undefined;
+  const ringZ =
+    config.dataset === 'ring'
+      ? gan.latentBatch(2000, deriveSeed(config.seed, 'ring-eval'))
+      : undefined;
   const isImage = spec.sampleShape.length === 3;
   let lastGrid = '';
   const writeSamples = (round: number): void => {
     const name = `round-${String(round).padStart(6, '0')}.png`;
     const path = join(samplesDir, name);
     if (isImage) {
-      writeFileSync(path, renderSampleGrid(gan.sample(fixedZ), config.sampleCount, spec.sampleShape));
+      writeFileSync(
+        path,
+        renderSampleGrid(gan.sample(fixedZ), config.sampleCount, spec.sampleShape),
+      );
     } else {
-      writeFileSync(path, renderScatter(gan.sample(ringZ ?? fixedZ), { reference: ringCenters(RING.modes, RING.radius) }));
+      writeFileSync(
+        path,
+        renderScatter(gan.sample(ringZ ?? fixedZ), {
+          reference: ringCenters(RING.modes, RING.radius),
+        }),
+      );
     }
     lastGrid = path;
   };
@@ -208,13 +230,18 @@ export async function runEmbedded(config: EmbeddedConfig, hooks: RunHooks = {}):
   const wallS = (performance.now() - t0) / 1000;
   const lastLine = lines.at(-1);
   if (!lastLine) throw new Error('the run ended before its first round');
-  if (!lastGrid.endsWith(`${String(lastLine.round + 1).padStart(6, '0')}.png`)) writeSamples(lastLine.round + 1);
+  if (!lastGrid.endsWith(`${String(lastLine.round + 1).padStart(6, '0')}.png`))
+    writeSamples(lastLine.round + 1);
 
   const generatorPath = join(runDir, 'generator.dgwb');
   writeFileSync(generatorPath, encodeWeights(gan.generatorWeights()));
   writeFileSync(
     join(runDir, 'generator.json'),
-    JSON.stringify({ modelSpec: spec, round: lastLine.round, runId: config.runId, blob: 'generator.dgwb' }, null, 2) + '\n',
+    JSON.stringify(
+      { modelSpec: spec, round: lastLine.round, runId: config.runId, blob: 'generator.dgwb' },
+      null,
+      2,
+    ) + '\n',
   );
   writeFileSync(join(runDir, 'losses.png'), renderLossPlot(lines));
   for (const d of devices) d.trainer.dispose();

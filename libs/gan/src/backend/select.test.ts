@@ -41,7 +41,10 @@ describe('backend choice', () => {
       t.skip('tfjs-node is installed on this machine');
     } catch (err) {
       assert.ok(err instanceof BackendError);
-      assert.match(err.message, /TFJS_BACKEND="tensorflow" asks for @tensorflow\/tfjs-node, which cannot be used here/);
+      assert.match(
+        err.message,
+        /TFJS_BACKEND="tensorflow" asks for @tensorflow\/tfjs-node, which cannot be used here/,
+      );
     }
   });
 

@@ -79,12 +79,15 @@ async function tryCandidate(c: BackendCandidate, opts: BackendOptions): Promise<
     // Any error counts as unavailable: MODULE_NOT_FOUND, or a plain Error when the package is
     // there without its native binary (its install script could not download libtensorflow).
     require(pkg);
-    if (!(await tf.setBackend('tensorflow'))) throw new Error(`${pkg} loaded but its backend did not initialise`);
+    if (!(await tf.setBackend('tensorflow')))
+      throw new Error(`${pkg} loaded but its backend did not initialise`);
     return { candidate: c, name: 'tensorflow', package: pkg, version: version(pkg), skipped: [] };
   }
   if (c === 'wasm') {
     // Load the .wasm binaries from the installed package, not from a CDN.
-    setWasmPaths(join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + '/');
+    setWasmPaths(
+      join(dirname(require.resolve('@tensorflow/tfjs-backend-wasm/package.json')), 'dist') + '/',
+    );
     if (opts.patchWasm !== false) patchWasmKernels();
     if (!(await tf.setBackend('wasm'))) throw new Error('the wasm backend did not initialise');
     return {
@@ -105,7 +108,10 @@ async function tryCandidate(c: BackendCandidate, opts: BackendOptions): Promise<
 }
 
 function navigatorThreads(): number {
-  return (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 1;
+  return (
+    (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator
+      ?.hardwareConcurrency ?? 1
+  );
 }
 
 /**
@@ -130,7 +136,9 @@ async function choose(opts: BackendOptions): Promise<BackendInfo> {
       return await tryCandidate(c, opts);
     } catch (err) {
       chosen = undefined;
-      throw new BackendError(`TFJS_BACKEND="${opts.forced}" asks for ${PACKAGES[c]}, which cannot be used here: ${message(err)}`);
+      throw new BackendError(
+        `TFJS_BACKEND="${opts.forced}" asks for ${PACKAGES[c]}, which cannot be used here: ${message(err)}`,
+      );
     }
   }
   const skipped: BackendInfo['skipped'] = [];
@@ -143,16 +151,21 @@ async function choose(opts: BackendOptions): Promise<BackendInfo> {
     }
   }
   chosen = undefined;
-  throw new BackendError(`no TensorFlow.js backend could start: ${skipped.map((s) => `${s.candidate}: ${s.reason}`).join('; ')}`);
+  throw new BackendError(
+    `no TensorFlow.js backend could start: ${skipped.map((s) => `${s.candidate}: ${s.reason}`).join('; ')}`,
+  );
 }
 
 /** One line for the start-up log. */
 export function describeBackend(info: BackendInfo): string {
   const parts = [`${info.name} (${info.package} ${info.version})`];
   if (info.name === 'wasm') {
-    parts.push(`SIMD ${info.simd ? 'on' : 'off'}, ${info.threads ?? 1} thread(s), ${info.patchedKernels ? 'fast kernels registered' : 'stock kernels'}`);
+    parts.push(
+      `SIMD ${info.simd ? 'on' : 'off'}, ${info.threads ?? 1} thread(s), ${info.patchedKernels ? 'fast kernels registered' : 'stock kernels'}`,
+    );
   }
-  if (info.skipped.length > 0) parts.push(`skipped ${info.skipped.map((s) => `${s.candidate} (${s.reason})`).join(', ')}`);
+  if (info.skipped.length > 0)
+    parts.push(`skipped ${info.skipped.map((s) => `${s.candidate} (${s.reason})`).join(', ')}`);
   return parts.join('; ');
 }
 

@@ -19,7 +19,9 @@ function seeded(n: number, seed: number): Float32Array {
 }
 
 /** Runs `fn` on cpu and on wasm with the same inputs and returns both results. */
-async function onBoth(fn: () => tf.Tensor | tf.Tensor[]): Promise<[Float32Array[], Float32Array[]]> {
+async function onBoth(
+  fn: () => tf.Tensor | tf.Tensor[],
+): Promise<[Float32Array[], Float32Array[]]> {
   const results: Float32Array[][] = [];
   for (const backend of ['cpu', 'wasm']) {
     await tf.setBackend(backend);
@@ -39,7 +41,8 @@ function assertClose(a: Float32Array, b: Float32Array, what: string, minScale = 
   for (const v of a) scale = Math.max(scale, Math.abs(v));
   for (let i = 0; i < a.length; i++) {
     const err = Math.abs(a[i]! - b[i]!);
-    if (err > 1e-4 * scale + 1e-5) assert.fail(`${what}: index ${i}: cpu ${a[i]} vs wasm ${b[i]} (scale ${scale})`);
+    if (err > 1e-4 * scale + 1e-5)
+      assert.fail(`${what}: index ${i}: cpu ${a[i]} vs wasm ${b[i]} (scale ${scale})`);
   }
 }
 
@@ -60,9 +63,17 @@ describe('wasm kernels registered at start-up agree with the cpu backend', () =>
         for (const tb of [false, true]) {
           const aShape = batch ? [batch, ta ? k : m, ta ? m : k] : [ta ? k : m, ta ? m : k];
           const bShape = batch ? [batch, tb ? n : k, tb ? k : n] : [tb ? n : k, tb ? k : n];
-          const av = seeded(aShape.reduce((x: number, y: number) => x * y, 1), 1 + m);
-          const bv = seeded(bShape.reduce((x: number, y: number) => x * y, 1), 2 + n);
-          const [c, w] = await onBoth(() => tf.matMul(tf.tensor(av, aShape), tf.tensor(bv, bShape), ta, tb));
+          const av = seeded(
+            aShape.reduce((x: number, y: number) => x * y, 1),
+            1 + m,
+          );
+          const bv = seeded(
+            bShape.reduce((x: number, y: number) => x * y, 1),
+            2 + n,
+          );
+          const [c, w] = await onBoth(() =>
+            tf.matMul(tf.tensor(av, aShape), tf.tensor(bv, bShape), ta, tb),
+          );
           assertClose(c[0]!, w[0]!, `matMul ${aShape}×${bShape} ta=${ta} tb=${tb}`);
         }
       }
@@ -76,12 +87,26 @@ describe('wasm kernels registered at start-up agree with the cpu backend', () =>
       { x: [2, 5, 9, 2], k: 3, co: 3, s: 2, pad: 'valid' },
       { x: [2, 9, 7, 16], k: 5, co: 8, s: 2, pad: 'same' },
       { x: [8, 14, 14, 4], k: 4, co: 6, s: 2, pad: 'same' },
-      { x: [2, 6, 6, 2], k: 3, co: 2, s: 1, pad: [[0, 0], [1, 2], [2, 0], [0, 0]] },
+      {
+        x: [2, 6, 6, 2],
+        k: 3,
+        co: 2,
+        s: 1,
+        pad: [
+          [0, 0],
+          [1, 2],
+          [2, 0],
+          [0, 0],
+        ],
+      },
       { x: [1, 10, 10, 3], k: 5, co: 2, s: 2, pad: 1 },
     ] as const;
     for (const c of cases) {
       const ci = c.x[3];
-      const xv = seeded(c.x.reduce((a: number, b: number) => a * b, 1), 3);
+      const xv = seeded(
+        c.x.reduce((a: number, b: number) => a * b, 1),
+        3,
+      );
       const fv = seeded(c.k * c.k * ci * c.co, 4);
       const [cpu, wasm] = await onBoth(() => {
         const x = tf.tensor4d(xv, c.x as unknown as [number, number, number, number]);
@@ -102,18 +127,34 @@ describe('wasm kernels registered at start-up agree with the cpu backend', () =>
       { x: [3, 4, 4, 6], k: 4, co: 3, s: 2, out: [3, 8, 8, 3] },
       { x: [1, 5, 5, 2], k: 3, co: 2, s: 1, out: [1, 5, 5, 2] },
     ] as const) {
-      const xv = seeded(c.x.reduce((a: number, b: number) => a * b, 1), 5);
+      const xv = seeded(
+        c.x.reduce((a: number, b: number) => a * b, 1),
+        5,
+      );
       const fv = seeded(c.k * c.k * c.co * c.x[3], 6);
       const [cpu, wasm] = await onBoth(() => {
         const x = tf.tensor4d(xv, c.x as unknown as [number, number, number, number]);
         const f = tf.tensor4d(fv, [c.k, c.k, c.co, c.x[3]]);
         const fwd = (xx: tf.Tensor, ff: tf.Tensor): tf.Tensor4D =>
-          tf.conv2dTranspose(xx as tf.Tensor4D, ff as tf.Tensor4D, c.out as unknown as [number, number, number, number], c.s, 'same');
+          tf.conv2dTranspose(
+            xx as tf.Tensor4D,
+            ff as tf.Tensor4D,
+            c.out as unknown as [number, number, number, number],
+            c.s,
+            'same',
+          );
         const y = fwd(x, f);
-        const [dx, df] = tf.grads((xx: tf.Tensor, ff: tf.Tensor) => tf.sum(tf.square(fwd(xx, ff))))([x, f]);
+        const [dx, df] = tf.grads((xx: tf.Tensor, ff: tf.Tensor) => tf.sum(tf.square(fwd(xx, ff))))(
+          [x, f],
+        );
         return [y, dx!, df!];
       });
-      for (let i = 0; i < 3; i++) assertClose(cpu[i]!, wasm[i]!, `conv2dTranspose ${['y', 'dx', 'dW'][i]} ${JSON.stringify(c)}`);
+      for (let i = 0; i < 3; i++)
+        assertClose(
+          cpu[i]!,
+          wasm[i]!,
+          `conv2dTranspose ${['y', 'dx', 'dW'][i]} ${JSON.stringify(c)}`,
+        );
     }
   });
 
@@ -124,7 +165,10 @@ describe('wasm kernels registered at start-up agree with the cpu backend', () =>
       const shape = role === 'discriminator' ? [4, 28, 28, 1] : [4, 16];
       const [cpu, wasm] = await onBoth(() => {
         const model = buildModel(role, spec, 42);
-        const { grads } = tf.variableGrads(() => tf.sum(tf.square(model.apply(tf.tensor(input, shape)))) as tf.Scalar, model.params.vars as tf.Variable[]);
+        const { grads } = tf.variableGrads(
+          () => tf.sum(tf.square(model.apply(tf.tensor(input, shape)))) as tf.Scalar,
+          model.params.vars as tf.Variable[],
+        );
         const list = model.params.vars.map((v) => tf.keep(grads[v.name]!));
         tf.dispose(Object.values(grads).filter((g) => !list.includes(g)));
         model.dispose();
@@ -133,7 +177,8 @@ describe('wasm kernels registered at start-up agree with the cpu backend', () =>
       // Tolerance relative to the model's largest gradient: a conv bias before batch norm has a
       // gradient that is zero in exact arithmetic, so both backends return rounding noise there.
       const scale = Math.max(...cpu.map((g) => g.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
-      for (let i = 0; i < cpu.length; i++) assertClose(cpu[i]!, wasm[i]!, `${role} grad ${i}`, scale);
+      for (let i = 0; i < cpu.length; i++)
+        assertClose(cpu[i]!, wasm[i]!, `${role} grad ${i}`, scale);
     }
   });
 
@@ -143,13 +188,20 @@ describe('wasm kernels registered at start-up agree with the cpu backend', () =>
     const f = tf.tensor4d(seeded(4 * 4 * 3 * 5, 10), [4, 4, 3, 5]);
     for (let i = 0; i < 3; i++) {
       tf.dispose(
-        tf.tidy(() => tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same')))([x, f])),
+        tf.tidy(() =>
+          tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+            tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same')),
+          )([x, f]),
+        ),
       );
       tf.dispose(tf.tidy(() => tf.matMul(tf.ones([5, 7]), tf.ones([3, 7]), false, true)));
     }
     tf.dispose([x, f]);
     assert.equal(tf.memory().numTensors, before);
     // and no backend buffers behind the engine's back (intermediates of the kernels are freed)
-    assert.equal((tf.memory() as { numDataBuffers?: number }).numDataBuffers, tf.memory().numTensors);
+    assert.equal(
+      (tf.memory() as { numDataBuffers?: number }).numDataBuffers,
+      tf.memory().numTensors,
+    );
   });
 });

@@ -1,0 +1,161 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { decodeWeights } from '@distgan/protocol';
+
+const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+const PNG = [0x89, 0x50, 0x4e, 0x47];
+
+function cli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', MAIN, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: 120_000,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const isPng = (path: string): boolean => PNG.every((b, i) => readFileSync(path)[i] === b);
+
+describe('the embedded CLI', () => {
+  it('a short real run writes every artefact, and its generator loads again', () => {
+    const out = mkdtempSync(join(tmpdir(), 'distgan-cli-'));
+    const r = cli([
+      '--rounds',
+      '4',
+      '--devices',
+      '3',
+      '--limit',
+      '600',
+      '--sample-every',
+      '2',
+      '--sample-count',
+      '16',
+      '--out',
+      out,
+      '--run-id',
+      'cli-test',
+      '--no-progress',
+      '--partition',
+      'dirichlet',
+      '--alpha',
+      '0.5',
+    ]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^backend: (wasm|tensorflow|cpu) /m);
+    assert.match(r.stdout, /done: 4 rounds in/);
+    const dir = join(out, 'cli-test');
+
+    const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+    assert.equal(config.devices, 3);
+    assert.equal(config.partition, 'dirichlet');
+    assert.equal(config.data.shards.length, 3);
+    assert.equal(
+      config.data.shards.reduce((s: number, d: { samples: number }) => s + d.samples, 0),
+      600,
+    );
+
+    const lines = readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    assert.deepEqual(
+      lines.map((l) => l.round),
+      [0, 1, 2, 3],
+    );
+    for (const l of lines) {
+      assert.ok(Number.isFinite(l.losses.d) && Number.isFinite(l.losses.g));
+      assert.ok(l.phases.totalMs > 0 && l.phases.generatorMs > 0 && l.phases.broadcastMs > 0);
+      assert.ok(l.bytes.down > 0 && l.bytes.up > 0);
+      assert.equal(l.outcomes.accepted, 3);
+    }
+
+    const grids = readdirSync(join(dir, 'samples')).sort();
+    assert.deepEqual(grids, ['round-000002.png', 'round-000004.png']);
+    for (const g of grids) assert.ok(isPng(join(dir, 'samples', g)));
+    assert.ok(isPng(join(dir, 'losses.png')));
+
+    const manifest = JSON.parse(readFileSync(join(dir, 'generator.json'), 'utf8'));
+    assert.equal(manifest.round, 3);
+    decodeWeights(readFileSync(join(dir, 'generator.dgwb'))); // verifies checksum and values
+
+    const s = cli(['sample', dir, '--count', '9', '--output', join(dir, 'again.png')]);
+    assert.equal(s.status, 0, s.stderr);
+    assert.ok(isPng(join(dir, 'again.png')));
+  });
+
+  it('refuses a bad value with a clear message and a non-zero exit, writing nothing', () => {
+    const out = mkdtempSync(join(tmpdir(), 'distgan-cli-'));
+    for (const [args, message] of [
+      [['--devices', '0'], /--devices.*must be between 1 and 1024/],
+      [['--rounds', 'ten'], /--rounds.*expected a whole number, got "ten"/],
+      [['--schedule', 'async'], /--schedule.*Allowed choices are serial, parallel/],
+      [['--lr-d', '-1'], /--lr-d.*must be greater than 0/],
+      [['--beta2', '1'], /--beta2.*must be in \[0, 1\)/],
+      [['--dataset', 'cifar10'], /--dataset cifar10 needs --data-dir/],
+      [['--run-id', 'a b'], /--run-id.*use 1-63 letters/],
+    ] as const) {
+      const r = cli([...args, '--out', out]);
+      assert.notEqual(r.status, 0, args.join(' '));
+      assert.match(r.stderr, message, args.join(' '));
+    }
+    assert.deepEqual(readdirSync(out), []);
+  });
+
+  it('prints help with every option that matters', () => {
+    const r = cli(['train', '--help']);
+    assert.equal(r.status, 0);
+    for (const flag of [
+      '--devices',
+      '--rounds',
+      '--schedule',
+      '--local-steps',
+      '--batch-size',
+      '--lr-d',
+      '--lr-g',
+      '--model',
+      '--dataset',
+      '--partition',
+      '--alpha',
+      '--seed',
+      '--out',
+    ]) {
+      assert.ok(r.stdout.includes(flag), flag);
+    }
+  });
+
+  it('says which backend TFJS_BACKEND forces, or why it cannot', () => {
+    const r = cli(
+      [
+        '--rounds',
+        '1',
+        '--limit',
+        '64',
+        '--devices',
+        '2',
+        '--out',
+        mkdtempSync(join(tmpdir(), 'distgan-cli-')),
+        '--no-progress',
+      ],
+      {
+        TFJS_BACKEND: 'tensorflow',
+      },
+    );
+    if (r.status === 0) {
+      assert.match(r.stdout, /^backend: tensorflow/m);
+    } else {
+      assert.match(
+        r.stderr,
+        /TFJS_BACKEND="tensorflow" asks for @tensorflow\/tfjs-node, which cannot be used here/,
+      );
+    }
+    assert.ok(!existsSync('runs/undefined'));
+  });
+});
