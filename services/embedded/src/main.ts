@@ -31,6 +31,8 @@ async function train(flags: TrainFlags): Promise<void> {
       `${config.model} on ${config.dataset} (${config.partition} partition), L=${config.localSteps}, M=${config.generatorSteps}, batch ${config.batchSize}`,
   );
 
+  // A bar needs a terminal; in a log (CI, kubectl logs) print a line every 10% instead.
+  const showBar = flags.progress && process.stdout.isTTY === true;
   const stop = new AbortController();
   const onSignal = (): void => {
     if (stop.signal.aborted) process.exit(130);
@@ -46,8 +48,6 @@ async function train(flags: TrainFlags): Promise<void> {
         'round {value}/{total} |{bar}| D {d} G {g} | {rps} rounds/s | elapsed {duration_formatted} | ETA {eta_formatted}',
       hideCursor: true,
       etaBuffer: 50,
-      noTTYOutput: true,
-      notTTYSchedule: 10_000,
     },
     Presets.shades_classic,
   );
@@ -57,7 +57,7 @@ async function train(flags: TrainFlags): Promise<void> {
     const done = line.round + 1;
     const rps = done / ((performance.now() - t0) / 1000);
     const payload = { d: fmt(line.losses.d), g: fmt(line.losses.g), rps: fmt(rps, 2) };
-    if (flags.progress) {
+    if (showBar) {
       bar.update(done, payload);
     } else {
       const decile = Math.floor((10 * done) / config.rounds);
@@ -74,12 +74,12 @@ async function train(flags: TrainFlags): Promise<void> {
       console.log(
         `data: ${dataset.count} ${dataset.name} samples, shards [${shardSizes.join(', ')}]`,
       );
-      if (flags.progress) bar.start(config.rounds, 0, { d: '-', g: '-', rps: '-' });
+      if (showBar) bar.start(config.rounds, 0, { d: '-', g: '-', rps: '-' });
     },
     onRound,
     signal: stop.signal,
   }).finally(() => {
-    if (flags.progress) bar.stop();
+    if (showBar) bar.stop();
   });
 
   console.log(
