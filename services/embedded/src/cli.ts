@@ -156,17 +156,24 @@ export function addTrainOptions(cmd: Command): Command {
         .choices(['float32', 'float16'])
         .default(DEFAULTS.updateDtype),
     )
-    .addOption(new Option('--no-progress', 'no progress bar (one line every 10% instead)'));
+    .addOption(new Option('--no-progress', 'no progress bar (one line every 10% instead)'))
+    .addOption(
+      new Option(
+        '--no-wasm-kernels',
+        "wasm: keep the backend's stock kernels (to measure the difference)",
+      ),
+    );
 }
 
 export interface TrainFlags extends Omit<EmbeddedConfig, 'runId'> {
   runId?: string;
   progress: boolean;
+  wasmKernels: boolean;
 }
 
 /** Checks what single options cannot, and fills in the run id. */
 export function toConfig(flags: TrainFlags): EmbeddedConfig {
-  const { progress: _progress, runId: id, ...rest } = flags;
+  const { progress: _progress, wasmKernels: _wasmKernels, runId: id, ...rest } = flags;
   if ((rest.dataset === 'fashion-mnist' || rest.dataset === 'cifar10') && !rest.dataDir) {
     throw new InvalidArgumentError(
       `--dataset ${rest.dataset} needs --data-dir <dir> with its original files.`,

@@ -24,7 +24,10 @@ async function train(flags: TrainFlags): Promise<void> {
       program.error(`error: ${err.message}`, { exitCode: 2 });
     throw err;
   }
-  const backend = await initBackend({ forced: process.env['TFJS_BACKEND'] || undefined });
+  const backend = await initBackend({
+    forced: process.env['TFJS_BACKEND'] || undefined,
+    patchWasm: flags.wasmKernels,
+  });
   console.log(`backend: ${describeBackend(backend)}`);
   console.log(
     `run ${config.runId}: ${config.devices} devices, ${config.rounds} rounds, ${config.schedule} schedule, ` +
