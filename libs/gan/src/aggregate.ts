@@ -25,6 +25,12 @@ export class StreamingAverage {
     return this.total;
   }
 
+  /** Starts a new average over the same buffer (no reallocation between rounds). */
+  reset(): void {
+    this.total = 0;
+    this.count = 0;
+  }
+
   add(values: Float32Array, samples: number): void {
     if (values.length !== this.size) {
       throw new RangeError(`update has ${values.length} values, the average has ${this.size}`);
@@ -33,7 +39,9 @@ export class StreamingAverage {
       throw new RangeError(`an update's sample count must be positive, got ${samples}`);
     }
     const s = this.sum;
-    for (let i = 0; i < s.length; i++) s[i]! += samples * values[i]!;
+    // The first update is written, later ones added: no zeroing pass between rounds.
+    if (this.count === 0) for (let i = 0; i < s.length; i++) s[i] = samples * values[i]!;
+    else for (let i = 0; i < s.length; i++) s[i]! += samples * values[i]!;
     this.total += samples;
     this.count += 1;
   }

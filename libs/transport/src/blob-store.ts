@@ -1,8 +1,9 @@
 /** Where weight blobs live between the server and the devices (Redis in deployment). */
 export interface BlobStore {
   /**
-   * Stores a copy of `bytes` under `key` (the caller may reuse its buffer); `ttlSeconds` makes a
-   * per-round key expire (no TTL: kept).
+   * Stores `bytes` under `key`; `ttlSeconds` makes a per-round key expire (no TTL: kept). The
+   * caller hands the bytes over and does not modify them afterwards (an encoded blob is never
+   * reused), so an implementation may keep them without a copy.
    */
   put(key: string, bytes: Uint8Array, opts?: { ttlSeconds?: number }): Promise<void>;
   /**

@@ -125,6 +125,8 @@ const now = (): number => performance.now();
 export class Coordinator {
   private readonly names: ReturnType<typeof names>;
   private nextRound = 0;
+  /** Reused every round: its float64 buffer is megabytes. */
+  private average: StreamingAverage | undefined;
 
   constructor(
     private readonly gan: GlobalGan,
@@ -250,7 +252,10 @@ export class Coordinator {
           const a0 = now();
           // A fixed order (by device id) makes the average independent of arrival order.
           accepted.sort((a, b) => (a.update.deviceId < b.update.deviceId ? -1 : 1));
-          const avg = new StreamingAverage(accepted[0]!.values.length);
+          const size = accepted[0]!.values.length;
+          if (this.average?.size !== size) this.average = new StreamingAverage(size);
+          const avg = this.average;
+          avg.reset();
           for (const a of accepted) avg.add(a.values, a.update.samples);
           const result = avg.result();
           phases.aggregateMs += now() - a0;

@@ -1,7 +1,13 @@
-import { describe, it } from 'node:test';
+import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Dataset } from '@distgan/data';
-import { averageWeights, GlobalGan, LocalDiscriminatorTrainer, type ModelSpec } from '@distgan/gan';
+import {
+  averageWeights,
+  GlobalGan,
+  initBackend,
+  LocalDiscriminatorTrainer,
+  type ModelSpec,
+} from '@distgan/gan';
 import {
   decodeWeights,
   encodeMessage,
@@ -146,6 +152,7 @@ async function broadcastD(h: Harness, round: number): Promise<Float32Array> {
 const kinds = (events: RoundEvent[]): string[] => events.map((e) => e.kind);
 
 describe('round engine over the in-memory transport', () => {
+  before(() => initBackend());
   it('serial: G trains against φ_{t+1}, the n_k-weighted average of the device updates', async () => {
     const h = await harness({ schedule: 'serial' });
     try {

@@ -10,8 +10,8 @@ export class MemoryBlobStore implements BlobStore {
 
   async put(key: string, bytes: Uint8Array, opts?: { ttlSeconds?: number }): Promise<void> {
     const expiresAt = opts?.ttlSeconds ? this.now() + opts.ttlSeconds * 1000 : Infinity;
-    // A copy, as over a network: the caller may reuse its buffer.
-    this.blobs.set(key, { bytes: new Uint8Array(bytes), expiresAt });
+    // Kept as given, not copied: the caller hands the bytes over (BlobStore contract).
+    this.blobs.set(key, { bytes, expiresAt });
     this.traffic.putBytes += bytes.length;
   }
 
