@@ -35,7 +35,9 @@ export interface DeviceRuntimeOptions {
 export type TaskOutcome =
   | { kind: 'trained'; round: number; computeMs: number; update: DeviceUpdate }
   | { kind: 'skipped'; round: number; reason: string }
-  | { kind: 'refused'; reason: string };
+  | { kind: 'refused'; reason: string }
+  /** The device itself failed (a bug, a backend without a kernel): the task is dead-lettered. */
+  | { kind: 'failed'; error: Error };
 
 /**
  * A device: consumes round tasks, fetches and verifies (θ_t, φ_t), runs L local discriminator
@@ -96,12 +98,13 @@ export class DeviceRuntime {
       outcome = await this.handle(msg.body);
       msg.ack();
     } catch (err) {
-      if (!(err instanceof ProtocolError) && !(err instanceof BlobIntegrityError)) {
-        msg.requeue();
-        throw err;
-      }
+      // Either way the task is not retried here: a bad task stays bad, and a task this device
+      // cannot train would fail again; the round goes on without it (its deadline and quorum).
       msg.reject();
-      outcome = { kind: 'refused', reason: err.message };
+      outcome =
+        err instanceof ProtocolError || err instanceof BlobIntegrityError
+          ? { kind: 'refused', reason: err.message }
+          : { kind: 'failed', error: err instanceof Error ? err : new Error(String(err)) };
     }
     this.onOutcome(outcome);
   }

@@ -140,7 +140,9 @@ try {
   const code = (err as { code?: unknown }).code;
   if (err instanceof Error && typeof code === 'string') {
     console.error(`error: ${err.message}`);
-    process.exit(1);
+  } else {
+    // Not rethrown: the wasm runtime's own rejection handler would print its whole source.
+    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
   }
-  throw err;
+  process.exit(1);
 }

@@ -146,11 +146,19 @@ export async function runEmbedded(
           blobTtlSeconds: 600,
           updateDtype: config.updateDtype,
         },
-        (o) => hooks.onDeviceOutcome?.(id, o),
+        (o) => {
+          if (o.kind === 'failed' && !deviceFailure) {
+            deviceFailure = o.error;
+            void transport.close(); // ends the round in progress
+          }
+          hooks.onDeviceOutcome?.(id, o);
+        },
       ),
     };
   });
   const ids = devices.map((d) => d.runtime.options.deviceId);
+  // In one process a failing device is a failing run: stop at once with its error.
+  let deviceFailure: Error | undefined;
   const coordinator = new Coordinator(gan, transport, store, () => ids, {
     runId: config.runId,
     schedule: config.schedule,
@@ -206,7 +214,9 @@ export async function runEmbedded(
   try {
     for (let r = 0; r < config.rounds; r++) {
       if (hooks.signal?.aborted) break;
-      const report = await coordinator.runRound();
+      const report = await coordinator.runRound().catch((err: unknown) => {
+        throw deviceFailure ?? err;
+      });
       const line: RoundLine = { ...report, elapsedS: (performance.now() - t0) / 1000 };
       for (const a of report.accepted) {
         deviceStepMs += a.computeMs;
