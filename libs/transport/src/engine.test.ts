@@ -390,4 +390,47 @@ describe('round engine over the in-memory transport', () => {
       await h.stop();
     }
   });
+
+  it('a device that cannot train dead-letters the task instead of retrying it forever', async () => {
+    const data = toyData(100);
+    const transport = new MemoryRoundTransport(RUN);
+    const store = new MemoryBlobStore();
+    class BrokenTrainer extends LocalDiscriminatorTrainer {
+      override train(): never {
+        throw new Error("Kernel 'Conv2DBackpropFilter' not registered");
+      }
+    }
+    const outcomes: TaskOutcome[] = [];
+    const device = new DeviceRuntime(
+      new BrokenTrainer(SPEC, ADAM),
+      transport,
+      store,
+      { runId: RUN, deviceId: 'dev-0', data: { dataset: data, indices: Int32Array.from([1, 2, 3]) }, blobTtlSeconds: 60 },
+      (o) => outcomes.push(o),
+    );
+    await device.start();
+    const gan = new GlobalGan(SPEC, { seed: 3, generatorAdam: ADAM });
+    const coordinator = new Coordinator(gan, transport, store, () => ['dev-0'], {
+      runId: RUN,
+      schedule: 'serial',
+      training: { localSteps: 1, batchSize: 4, ...ADAM },
+      generatorSteps: 1,
+      generatorBatchSize: 4,
+      seed: 1,
+      roundDeadlineMs: 300,
+      quorum: 1,
+      maxRoundAttempts: 1,
+      blobTtlSeconds: 60,
+    });
+    try {
+      await assert.rejects(coordinator.runRound(), RoundFailedError);
+      assert.equal(outcomes.length, 1);
+      assert.equal(outcomes[0]!.kind, 'failed');
+      assert.equal(transport.deadLetters.length, 1);
+    } finally {
+      await device.stop();
+      await transport.close();
+      gan.dispose();
+    }
+  });
 });
