@@ -405,7 +405,12 @@ describe('round engine over the in-memory transport', () => {
       new BrokenTrainer(SPEC, ADAM),
       transport,
       store,
-      { runId: RUN, deviceId: 'dev-0', data: { dataset: data, indices: Int32Array.from([1, 2, 3]) }, blobTtlSeconds: 60 },
+      {
+        runId: RUN,
+        deviceId: 'dev-0',
+        data: { dataset: data, indices: Int32Array.from([1, 2, 3]) },
+        blobTtlSeconds: 60,
+      },
       (o) => outcomes.push(o),
     );
     await device.start();
