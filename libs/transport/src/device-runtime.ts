@@ -15,6 +15,7 @@ import {
 import { deriveSeed, type LocalDiscriminatorTrainer } from '@distgan/gan';
 import { gatherBatch, Rng, type Dataset } from '@distgan/data';
 import type { BlobStore } from './blob-store.js';
+import { TransportError } from './errors.js';
 import type { InboundMessage, RoundTransport, TaskSubscription } from './round-transport.js';
 
 /** Lifecycle of a device runtime. */
@@ -36,6 +37,8 @@ export type TaskOutcome =
   | { kind: 'trained'; round: number; computeMs: number; update: DeviceUpdate }
   | { kind: 'skipped'; round: number; reason: string }
   | { kind: 'refused'; reason: string }
+  /** The transport failed mid-task: the task goes back to the queue for another delivery. */
+  | { kind: 'retry'; reason: string }
   /** The device itself failed (a bug, a backend without a kernel): the task is dead-lettered. */
   | { kind: 'failed'; error: Error };
 
@@ -98,6 +101,12 @@ export class DeviceRuntime {
       outcome = await this.handle(msg.body);
       msg.ack();
     } catch (err) {
+      if (err instanceof TransportError) {
+        // The broker or the store hiccuped: the task is still good, another try will do.
+        msg.requeue();
+        this.onOutcome({ kind: 'retry', reason: err.message });
+        return;
+      }
       // Either way the task is not retried here: a bad task stays bad, and a task this device
       // cannot train would fail again; the round goes on without it (its deadline and quorum).
       msg.reject();

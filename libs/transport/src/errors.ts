@@ -27,3 +27,21 @@ export class RoundFailedError extends DistganError {
     );
   }
 }
+
+/**
+ * The broker or the blob store could not be reached or refused an operation. Unlike bad input,
+ * this is worth retrying: a device requeues its task, the server retries the round.
+ */
+export class TransportError extends DistganError {
+  constructor(
+    operation: string,
+    cause: unknown,
+    context: ConstructorParameters<typeof DistganError>[2] = {},
+  ) {
+    super(
+      'TRANSPORT_UNAVAILABLE',
+      `${operation} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
+      context,
+    );
+  }
+}

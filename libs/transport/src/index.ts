@@ -6,3 +6,5 @@ export * from './async-queue.js';
 export * from './errors.js';
 export * from './coordinator.js';
 export * from './device-runtime.js';
+export * from './redis-blob-store.js';
+export * from './rabbit-round-transport.js';

@@ -1,0 +1,187 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Dataset } from '@distgan/data';
+import { GlobalGan, initBackend, LocalDiscriminatorTrainer, type ModelSpec } from '@distgan/gan';
+import { names } from '@distgan/protocol';
+import type { BlobStore } from './blob-store.js';
+import { Coordinator } from './coordinator.js';
+import { DeviceRuntime } from './device-runtime.js';
+import { MemoryBlobStore } from './memory-blob-store.js';
+import { MemoryRoundTransport } from './memory-round-transport.js';
+import { RabbitRoundTransport } from './rabbit-round-transport.js';
+import { RedisBlobStore } from './redis-blob-store.js';
+import type { RoundTransport } from './round-transport.js';
+
+/*
+ * Against the real RabbitMQ and Redis named by RABBITMQ_URL and REDIS_URL (default: the local
+ * services). These suites need the services; they say which ones they use, and fail with a
+ * clear message when they cannot reach them.
+ */
+const RABBITMQ_URL = process.env['RABBITMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
+const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+console.log(
+  `broker tests use RabbitMQ at ${RABBITMQ_URL.replace(/:[^:@/]+@/, ':***@')} and Redis at ${REDIS_URL}`,
+);
+
+const SPEC: ModelSpec = { arch: 'mlp', sampleShape: [2], latentDim: 4 };
+const ADAM = { learningRate: 1e-3, beta1: 0.5, beta2: 0.999 };
+const DEVICES = ['dev-0', 'dev-1', 'dev-2'];
+
+function toyData(count: number): Dataset {
+  const images = new Float32Array(count * 2).map((_, i) => Math.sin(i * 0.37));
+  return {
+    name: 'toy',
+    sampleShape: [1, 1, 2],
+    count,
+    images,
+    labels: new Uint8Array(count),
+    numClasses: 1,
+  };
+}
+
+function uniqueRun(label: string): string {
+  return `it-${label}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+}
+
+async function connectRabbit(runId: string): Promise<RabbitRoundTransport> {
+  try {
+    return await RabbitRoundTransport.connect({ url: RABBITMQ_URL, runId, initialMaxRetries: 2 });
+  } catch (err) {
+    throw new Error(
+      `RabbitMQ is not reachable at ${RABBITMQ_URL} (set RABBITMQ_URL): ${(err as Error).message}`,
+    );
+  }
+}
+
+/** Two rounds of the engine over the given transports; returns the final G and D. */
+async function train(
+  runId: string,
+  serverT: RoundTransport,
+  deviceT: (k: number) => RoundTransport,
+  store: BlobStore,
+): Promise<number[]> {
+  const data = toyData(300);
+  const devices = DEVICES.map(
+    (id, k) =>
+      new DeviceRuntime(new LocalDiscriminatorTrainer(SPEC, ADAM), deviceT(k), store, {
+        runId,
+        deviceId: id,
+        data: {
+          dataset: data,
+          indices: Int32Array.from({ length: 50 + 40 * k }, (_, i) => (i * 5 + k) % 300),
+        },
+        blobTtlSeconds: 60,
+      }),
+  );
+  for (const d of devices) await d.start();
+  const gan = new GlobalGan(SPEC, { seed: 5, generatorAdam: ADAM });
+  const coordinator = new Coordinator(gan, serverT, store, () => DEVICES, {
+    runId,
+    schedule: 'serial',
+    training: { localSteps: 2, batchSize: 8, ...ADAM },
+    generatorSteps: 2,
+    generatorBatchSize: 8,
+    seed: 99,
+    roundDeadlineMs: 20_000,
+    quorum: 3,
+    maxRoundAttempts: 1,
+    blobTtlSeconds: 60,
+  });
+  try {
+    for (let r = 0; r < 2; r++) {
+      const report = await coordinator.runRound();
+      assert.equal(report.outcomes.accepted, 3);
+    }
+    return [...gan.generatorWeights().values, ...gan.discriminatorWeights().values];
+  } finally {
+    for (const d of devices) await d.stop();
+    gan.dispose();
+  }
+}
+
+describe('RabbitMQ round transport and Redis blob store', () => {
+  let redis: RedisBlobStore;
+  before(async () => {
+    await initBackend();
+    redis = new RedisBlobStore({ url: REDIS_URL });
+    if (!(await redis.ping()))
+      throw new Error(`Redis is not reachable at ${REDIS_URL} (set REDIS_URL)`);
+  });
+  after(() => redis.close());
+
+  it('Redis stores, expires and deletes blobs byte for byte', async () => {
+    const key = `distgan:${uniqueRun('blob')}:g:0`;
+    const bytes = Uint8Array.from({ length: 100_000 }, (_, i) => (i * 31) % 256);
+    await redis.put(key, bytes, { ttlSeconds: 30 });
+    assert.deepEqual(await redis.get(key), Buffer.from(bytes));
+    const ttl = await redis.client.ttl(key);
+    assert.ok(ttl > 0 && ttl <= 30, `ttl ${ttl}`);
+    await redis.delete([key]);
+    assert.equal(await redis.get(key), null);
+  });
+
+  it('the engine over RabbitMQ and Redis gives the same weights as over the in-memory twins', async () => {
+    const runId = uniqueRun('equiv');
+    const server = await connectRabbit(runId);
+    const deviceTransports = await Promise.all(DEVICES.map(() => connectRabbit(runId)));
+    let real: number[];
+    try {
+      real = await train(runId, server, (k) => deviceTransports[k]!, redis);
+    } finally {
+      await server.deleteRunTopology(DEVICES);
+      for (const t of deviceTransports) await t.close();
+      await server.close();
+    }
+    const memory = new MemoryRoundTransport(runId);
+    const twin = await train(runId, memory, () => memory, new MemoryBlobStore());
+    await memory.close();
+    assert.deepEqual(real, twin);
+  });
+
+  it('dead-letters a malformed update and drops one for a closed round', async () => {
+    const runId = uniqueRun('bad');
+    const t = await connectRabbit(runId);
+    try {
+      const inbox = await t.openRound(0);
+      await t.publishUpdate(inbox.name, new TextEncoder().encode('{"not": "an update"'));
+      const msg = await inbox.receive(5_000);
+      assert.ok(msg, 'the update arrived');
+      msg.reject();
+      await inbox.close();
+      for (let i = 0; i < 50 && (await t.deadLetterCount()) < 1; i++)
+        await new Promise((r) => setTimeout(r, 100));
+      assert.equal(await t.deadLetterCount(), 1);
+      await t.publishUpdate(names(runId).roundQueue(0), new TextEncoder().encode('late'));
+      for (let i = 0; i < 50 && t.traffic.droppedUpdates < 1; i++)
+        await new Promise((r) => setTimeout(r, 100));
+      assert.equal(t.traffic.droppedUpdates, 1);
+    } finally {
+      await t.deleteRunTopology([]);
+      await t.close();
+    }
+  });
+
+  it('a task published before its device connects waits in the device queue', async () => {
+    const runId = uniqueRun('early');
+    const server = await connectRabbit(runId);
+    const device = await connectRabbit(runId);
+    try {
+      await server.publishTask(new TextEncoder().encode('task-0'), {
+        kind: 'devices',
+        deviceIds: ['late-dev'],
+      });
+      const got: string[] = [];
+      const sub = await device.subscribeTasks('late-dev', async (m) => {
+        got.push(new TextDecoder().decode(m.body));
+        m.ack();
+      });
+      for (let i = 0; i < 50 && got.length < 1; i++) await new Promise((r) => setTimeout(r, 100));
+      await sub.close();
+      assert.deepEqual(got, ['task-0']);
+    } finally {
+      await server.deleteRunTopology(['late-dev']);
+      await device.close();
+      await server.close();
+    }
+  });
+});
