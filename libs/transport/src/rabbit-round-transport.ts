@@ -69,7 +69,6 @@ export class RabbitRoundTransport implements RoundTransport {
   }
 
   static async connect(opts: RabbitOptions): Promise<RabbitRoundTransport> {
-    let transport: RabbitRoundTransport | undefined;
     const conn = await connect(opts.url, {
       recovery: {
         initialDelay: 200,
@@ -79,8 +78,7 @@ export class RabbitRoundTransport implements RoundTransport {
         waitForConnect: false,
       },
     });
-    transport = new RabbitRoundTransport(conn, opts);
-    const t = transport;
+    const t = new RabbitRoundTransport(conn, opts);
     conn.on('connect', () => {
       void t
         .onConnect()
