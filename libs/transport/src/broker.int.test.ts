@@ -49,6 +49,7 @@ async function connectRabbit(runId: string): Promise<RabbitRoundTransport> {
   } catch (err) {
     throw new Error(
       `RabbitMQ is not reachable at ${RABBITMQ_URL} (set RABBITMQ_URL): ${(err as Error).message}`,
+      { cause: err },
     );
   }
 }
