@@ -4,3 +4,4 @@ export * from './float16.js';
 export * from './codec.js';
 export * from './names.js';
 export * from './messages.js';
+export * from './settings.js';

@@ -49,6 +49,8 @@ export interface RunNames {
   deviceUpdateKey(round: number, deviceId: string): string;
   /** Membership hash: device id → registration. */
   readonly devicesKey: string;
+  /** A device's liveness key, refreshed by its heartbeat and expiring without it. */
+  aliveKey(deviceId: string): string;
   /** Pointer to the last completed round's checkpoint. */
   readonly checkpointKey: string;
   /** A checkpoint's blobs, written before the pointer switches to them. */
@@ -91,6 +93,10 @@ export function names(runId: string): RunNames {
       return `${redis}:d:${round}:${deviceId}`;
     },
     devicesKey: `${redis}:devices`,
+    aliveKey: (deviceId) => {
+      assertValidId('device', deviceId);
+      return `${redis}:alive:${deviceId}`;
+    },
     checkpointKey: `${redis}:checkpoint`,
     checkpointBlobKey: (round, part) => {
       assertRound(round);

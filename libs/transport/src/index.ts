@@ -8,3 +8,6 @@ export * from './coordinator.js';
 export * from './device-runtime.js';
 export * from './redis-blob-store.js';
 export * from './rabbit-round-transport.js';
+export * from './run-settings.js';
+export * from './membership.js';
+export * from './checkpoint.js';

@@ -1,12 +1,6 @@
 /** @distgan/embedded — the embedded run: coordinator and devices in one process. */
-export {
-  runEmbedded,
-  modelSpecFor,
-  deviceId,
-  type RunHooks,
-  type RunSummary,
-  type RoundLine,
-} from './run.js';
+export { modelSpecFor } from '@distgan/transport';
+export { runEmbedded, deviceId, type RunHooks, type RunSummary, type RoundLine } from './run.js';
 export { loadGenerator, sampleFromRun } from './load.js';
 export { DEFAULTS, type EmbeddedConfig, type DatasetName, type PartitionScheme } from './config.js';
 export { addTrainOptions, toConfig, defaultRunId, type TrainFlags } from './cli.js';

@@ -13,6 +13,7 @@ import { GlobalGan, LocalDiscriminatorTrainer, deriveSeed, type ModelSpec } from
 import { encodeWeights } from '@distgan/protocol';
 import {
   Coordinator,
+  modelSpecFor,
   DeviceRuntime,
   MemoryBlobStore,
   MemoryRoundTransport,
@@ -50,18 +51,6 @@ export interface RunHooks {
   onDeviceOutcome?(deviceId: string, outcome: TaskOutcome): void;
   /** Stops after the round in progress when aborted; artefacts of finished rounds are kept. */
   signal?: AbortSignal;
-}
-
-/** The model spec for a dataset: 2D points are plain vectors, images keep their shape. */
-export function modelSpecFor(
-  config: Pick<EmbeddedConfig, 'model' | 'latentDim'>,
-  dataset: Dataset,
-): ModelSpec {
-  const sampleShape = dataset.name === 'ring' ? [2] : [...dataset.sampleShape];
-  if (config.model === 'dcgan' && dataset.name === 'ring') {
-    throw new RangeError('the dcgan model needs images: use --model mlp with --dataset ring');
-  }
-  return { arch: config.model, sampleShape, latentDim: config.latentDim };
 }
 
 /**

@@ -1,0 +1,156 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/*
+ * The Prometheus metrics of DESIGN.md §4. Base units and the usual suffixes; no device id as a
+ * label (hundreds of devices would explode the series count): per-device detail belongs in
+ * GET /api/run and the logs.
+ */
+
+const SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+export type Phase =
+  'broadcast' | 'device_compute' | 'collect' | 'aggregate' | 'generator' | 'total';
+export type UpdateOutcomeLabel = 'accepted' | 'duplicate' | 'rejected' | 'late';
+
+export interface ServerMetrics {
+  registry: Registry;
+  round: Gauge;
+  roundsTotal: Counter;
+  roundFailuresTotal: Counter;
+  phaseSeconds: Histogram<'phase'>;
+  updatesTotal: Counter<'outcome'>;
+  activeDevices: Gauge;
+  bytesTotal: Counter<'direction'>;
+  loss: Gauge<'network'>;
+  fid: Gauge;
+}
+
+export function createServerMetrics(opts: { defaultMetrics?: boolean } = {}): ServerMetrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics !== false)
+    collectDefaultMetrics({ register: registry, prefix: 'distgan_process_' });
+  const r = [registry];
+  return {
+    registry,
+    round: new Gauge({
+      name: 'distgan_round',
+      help: 'The last completed round (-1 before the first).',
+      registers: r,
+    }),
+    roundsTotal: new Counter({
+      name: 'distgan_rounds_total',
+      help: 'Rounds completed.',
+      registers: r,
+    }),
+    roundFailuresTotal: new Counter({
+      name: 'distgan_round_failures_total',
+      help: 'Round attempts that closed without quorum and were retried.',
+      registers: r,
+    }),
+    phaseSeconds: new Histogram({
+      name: 'distgan_round_phase_seconds',
+      help: 'Duration of each phase of a round (total: the whole round).',
+      labelNames: ['phase'],
+      buckets: SECONDS,
+      registers: r,
+    }),
+    updatesTotal: new Counter({
+      name: 'distgan_device_updates_total',
+      help: 'Device updates received, by outcome.',
+      labelNames: ['outcome'],
+      registers: r,
+    }),
+    activeDevices: new Gauge({
+      name: 'distgan_active_devices',
+      help: 'Devices alive (recent heartbeat).',
+      registers: r,
+    }),
+    bytesTotal: new Counter({
+      name: 'distgan_bytes_total',
+      help: 'Bytes of blobs and messages moved, by direction (down: to devices, up: to the server).',
+      labelNames: ['direction'],
+      registers: r,
+    }),
+    loss: new Gauge({
+      name: 'distgan_loss',
+      help: 'Loss of the last round: network="d" (sample-weighted device mean) or "g".',
+      labelNames: ['network'],
+      registers: r,
+    }),
+    fid: new Gauge({
+      name: 'distgan_fid',
+      help: 'Fréchet Inception-style distance at the last evaluation.',
+      registers: r,
+    }),
+  };
+}
+
+export interface DeviceMetrics {
+  registry: Registry;
+  tasksTotal: Counter<'outcome'>;
+  trainSeconds: Histogram;
+  lastRound: Gauge;
+}
+
+export function createDeviceMetrics(opts: { defaultMetrics?: boolean } = {}): DeviceMetrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics !== false)
+    collectDefaultMetrics({ register: registry, prefix: 'distgan_process_' });
+  const r = [registry];
+  return {
+    registry,
+    tasksTotal: new Counter({
+      name: 'distgan_device_tasks_total',
+      help: 'Round tasks handled by this device, by outcome (trained, skipped, refused, retry, failed).',
+      labelNames: ['outcome'],
+      registers: r,
+    }),
+    trainSeconds: new Histogram({
+      name: 'distgan_device_train_seconds',
+      help: 'Local training time of one task (L discriminator steps).',
+      buckets: SECONDS,
+      registers: r,
+    }),
+    lastRound: new Gauge({
+      name: 'distgan_device_last_round',
+      help: 'Last round this device trained.',
+      registers: r,
+    }),
+  };
+}
+
+/**
+ * Records one completed round (shape of the engine's RoundReport). Update outcomes are counted
+ * as they happen (the engine's `update` events), so failed attempts count too.
+ */
+export function recordRound(
+  m: ServerMetrics,
+  report: {
+    round: number;
+    outcomes: Record<UpdateOutcomeLabel, number>;
+    losses: { d: number; g: number };
+    phases: {
+      broadcastMs: number;
+      deviceComputeMs: number;
+      collectMs: number;
+      aggregateMs: number;
+      generatorMs: number;
+      totalMs: number;
+    };
+    bytes: { down: number; up: number };
+  },
+): void {
+  m.round.set(report.round);
+  m.roundsTotal.inc();
+  const p = report.phases;
+  m.phaseSeconds.observe({ phase: 'broadcast' }, p.broadcastMs / 1000);
+  m.phaseSeconds.observe({ phase: 'device_compute' }, p.deviceComputeMs / 1000);
+  m.phaseSeconds.observe({ phase: 'collect' }, p.collectMs / 1000);
+  m.phaseSeconds.observe({ phase: 'aggregate' }, p.aggregateMs / 1000);
+  m.phaseSeconds.observe({ phase: 'generator' }, p.generatorMs / 1000);
+  m.phaseSeconds.observe({ phase: 'total' }, p.totalMs / 1000);
+  m.bytesTotal.inc({ direction: 'down' }, report.bytes.down);
+  m.bytesTotal.inc({ direction: 'up' }, report.bytes.up);
+  if (Number.isFinite(report.losses.d)) m.loss.set({ network: 'd' }, report.losses.d);
+  if (Number.isFinite(report.losses.g)) m.loss.set({ network: 'g' }, report.losses.g);
+}

@@ -1,0 +1,53 @@
+import { ConfigError, parsers, parseSettings, type Setting } from '@distgan/protocol';
+import { CONNECTION_SETTINGS, DATA_SETTINGS } from '@distgan/transport';
+
+/** The device's environment. */
+export const DEVICE_SETTINGS = {
+  ...CONNECTION_SETTINGS,
+  ...DATA_SETTINGS,
+  DEVICE_INDEX: {
+    parse: parsers.integer(0),
+    help: 'which shard of the partition this device holds (a StatefulSet ordinal)',
+  } as Setting<number>,
+  NUM_DEVICES: {
+    parse: parsers.integer(1),
+    help: 'how many shards the data is split into',
+  } as Setting<number>,
+  DEVICE_ID: {
+    parse: parsers.id,
+    default: '',
+    help: 'the device id (default: device-<DEVICE_INDEX>)',
+  } as Setting<string>,
+  PORT: {
+    parse: parsers.integer(1, 65535),
+    default: 8081,
+    help: 'HTTP port (/healthz, /metrics)',
+  } as Setting<number>,
+  HEARTBEAT_S: {
+    parse: parsers.integer(1),
+    default: 2,
+    help: 'seconds between heartbeats',
+  } as Setting<number>,
+  HEARTBEAT_TIMEOUT_S: {
+    parse: parsers.integer(1),
+    default: 10,
+    help: 'the server forgets a silent device after this',
+  } as Setting<number>,
+  LOG_LEVEL: {
+    parse: parsers.oneOf('debug', 'info', 'warn', 'error'),
+    default: 'info',
+    help: 'log level',
+  } as Setting<string>,
+};
+
+export type DeviceConfig = ReturnType<typeof loadDeviceConfig>;
+
+export function loadDeviceConfig(env: Record<string, string | undefined>) {
+  const c = parseSettings(DEVICE_SETTINGS, env);
+  if (c.DEVICE_INDEX >= c.NUM_DEVICES) {
+    throw new ConfigError([
+      `DEVICE_INDEX: ${c.DEVICE_INDEX} must be below NUM_DEVICES (${c.NUM_DEVICES})`,
+    ]);
+  }
+  return { ...c, DEVICE_ID: c.DEVICE_ID || `device-${c.DEVICE_INDEX}` };
+}

@@ -1,0 +1,1 @@
+export { loadDeviceConfig, DEVICE_SETTINGS, type DeviceConfig } from './config.js';

@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+import Fastify from 'fastify';
+import { describeBackend, initBackend, LocalDiscriminatorTrainer } from '@distgan/gan';
+import { ConfigError } from '@distgan/protocol';
+import { createDeviceMetrics, createLogger } from '@distgan/telemetry';
+import {
+  DeviceRuntime,
+  loadRunDataset,
+  Membership,
+  modelSpecFor,
+  RabbitRoundTransport,
+  RedisBlobStore,
+  shardOf,
+} from '@distgan/transport';
+import { loadDeviceConfig, type DeviceConfig } from './config.js';
+
+let c: DeviceConfig;
+try {
+  c = loadDeviceConfig(process.env);
+} catch (err) {
+  if (err instanceof ConfigError) {
+    console.error(`distgan device: ${err.message}`);
+    process.exit(2);
+  }
+  throw err;
+}
+const log = createLogger({
+  service: 'distgan-device',
+  level: c.LOG_LEVEL,
+  bindings: { run: c.RUN_ID, device: c.DEVICE_ID },
+});
+const backend = await initBackend({ forced: process.env['TFJS_BACKEND'] || undefined });
+log.info({ backend: describeBackend(backend) }, 'backend');
+const metrics = createDeviceMetrics();
+
+const dataset = await loadRunDataset({
+  dataset: c.DATASET,
+  dataDir: c.DATA_DIR || undefined,
+  limit: c.LIMIT || undefined,
+  ringStd: c.RING_STD,
+  seed: c.SEED,
+  model: c.MODEL,
+  latentDim: c.LATENT_DIM,
+});
+const indices = shardOf(dataset, {
+  scheme: c.PARTITION,
+  devices: c.NUM_DEVICES,
+  index: c.DEVICE_INDEX,
+  seed: c.SEED,
+  alpha: c.ALPHA,
+  shardsPerDevice: c.SHARDS_PER_DEVICE,
+});
+const spec = modelSpecFor({ model: c.MODEL, latentDim: c.LATENT_DIM }, dataset);
+
+const redis = new RedisBlobStore({
+  url: c.REDIS_URL,
+  onState: (s, d) => log[s === 'error' ? 'warn' : 'info']({ redis: s, detail: d }, `Redis ${s}`),
+});
+const rabbit = await RabbitRoundTransport.connect({
+  url: c.RABBITMQ_URL,
+  runId: c.RUN_ID,
+  onState: (s, d) =>
+    log[s === 'connected' ? 'info' : 'warn']({ rabbitmq: s, detail: d }, `RabbitMQ ${s}`),
+});
+const membership = new Membership(redis, c.RUN_ID, c.HEARTBEAT_TIMEOUT_S);
+const runtime = new DeviceRuntime(
+  new LocalDiscriminatorTrainer(spec, { learningRate: 2e-4, beta1: 0.5, beta2: 0.999 }),
+  rabbit,
+  redis,
+  { runId: c.RUN_ID, deviceId: c.DEVICE_ID, data: { dataset, indices }, blobTtlSeconds: 600 },
+  (o) => {
+    metrics.tasksTotal.inc({ outcome: o.kind });
+    if (o.kind === 'trained') {
+      metrics.trainSeconds.observe(o.computeMs / 1000);
+      metrics.lastRound.set(o.round);
+      log.info({ round: o.round, ms: Math.round(o.computeMs), d: o.update.losses.d }, 'trained');
+    } else if (o.kind === 'failed') {
+      log.error({ err: o.error }, 'task failed');
+    } else {
+      log.warn(o, `task ${o.kind}`);
+    }
+  },
+);
+
+const http = Fastify({ logger: false });
+http.get('/healthz', async () => ({ ok: true, state: runtime.state }));
+http.get('/metrics', async (_req, reply) =>
+  reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+);
+await http.listen({ port: c.PORT, host: '0.0.0.0' });
+
+await membership.register({
+  deviceId: c.DEVICE_ID,
+  samples: indices.length,
+  shard: c.DEVICE_INDEX,
+  backend: backend.name,
+  registeredAt: Date.now(),
+});
+await runtime.start();
+const beat = setInterval(() => {
+  membership.heartbeat(c.DEVICE_ID).catch((err: unknown) => log.warn({ err }, 'heartbeat failed'));
+}, c.HEARTBEAT_S * 1000);
+log.info({ samples: indices.length, shard: c.DEVICE_INDEX, port: c.PORT }, 'device ready');
+
+let stopping = false;
+const shutdown = async (signal: string): Promise<void> => {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'stopping: the task in hand finishes first');
+  clearInterval(beat);
+  await runtime.stop();
+  await membership.leave(c.DEVICE_ID).catch(() => {});
+  await http.close();
+  await rabbit.close();
+  await redis.close();
+  process.exit(0);
+};
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

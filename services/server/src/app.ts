@@ -1,0 +1,268 @@
+import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { renderSampleGrid, renderScatter } from '@distgan/eval';
+import { deriveSeed, GlobalGan } from '@distgan/gan';
+import { encodeWeights } from '@distgan/protocol';
+import {
+  createServerMetrics,
+  recordRound,
+  type Logger,
+  type ServerMetrics,
+} from '@distgan/telemetry';
+import {
+  CheckpointStore,
+  Coordinator,
+  loadRunDataset,
+  Membership,
+  modelSpecFor,
+  RabbitRoundTransport,
+  RedisBlobStore,
+  type RoundReport,
+} from '@distgan/transport';
+import type { ServerConfig } from './config.js';
+
+type Status = 'starting' | 'waiting-for-devices' | 'training' | 'finished' | 'stopping' | 'failed';
+
+/**
+ * The coordinator process: the round loop of the shared engine over RabbitMQ and Redis, with
+ * membership, checkpoints and resume, and the HTTP API.
+ */
+export class ServerApp {
+  status: Status = 'starting';
+  private stopping = false;
+  private lastReport: RoundReport | undefined;
+  private latestGrid: Uint8Array | undefined;
+  private devices: Awaited<ReturnType<Membership['list']>> = [];
+  readonly metrics: ServerMetrics = createServerMetrics();
+  http!: FastifyInstance;
+  private redis!: RedisBlobStore;
+  private rabbit!: RabbitRoundTransport;
+  private done!: Promise<void>;
+
+  constructor(
+    readonly config: ServerConfig,
+    private readonly log: Logger,
+  ) {
+    this.metrics.round.set(-1);
+  }
+
+  async start(): Promise<void> {
+    const c = this.config;
+    this.redis = new RedisBlobStore({
+      url: c.REDIS_URL,
+      onState: (s, d) =>
+        this.log[s === 'error' ? 'warn' : 'info']({ redis: s, detail: d }, `Redis ${s}`),
+    });
+    this.rabbit = await RabbitRoundTransport.connect({
+      url: c.RABBITMQ_URL,
+      runId: c.RUN_ID,
+      onState: (s, d) =>
+        this.log[s === 'connected' ? 'info' : 'warn']({ rabbitmq: s, detail: d }, `RabbitMQ ${s}`),
+    });
+    await this.startHttp();
+    this.done = this.run().catch((err: unknown) => {
+      this.status = 'failed';
+      this.log.error({ err }, 'the run failed');
+      throw err;
+    });
+  }
+
+  /** Resolves when the run finished (or stopped); rejects when it failed. */
+  finished(): Promise<void> {
+    return this.done;
+  }
+
+  private async run(): Promise<void> {
+    const c = this.config;
+    const dataset = await loadRunDataset({
+      dataset: c.DATASET,
+      dataDir: c.DATA_DIR || undefined,
+      limit: c.LIMIT || undefined,
+      ringStd: c.RING_STD,
+      seed: c.SEED,
+      model: c.MODEL,
+      latentDim: c.LATENT_DIM,
+    });
+    const spec = modelSpecFor({ model: c.MODEL, latentDim: c.LATENT_DIM }, dataset);
+    const gan = new GlobalGan(spec, {
+      seed: c.SEED,
+      generatorAdam: { learningRate: c.LR_G, beta1: c.BETA1, beta2: c.BETA2 },
+    });
+    const specs = {
+      generator: gan.generator.params.specs,
+      discriminator: gan.discriminator.params.specs,
+    };
+    const checkpoints = new CheckpointStore(this.redis, c.RUN_ID);
+    const membership = new Membership(this.redis, c.RUN_ID, c.HEARTBEAT_TIMEOUT_S);
+    const runDir = join(c.OUT, c.RUN_ID);
+    mkdirSync(join(runDir, 'samples'), { recursive: true });
+
+    const coordinator = new Coordinator(
+      gan,
+      this.rabbit,
+      this.redis,
+      async () => {
+        this.devices = await membership.list();
+        return this.devices.filter((d) => d.alive).map((d) => d.deviceId);
+      },
+      {
+        runId: c.RUN_ID,
+        schedule: c.SCHEDULE,
+        training: {
+          localSteps: c.LOCAL_STEPS,
+          batchSize: c.BATCH_SIZE,
+          learningRate: c.LR_D,
+          beta1: c.BETA1,
+          beta2: c.BETA2,
+        },
+        generatorSteps: c.GENERATOR_STEPS,
+        generatorBatchSize: c.BATCH_SIZE,
+        seed: c.SEED,
+        roundDeadlineMs: c.ROUND_DEADLINE_MS,
+        quorum: c.QUORUM,
+        maxRoundAttempts: c.MAX_ROUND_ATTEMPTS,
+        blobTtlSeconds: Math.ceil((c.ROUND_DEADLINE_MS * 3) / 1000) + 60,
+      },
+      (e) => {
+        if (e.kind === 'update') {
+          this.metrics.updatesTotal.inc({ outcome: e.outcome });
+          if (e.outcome === 'rejected')
+            this.log.warn(
+              { round: e.round, device: e.deviceId, reason: e.reason },
+              'update refused',
+            );
+        } else if (e.kind === 'round-failed') {
+          this.metrics.roundFailuresTotal.inc();
+          this.log.warn(
+            { round: e.round, attempt: e.attempt, err: e.error.message },
+            'round attempt failed',
+          );
+        }
+      },
+    );
+
+    const resumed = await checkpoints.load(specs);
+    if (resumed) {
+      gan.setGenerator(resumed.generator);
+      gan.setDiscriminator(resumed.discriminator);
+      gan.setOptimizerState(resumed.optimizer);
+      coordinator.round = resumed.round + 1;
+      this.metrics.round.set(resumed.round);
+      this.log.info({ round: resumed.round }, 'resumed from checkpoint');
+    }
+    const fixedZ = gan.latentBatch(64, deriveSeed(c.SEED, 'sample-grid'));
+    const grid = (): Uint8Array =>
+      spec.sampleShape.length === 3
+        ? renderSampleGrid(gan.sample(fixedZ), 64, spec.sampleShape)
+        : renderScatter(gan.sample(fixedZ));
+
+    while (coordinator.round < c.ROUNDS && !this.stopping) {
+      this.devices = await membership.list();
+      const alive = this.devices.filter((d) => d.alive).length;
+      this.metrics.activeDevices.set(alive);
+      if (alive < c.MIN_DEVICES) {
+        if (this.status !== 'waiting-for-devices')
+          this.log.info({ alive, needed: c.MIN_DEVICES }, 'waiting for devices');
+        this.status = 'waiting-for-devices';
+        await new Promise((r) => setTimeout(r, 500));
+        continue;
+      }
+      this.status = 'training';
+      const report = await coordinator.runRound();
+      this.lastReport = report;
+      recordRound(this.metrics, report);
+      appendFileSync(join(runDir, 'metrics.jsonl'), JSON.stringify(report) + '\n');
+      this.log.info(
+        {
+          round: report.round,
+          d: report.losses.d,
+          g: report.losses.g,
+          accepted: report.accepted.length,
+          ms: Math.round(report.phases.totalMs),
+        },
+        'round done',
+      );
+      const last = report.round + 1 === c.ROUNDS;
+      if ((report.round + 1) % c.CHECKPOINT_EVERY === 0 || last || this.stopping) {
+        await checkpoints.save(
+          {
+            round: report.round,
+            generator: gan.generatorWeights().values,
+            discriminator: gan.discriminatorWeights().values,
+            optimizer: gan.getOptimizerState(),
+          },
+          specs,
+        );
+      }
+      if ((report.round + 1) % c.SAMPLE_EVERY === 0 || last) {
+        this.latestGrid = grid();
+        writeFileSync(
+          join(runDir, 'samples', `round-${String(report.round + 1).padStart(6, '0')}.png`),
+          this.latestGrid,
+        );
+      }
+    }
+    if (coordinator.round >= c.ROUNDS) {
+      writeFileSync(join(runDir, 'generator.dgwb'), encodeWeights(gan.generatorWeights()));
+      writeFileSync(join(runDir, 'discriminator.dgwb'), encodeWeights(gan.discriminatorWeights()));
+      writeFileSync(
+        join(runDir, 'generator.json'),
+        JSON.stringify(
+          {
+            modelSpec: spec,
+            round: coordinator.round - 1,
+            runId: c.RUN_ID,
+            blob: 'generator.dgwb',
+          },
+          null,
+          2,
+        ) + '\n',
+      );
+      this.status = 'finished';
+      this.log.info({ rounds: coordinator.round }, 'run finished');
+    }
+    gan.dispose();
+  }
+
+  private async startHttp(): Promise<void> {
+    const app = Fastify({ logger: false });
+    app.get('/healthz', async () => ({ ok: true }));
+    app.get('/readyz', async (_req, reply) => {
+      const ready = this.rabbit.connected && (await this.redis.ping());
+      return reply.code(ready ? 200 : 503).send({ ready, rabbitmq: this.rabbit.connected });
+    });
+    app.get('/metrics', async (_req, reply) =>
+      reply.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics()),
+    );
+    app.get('/api/run', async () => ({
+      runId: this.config.RUN_ID,
+      status: this.status,
+      round: this.lastReport?.round ?? -1,
+      rounds: this.config.ROUNDS,
+      schedule: this.config.SCHEDULE,
+      devices: this.devices,
+      losses: this.lastReport?.losses,
+      phases: this.lastReport?.phases,
+      outcomes: this.lastReport?.outcomes,
+      accepted: this.lastReport?.accepted,
+    }));
+    app.get('/api/samples/latest.png', async (_req, reply) =>
+      this.latestGrid
+        ? reply.type('image/png').send(Buffer.from(this.latestGrid))
+        : reply.code(404).send({ error: 'no sample grid yet' }),
+    );
+    await app.listen({ port: this.config.PORT, host: '0.0.0.0' });
+    this.http = app;
+  }
+
+  /** Graceful stop: the round in progress finishes and is checkpointed. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.status !== 'finished' && this.status !== 'failed') this.status = 'stopping';
+    await this.done?.catch(() => {});
+    await this.http?.close();
+    await this.rabbit?.close();
+    await this.redis?.close();
+  }
+}

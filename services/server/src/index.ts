@@ -1,0 +1,2 @@
+export { ServerApp } from './app.js';
+export { loadServerConfig, SERVER_SETTINGS, type ServerConfig } from './config.js';
