@@ -234,6 +234,7 @@ export async function runEmbedded(
 
   const generatorPath = join(runDir, 'generator.dgwb');
   writeFileSync(generatorPath, encodeWeights(gan.generatorWeights()));
+  writeFileSync(join(runDir, 'discriminator.dgwb'), encodeWeights(gan.discriminatorWeights()));
   writeFileSync(
     join(runDir, 'generator.json'),
     JSON.stringify(

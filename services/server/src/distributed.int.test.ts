@@ -1,0 +1,220 @@
+import { after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { runEmbedded } from '@distgan/embedded';
+import { initBackend } from '@distgan/gan';
+import { decodeWeights } from '@distgan/protocol';
+
+/*
+ * The server and device services as separate processes over the real RabbitMQ and Redis
+ * (RABBITMQ_URL, REDIS_URL; default: the local services).
+ */
+const RABBITMQ_URL = process.env['RABBITMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
+const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+console.log(
+  `distributed tests use RabbitMQ at ${RABBITMQ_URL.replace(/:[^:@/]+@/, ':***@')} and Redis at ${REDIS_URL}`,
+);
+
+const SERVER = fileURLToPath(new URL('./main.ts', import.meta.url));
+const DEVICE = fileURLToPath(new URL('../../device/src/main.ts', import.meta.url));
+const children: ChildProcess[] = [];
+
+const RUN = {
+  DATASET: 'ring',
+  RING_STD: '0.1',
+  LIMIT: '2000',
+  LATENT_DIM: '2',
+  BATCH_SIZE: '32',
+  SEED: '3',
+  LOG_LEVEL: 'warn',
+};
+
+function uniqueRun(label: string): string {
+  return `dt-${label}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+}
+
+let nextPort = 20_000 + Math.floor(Math.random() * 20_000);
+
+function start(script: string, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', script], {
+    env: { ...process.env, RABBITMQ_URL, REDIS_URL, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.on('exit', (code) => {
+    if (code && code !== 0 && !child.killed)
+      console.error(`${script} exited ${code}: ${stderr.slice(-2000)}`);
+  });
+  children.push(child);
+  return child;
+}
+
+async function until<T>(
+  what: string,
+  f: () => Promise<T | undefined>,
+  timeoutMs = 120_000,
+): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+async function runDistributed(
+  runId: string,
+  env: Record<string, string>,
+  devices: number,
+): Promise<{ port: number; out: string; server: ChildProcess; devices: ChildProcess[] }> {
+  const out = mkdtempSync(join(tmpdir(), 'distgan-dist-'));
+  const port = nextPort++;
+  const server = start(SERVER, {
+    ...RUN,
+    ...env,
+    RUN_ID: runId,
+    PORT: String(port),
+    OUT: out,
+    MIN_DEVICES: String(devices),
+  });
+  const devs = Array.from({ length: devices }, (_, k) =>
+    start(DEVICE, {
+      ...RUN,
+      ...env,
+      RUN_ID: runId,
+      DEVICE_INDEX: String(k),
+      NUM_DEVICES: String(devices),
+      PORT: String(nextPort++),
+    }),
+  );
+  return { port, out, server, devices: devs };
+}
+
+async function api(
+  port: number,
+): Promise<{ status: string; round: number; devices: { alive: boolean }[] }> {
+  const r = await fetch(`http://127.0.0.1:${port}/api/run`);
+  return (await r.json()) as { status: string; round: number; devices: { alive: boolean }[] };
+}
+
+function metric(text: string, name: string): number {
+  const line = text
+    .split('\n')
+    .find(
+      (l) => l.startsWith(name + ' ') || (l.startsWith(name + '{') && l.split(' ')[0] === name),
+    );
+  if (!line) throw new Error(`metric ${name} not found`);
+  return Number(line.split(' ').at(-1));
+}
+
+after(() => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+describe('server and device services over RabbitMQ and Redis', () => {
+  it('a distributed serial run with 3 device processes equals the embedded run with the same seed', async () => {
+    const runId = uniqueRun('equiv');
+    const d = await runDistributed(runId, { ROUNDS: '6', QUORUM: '3', SCHEDULE: 'serial' }, 3);
+    await until('the run to finish', async () =>
+      (await api(d.port)).status === 'finished' ? true : undefined,
+    );
+
+    await initBackend();
+    const embeddedOut = mkdtempSync(join(tmpdir(), 'distgan-emb-'));
+    await runEmbedded({
+      runId,
+      out: embeddedOut,
+      devices: 3,
+      rounds: 6,
+      schedule: 'serial',
+      localSteps: 1,
+      generatorSteps: 1,
+      batchSize: 32,
+      lrD: 2e-4,
+      lrG: 2e-4,
+      beta1: 0.5,
+      beta2: 0.999,
+      model: 'mlp',
+      latentDim: 2,
+      dataset: 'ring',
+      limit: 2000,
+      ringStd: 0.1,
+      partition: 'iid',
+      alpha: 0.5,
+      shardsPerDevice: 2,
+      seed: 3,
+      sampleEvery: 100,
+      sampleCount: 16,
+      updateDtype: 'float32',
+    });
+    for (const file of ['generator.dgwb', 'discriminator.dgwb']) {
+      const dist = decodeWeights(readFileSync(join(d.out, runId, file))).values;
+      const emb = decodeWeights(readFileSync(join(embeddedOut, runId, file))).values;
+      assert.deepEqual(Array.from(dist), Array.from(emb), file);
+    }
+    for (const c of [d.server, ...d.devices]) c.kill('SIGTERM');
+  });
+
+  it('parallel: 3 devices complete the rounds and /metrics counts them', async () => {
+    const runId = uniqueRun('par');
+    const d = await runDistributed(runId, { ROUNDS: '5', QUORUM: '3', SCHEDULE: 'parallel' }, 3);
+    await until('the run to finish', async () =>
+      (await api(d.port)).status === 'finished' ? true : undefined,
+    );
+    const run = await api(d.port);
+    assert.equal(run.round, 4);
+    assert.equal(run.devices.filter((x) => x.alive).length, 3);
+    const text = await (await fetch(`http://127.0.0.1:${d.port}/metrics`)).text();
+    assert.equal(metric(text, 'distgan_round'), 4);
+    assert.equal(metric(text, 'distgan_rounds_total'), 5);
+    assert.match(text, /distgan_device_updates_total\{outcome="accepted"\} 15\n/);
+    assert.match(text, /distgan_round_phase_seconds_count\{phase="generator"\} 5\n/);
+    assert.match(text, /distgan_round_phase_seconds_count\{phase="collect"\} 5\n/);
+    const ready = await fetch(`http://127.0.0.1:${d.port}/readyz`);
+    assert.equal(ready.status, 200);
+    for (const c of [d.server, ...d.devices]) c.kill('SIGTERM');
+  });
+
+  it('refuses a missing or malformed variable with a clear message', () => {
+    const run = (
+      script: string,
+      env: Record<string, string>,
+    ): { status: number | null; stderr: string } => {
+      const r = spawnSync(process.execPath, ['--conditions=source', '--import', 'tsx', script], {
+        env: { PATH: process.env['PATH'] ?? '', ...env },
+        encoding: 'utf8',
+        timeout: 60_000,
+      });
+      return { status: r.status, stderr: r.stderr };
+    };
+    const s = run(SERVER, { RABBITMQ_URL: 'http://x', ROUNDS: 'many', SCHEDULE: 'async' });
+    assert.equal(s.status, 2);
+    assert.match(s.stderr, /RUN_ID is required/);
+    assert.match(s.stderr, /REDIS_URL is required/);
+    assert.match(s.stderr, /RABBITMQ_URL: expected a amqp or amqps:\/\/ URL/);
+    assert.match(s.stderr, /ROUNDS: expected a whole number, got "many"/);
+    assert.match(s.stderr, /SCHEDULE: expected one of serial, parallel, got "async"/);
+    const d = run(DEVICE, {
+      RABBITMQ_URL,
+      REDIS_URL,
+      RUN_ID: 'x',
+      DEVICE_INDEX: '3',
+      NUM_DEVICES: '3',
+    });
+    assert.equal(d.status, 2);
+    assert.match(d.stderr, /DEVICE_INDEX: 3 must be below NUM_DEVICES \(3\)/);
+    const m = run(DEVICE, { RABBITMQ_URL, REDIS_URL, RUN_ID: 'x' });
+    assert.match(m.stderr, /DEVICE_INDEX is required/);
+    assert.match(m.stderr, /NUM_DEVICES is required/);
+  });
+});
