@@ -217,4 +217,90 @@ describe('server and device services over RabbitMQ and Redis', () => {
     assert.match(m.stderr, /DEVICE_INDEX is required/);
     assert.match(m.stderr, /NUM_DEVICES is required/);
   });
+
+  it('a device killed mid-run: rounds close at their deadline with quorum, the device restarts and rejoins', async () => {
+    const runId = uniqueRun('kill-dev');
+    const env = {
+      ROUNDS: '40',
+      QUORUM: '2',
+      SCHEDULE: 'serial',
+      ROUND_DEADLINE_MS: '2000',
+      HEARTBEAT_TIMEOUT_S: '3',
+    };
+    const d = await runDistributed(runId, { ...env, HEARTBEAT_S: '1' }, 3);
+    await until('round 5', async () => ((await api(d.port)).round >= 5 ? true : undefined));
+    d.devices[1]!.kill('SIGKILL');
+    await until('a round without device-1', async () => {
+      const lines = readFileSync(join(d.out, runId, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n');
+      return lines.some((l) => JSON.parse(l).accepted.length === 2) ? true : undefined;
+    });
+    start(DEVICE, {
+      ...RUN,
+      ...env,
+      HEARTBEAT_S: '1',
+      RUN_ID: runId,
+      DEVICE_INDEX: '1',
+      NUM_DEVICES: '3',
+      PORT: String(nextPort++),
+    });
+    await until('the run to finish', async () =>
+      (await api(d.port)).status === 'finished' ? true : undefined,
+    );
+    const rounds = readFileSync(join(d.out, runId, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { round: number; accepted: { deviceId: string }[] });
+    assert.deepEqual(
+      rounds.map((r) => r.round),
+      Array.from({ length: 40 }, (_, i) => i),
+    );
+    const firstShort = rounds.findIndex((r) => r.accepted.length === 2);
+    assert.ok(firstShort > 0, 'some round went on with 2 devices');
+    assert.ok(
+      rounds.slice(firstShort).some((r) => r.accepted.length === 3),
+      'device-1 rejoined: a later round has 3 updates again',
+    );
+    for (const c of children) c.kill('SIGTERM');
+  });
+
+  it('the server killed with SIGKILL resumes from its checkpoint without counting a round twice', async () => {
+    const runId = uniqueRun('kill-srv');
+    const env = { ROUNDS: '30', QUORUM: '2', SCHEDULE: 'parallel', CHECKPOINT_EVERY: '1' };
+    const d = await runDistributed(runId, env, 2);
+    await until('round 8', async () => ((await api(d.port)).round >= 8 ? true : undefined));
+    d.server.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 500));
+    const port = nextPort++;
+    start(SERVER, {
+      ...RUN,
+      ...env,
+      RUN_ID: runId,
+      PORT: String(port),
+      OUT: d.out,
+      MIN_DEVICES: '2',
+    });
+    await until('the resumed run to finish', async () =>
+      (await api(port)).status === 'finished' ? true : undefined,
+    );
+    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    const resumedRounds = metric(text, 'distgan_rounds_total');
+    const rounds = readFileSync(join(d.out, runId, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { round: number }).round);
+    // every round is there; only the round in flight at the kill (checkpointed or not) can repeat
+    assert.deepEqual(
+      [...new Set(rounds)],
+      Array.from({ length: 30 }, (_, i) => i),
+    );
+    assert.ok(rounds.length <= 31, `${rounds.length} round records`);
+    assert.ok(
+      resumedRounds < 30 - 8,
+      `the new server trained only the rest (${resumedRounds} rounds)`,
+    );
+    assert.equal(metric(text, 'distgan_round'), 29);
+    for (const c of children) c.kill('SIGTERM');
+  });
 });
