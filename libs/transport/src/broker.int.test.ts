@@ -2,7 +2,14 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Dataset } from '@distgan/data';
 import { GlobalGan, initBackend, LocalDiscriminatorTrainer, type ModelSpec } from '@distgan/gan';
-import { names } from '@distgan/protocol';
+import {
+  blobSha256Hex,
+  encodeWeights,
+  names,
+  parseMessage,
+  PROTOCOL_VERSION,
+  type DeviceUpdate,
+} from '@distgan/protocol';
 import type { BlobStore } from './blob-store.js';
 import { Coordinator } from './coordinator.js';
 import { DeviceRuntime } from './device-runtime.js';
@@ -60,6 +67,7 @@ async function train(
   serverT: RoundTransport,
   deviceT: (k: number) => RoundTransport,
   store: BlobStore,
+  rogue?: { transport: RoundTransport; rejectedPerRound: number },
 ): Promise<number[]> {
   const data = toyData(300);
   const devices = DEVICES.map(
@@ -76,14 +84,20 @@ async function train(
   );
   for (const d of devices) await d.start();
   const gan = new GlobalGan(SPEC, { seed: 5, generatorAdam: ADAM });
-  const coordinator = new Coordinator(gan, serverT, store, () => DEVICES, {
+  const participants = rogue ? [...DEVICES, 'rogue'] : DEVICES;
+  const rogueSub = rogue
+    ? await rogue.transport.subscribeTasks('rogue', (m) =>
+        misbehave(runId, m, rogue.transport, store),
+      )
+    : undefined;
+  const coordinator = new Coordinator(gan, serverT, store, () => participants, {
     runId,
     schedule: 'serial',
     training: { localSteps: 2, batchSize: 8, ...ADAM },
     generatorSteps: 2,
     generatorBatchSize: 8,
     seed: 99,
-    roundDeadlineMs: 20_000,
+    roundDeadlineMs: rogue ? 4_000 : 20_000,
     quorum: 3,
     maxRoundAttempts: 1,
     blobTtlSeconds: 60,
@@ -92,12 +106,65 @@ async function train(
     for (let r = 0; r < 2; r++) {
       const report = await coordinator.runRound();
       assert.equal(report.outcomes.accepted, 3);
+      if (rogue) assert.equal(report.outcomes.rejected, rogue.rejectedPerRound, `round ${r}`);
     }
     return [...gan.generatorWeights().values, ...gan.discriminatorWeights().values];
   } finally {
+    await rogueSub?.close();
     for (const d of devices) await d.stop();
     gan.dispose();
   }
+}
+
+/** A participant that answers every task with one of each kind of bad update. */
+async function misbehave(
+  runId: string,
+  msg: { body: Uint8Array; ack(): void },
+  t: RoundTransport,
+  store: BlobStore,
+): Promise<void> {
+  const task = parseMessage(msg.body, { runId, types: ['RoundTask'] });
+  msg.ack();
+  const enc = new TextEncoder();
+  const trainer = new LocalDiscriminatorTrainer(SPEC, ADAM);
+  const good = trainer.discriminatorWeights();
+  trainer.dispose();
+  const update = async (
+    blob: Uint8Array,
+    patch: Partial<DeviceUpdate>,
+    announced = blobSha256Hex(blob),
+  ): Promise<Uint8Array> => {
+    const key = names(runId).deviceUpdateKey(task.round, 'rogue');
+    await store.put(key, blob, { ttlSeconds: 60 });
+    const u: DeviceUpdate = {
+      type: 'DeviceUpdate',
+      version: PROTOCOL_VERSION,
+      runId,
+      round: task.round,
+      deviceId: 'rogue',
+      samples: 1_000_000,
+      blob: { key, sha256: announced, bytes: blob.length },
+      losses: { d: 1, dReal: 0.5, dFake: 0.5 },
+      computeMs: 1,
+      steps: 1,
+      optimizerReset: true,
+      sentAt: Date.now(),
+      ...patch,
+    };
+    return enc.encode(JSON.stringify(u));
+  };
+  const nan = { specs: good.specs, values: good.values.slice() };
+  nan.values[0] = NaN;
+  const other = encodeWeights({ specs: good.specs, values: good.values.map((v) => v + 1) });
+  const bad = [
+    enc.encode('{"type":"DeviceUpdate",'), // malformed JSON
+    enc.encode(JSON.stringify({ type: 'DeviceUpdate', version: 1, runId, round: task.round })), // wrong schema
+    await update(encodeWeights(good), { runId: 'another-run' }), // unknown run
+    await update(encodeWeights(good), { round: task.round === 0 ? 1 : task.round - 1 }), // another round's update
+    await update(encodeWeights(good), {}, blobSha256Hex(other)), // checksum differs from the announced one
+    await update(encodeWeights(nan), {}), // NaN weights
+  ];
+  for (const body of bad) await t.publishUpdate(task.replyTo, body);
 }
 
 describe('RabbitMQ round transport and Redis blob store', () => {
@@ -137,6 +204,30 @@ describe('RabbitMQ round transport and Redis blob store', () => {
     const twin = await train(runId, memory, () => memory, new MemoryBlobStore());
     await memory.close();
     assert.deepEqual(real, twin);
+  });
+
+  it('refuses every kind of bad update over the real services; the weights equal a clean run', async () => {
+    const runId = uniqueRun('rogue');
+    const server = await connectRabbit(runId);
+    const deviceTransports = await Promise.all(
+      [...DEVICES, 'rogue'].map(() => connectRabbit(runId)),
+    );
+    let attacked: number[];
+    try {
+      attacked = await train(runId, server, (k) => deviceTransports[k]!, redis, {
+        transport: deviceTransports[3]!,
+        rejectedPerRound: 6,
+      });
+      assert.ok((await server.deadLetterCount()) >= 12, 'refused updates are dead-lettered');
+    } finally {
+      await server.deleteRunTopology([...DEVICES, 'rogue']);
+      for (const t of deviceTransports) await t.close();
+      await server.close();
+    }
+    const memory = new MemoryRoundTransport(runId);
+    const clean = await train(runId, memory, () => memory, new MemoryBlobStore());
+    await memory.close();
+    assert.deepEqual(attacked, clean);
   });
 
   it('dead-letters a malformed update and drops one for a closed round', async () => {
