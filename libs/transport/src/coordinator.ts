@@ -19,7 +19,7 @@ import {
   type Schedule,
 } from '@distgan/gan';
 import type { BlobStore } from './blob-store.js';
-import type { RoundTransport } from './round-transport.js';
+import type { RoundInbox, RoundTransport } from './round-transport.js';
 import { QuorumNotReachedError, RoundFailedError } from './errors.js';
 
 /** What the server sends devices with every task (DESIGN.md §1 step 2). */
@@ -127,6 +127,11 @@ export class Coordinator {
   private nextRound = 0;
   /** Reused every round: its float64 buffer is megabytes. */
   private average: StreamingAverage | undefined;
+  /**
+   * The last completed round's queue, kept open for one more round so that stragglers' updates
+   * are counted as late (then dropped) instead of vanishing unseen.
+   */
+  private previousInbox: RoundInbox | undefined;
 
   constructor(
     private readonly gan: GlobalGan,
@@ -195,7 +200,9 @@ export class Coordinator {
     let accepted: Accepted[] = [];
     // In `parallel` the G steps run before the round may fail: keep what to restore.
     const optimizerBefore = cfg.schedule === 'parallel' ? this.gan.getOptimizerState() : undefined;
+    await this.drainLate(outcomes, t);
     const inbox = await this.transport.openRound(t);
+    let completed = false;
 
     try {
       await runScheduledRound<Float32Array>(cfg.schedule, {
@@ -277,6 +284,7 @@ export class Coordinator {
           this.onEvent({ kind: 'install', round: t });
         },
       });
+      completed = true;
     } catch (err) {
       if (optimizerBefore) {
         this.gan.setGenerator(generatorBefore.values);
@@ -284,7 +292,8 @@ export class Coordinator {
       }
       throw err;
     } finally {
-      await inbox.close();
+      if (completed) this.previousInbox = inbox;
+      else await inbox.close(); // a retried round starts from an empty queue
     }
 
     phases.totalMs = now() - start;
@@ -314,6 +323,25 @@ export class Coordinator {
       phases,
       bytes,
     };
+  }
+
+  /** Counts and drops what arrived in the previous round's queue after it closed. */
+  private async drainLate(outcomes: Record<UpdateOutcome, number>, t: number): Promise<void> {
+    const late = this.previousInbox;
+    if (!late) return;
+    this.previousInbox = undefined;
+    for (let msg = await late.receive(0); msg; msg = await late.receive(0)) {
+      msg.ack();
+      outcomes.late += 1;
+      this.onEvent({ kind: 'update', round: t, outcome: 'late' });
+    }
+    await late.close();
+  }
+
+  /** Closes the last round's queue (at the end of a run). */
+  async close(): Promise<void> {
+    await this.previousInbox?.close();
+    this.previousInbox = undefined;
   }
 
   /** Receives updates until every participant answered or the deadline passed. */

@@ -361,16 +361,21 @@ describe('round engine over the in-memory transport', () => {
     }
   });
 
-  it("drops a straggler's update once its round has closed", async () => {
+  it("counts a straggler's update as late in the next round, and drops it", async () => {
     const h = await harness({ deviceCount: 1, quorum: 1 });
     try {
       await h.coordinator.runRound();
-      const before = h.transport.traffic.droppedUpdates;
-      await h.transport.publishUpdate(n.roundQueue(0), new TextEncoder().encode('late'));
-      assert.equal(h.transport.traffic.droppedUpdates, before + 1);
+      await h.transport.publishUpdate(n.roundQueue(0), new TextEncoder().encode('a late update'));
       const report = await h.coordinator.runRound();
+      assert.equal(report.outcomes.late, 1);
       assert.equal(report.outcomes.rejected, 0);
+      assert.equal(report.outcomes.accepted, 1);
+      // two rounds later the queue of round 0 is gone: the update is dropped at the transport
+      const before = h.transport.traffic.droppedUpdates;
+      await h.transport.publishUpdate(n.roundQueue(0), new TextEncoder().encode('later still'));
+      assert.equal(h.transport.traffic.droppedUpdates, before + 1);
     } finally {
+      await h.coordinator.close();
       await h.stop();
     }
   });

@@ -223,6 +223,7 @@ export async function runEmbedded(
       hooks.onRound?.(line);
     }
   } finally {
+    await coordinator.close();
     await Promise.all(devices.map((d) => d.runtime.stop()));
     await transport.close();
   }

@@ -203,6 +203,7 @@ export class ServerApp {
         );
       }
     }
+    await coordinator.close();
     if (coordinator.round >= c.ROUNDS) {
       writeFileSync(join(runDir, 'generator.dgwb'), encodeWeights(gan.generatorWeights()));
       writeFileSync(join(runDir, 'discriminator.dgwb'), encodeWeights(gan.discriminatorWeights()));
