@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Runs the project's tests with node's test runner, TypeScript loaded by tsx.
-// Usage: node scripts/run-tests.mjs <unit|int|all> [dir ...]
-//   unit: *.test.ts (no network), int: *.int.test.ts (real RabbitMQ/Redis), all: both.
+// Usage: node scripts/run-tests.mjs <unit|int|fault|all> [dir ...]
+//   unit: *.test.ts (no network), int: *.int.test.ts (real RabbitMQ/Redis),
+//   fault: *.fault.test.ts (restart the local RabbitMQ and Redis: run alone, one file at a time),
+//   all: unit and int together, then fault.
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -9,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const [tier = 'all', ...dirs] = process.argv.slice(2);
-if (!['unit', 'int', 'all'].includes(tier)) {
-  console.error(`unknown test tier "${tier}": use unit, int or all`);
+if (!['unit', 'int', 'fault', 'all'].includes(tier)) {
+  console.error(`unknown test tier "${tier}": use unit, int, fault or all`);
   process.exit(2);
 }
 const roots =
@@ -25,25 +27,49 @@ function* walk(dir) {
   }
 }
 
-const files = roots
-  .flatMap((r) => [...walk(r)])
-  .filter((f) => {
-    const isInt = f.endsWith('.int.test.ts');
-    const isUnit = f.endsWith('.test.ts') && !isInt;
-    return tier === 'all' ? isInt || isUnit : tier === 'int' ? isInt : isUnit;
-  })
-  .map((f) => relative(process.cwd(), f))
-  .sort();
+const all = roots.flatMap((r) => [...walk(r)]);
+const kind = (f) =>
+  f.endsWith('.fault.test.ts')
+    ? 'fault'
+    : f.endsWith('.int.test.ts')
+      ? 'int'
+      : f.endsWith('.test.ts')
+        ? 'unit'
+        : undefined;
+const pick = (kinds) =>
+  all
+    .filter((f) => kinds.includes(kind(f)))
+    .map((f) => relative(process.cwd(), f))
+    .sort();
 
-if (files.length === 0) {
+// Fault suites restart the services the others use: never run them alongside.
+const batches =
+  tier === 'all'
+    ? [
+        { files: pick(['unit', 'int']), concurrency: 2 },
+        { files: pick(['fault']), concurrency: 1 },
+      ]
+    : [{ files: pick([tier]), concurrency: tier === 'fault' ? 1 : 2 }];
+
+if (batches.every((b) => b.files.length === 0)) {
   console.error(
     `no ${tier} test files under ${roots.map((r) => relative(root, r) || '.').join(', ')}`,
   );
   process.exit(1);
 }
-const result = spawnSync(
-  process.execPath,
-  ['--conditions=source', '--import', 'tsx', '--test', '--test-concurrency=2', ...files],
-  { stdio: 'inherit' },
-);
-process.exit(result.status ?? 1);
+for (const b of batches) {
+  if (b.files.length === 0) continue;
+  const result = spawnSync(
+    process.execPath,
+    [
+      '--conditions=source',
+      '--import',
+      'tsx',
+      '--test',
+      `--test-concurrency=${b.concurrency}`,
+      ...b.files,
+    ],
+    { stdio: 'inherit' },
+  );
+  if (result.status !== 0) process.exit(result.status ?? 1);
+}

@@ -20,7 +20,7 @@ import {
 } from '@distgan/gan';
 import type { BlobStore } from './blob-store.js';
 import type { RoundInbox, RoundTransport } from './round-transport.js';
-import { QuorumNotReachedError, RoundFailedError } from './errors.js';
+import { QuorumNotReachedError, RoundFailedError, TransportError } from './errors.js';
 
 /** What the server sends devices with every task (DESIGN.md §1 step 2). */
 export interface LocalTraining {
@@ -165,7 +165,8 @@ export class Coordinator {
         this.onEvent({ kind: 'round-end', report });
         return report;
       } catch (err) {
-        if (!(err instanceof QuorumNotReachedError)) throw err;
+        // A missed quorum and a broker or store hiccup are worth another attempt; bugs are not.
+        if (!(err instanceof QuorumNotReachedError) && !(err instanceof TransportError)) throw err;
         lastError = err;
         this.onEvent({ kind: 'round-failed', round: t, attempt, error: err });
       }

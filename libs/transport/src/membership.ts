@@ -33,10 +33,9 @@ export class Membership {
     });
   }
 
-  async heartbeat(deviceId: string): Promise<void> {
-    await this.run('heartbeat', (c) =>
-      c.set(this.names.aliveKey(deviceId), '1', 'EX', this.ttlSeconds),
-    );
+  /** Refreshes the liveness key, and the registration with it (Redis may have restarted empty). */
+  async heartbeat(reg: DeviceRegistration): Promise<void> {
+    await this.register(reg);
   }
 
   async leave(deviceId: string): Promise<void> {

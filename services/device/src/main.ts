@@ -89,16 +89,17 @@ http.get('/metrics', async (_req, reply) =>
 );
 await http.listen({ port: c.PORT, host: '0.0.0.0' });
 
-await membership.register({
+const registration = {
   deviceId: c.DEVICE_ID,
   samples: indices.length,
   shard: c.DEVICE_INDEX,
   backend: backend.name,
   registeredAt: Date.now(),
-});
+};
+await membership.register(registration);
 await runtime.start();
 const beat = setInterval(() => {
-  membership.heartbeat(c.DEVICE_ID).catch((err: unknown) => log.warn({ err }, 'heartbeat failed'));
+  membership.heartbeat(registration).catch((err: unknown) => log.warn({ err }, 'heartbeat failed'));
 }, c.HEARTBEAT_S * 1000);
 log.info({ samples: indices.length, shard: c.DEVICE_INDEX, port: c.PORT }, 'device ready');
 

@@ -1,125 +1,36 @@
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { runEmbedded } from '@distgan/embedded';
 import { initBackend } from '@distgan/gan';
 import { decodeWeights } from '@distgan/protocol';
+import {
+  api,
+  children,
+  describeServices,
+  DEVICE,
+  killAll,
+  metric,
+  nextPort,
+  RABBITMQ_URL,
+  REDIS_URL,
+  RUN,
+  runDistributed,
+  SERVER,
+  start,
+  uniqueRun,
+  until,
+} from './process-harness.js';
 
 /*
  * The server and device services as separate processes over the real RabbitMQ and Redis
  * (RABBITMQ_URL, REDIS_URL; default: the local services).
  */
-const RABBITMQ_URL = process.env['RABBITMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
-const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-console.log(
-  `distributed tests use RabbitMQ at ${RABBITMQ_URL.replace(/:[^:@/]+@/, ':***@')} and Redis at ${REDIS_URL}`,
-);
-
-const SERVER = fileURLToPath(new URL('./main.ts', import.meta.url));
-const DEVICE = fileURLToPath(new URL('../../device/src/main.ts', import.meta.url));
-const children: ChildProcess[] = [];
-
-const RUN = {
-  DATASET: 'ring',
-  RING_STD: '0.1',
-  LIMIT: '2000',
-  LATENT_DIM: '2',
-  BATCH_SIZE: '32',
-  SEED: '3',
-  LOG_LEVEL: 'warn',
-};
-
-function uniqueRun(label: string): string {
-  return `dt-${label}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
-}
-
-let nextPort = 20_000 + Math.floor(Math.random() * 20_000);
-
-function start(script: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', script], {
-    env: { ...process.env, RABBITMQ_URL, REDIS_URL, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.on('exit', (code) => {
-    if (code && code !== 0 && !child.killed)
-      console.error(`${script} exited ${code}: ${stderr.slice(-2000)}`);
-  });
-  children.push(child);
-  return child;
-}
-
-async function until<T>(
-  what: string,
-  f: () => Promise<T | undefined>,
-  timeoutMs = 120_000,
-): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      const v = await f();
-      if (v !== undefined) return v;
-    } catch {
-      /* not up yet */
-    }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-async function runDistributed(
-  runId: string,
-  env: Record<string, string>,
-  devices: number,
-): Promise<{ port: number; out: string; server: ChildProcess; devices: ChildProcess[] }> {
-  const out = mkdtempSync(join(tmpdir(), 'distgan-dist-'));
-  const port = nextPort++;
-  const server = start(SERVER, {
-    ...RUN,
-    ...env,
-    RUN_ID: runId,
-    PORT: String(port),
-    OUT: out,
-    MIN_DEVICES: String(devices),
-  });
-  const devs = Array.from({ length: devices }, (_, k) =>
-    start(DEVICE, {
-      ...RUN,
-      ...env,
-      RUN_ID: runId,
-      DEVICE_INDEX: String(k),
-      NUM_DEVICES: String(devices),
-      PORT: String(nextPort++),
-    }),
-  );
-  return { port, out, server, devices: devs };
-}
-
-async function api(
-  port: number,
-): Promise<{ status: string; round: number; devices: { alive: boolean }[] }> {
-  const r = await fetch(`http://127.0.0.1:${port}/api/run`);
-  return (await r.json()) as { status: string; round: number; devices: { alive: boolean }[] };
-}
-
-function metric(text: string, name: string): number {
-  const line = text
-    .split('\n')
-    .find(
-      (l) => l.startsWith(name + ' ') || (l.startsWith(name + '{') && l.split(' ')[0] === name),
-    );
-  if (!line) throw new Error(`metric ${name} not found`);
-  return Number(line.split(' ').at(-1));
-}
-
-after(() => {
-  for (const c of children) c.kill('SIGKILL');
-});
+console.log(`distributed tests use ${describeServices()}`);
+after(() => killAll());
 
 describe('server and device services over RabbitMQ and Redis', () => {
   it('a distributed serial run with 3 device processes equals the embedded run with the same seed', async () => {
@@ -243,7 +154,7 @@ describe('server and device services over RabbitMQ and Redis', () => {
       RUN_ID: runId,
       DEVICE_INDEX: '1',
       NUM_DEVICES: '3',
-      PORT: String(nextPort++),
+      PORT: String(nextPort()),
     });
     await until('the run to finish', async () =>
       (await api(d.port)).status === 'finished' ? true : undefined,
@@ -272,7 +183,7 @@ describe('server and device services over RabbitMQ and Redis', () => {
     await until('round 8', async () => ((await api(d.port)).round >= 8 ? true : undefined));
     d.server.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 500));
-    const port = nextPort++;
+    const port = nextPort();
     start(SERVER, {
       ...RUN,
       ...env,

@@ -1,0 +1,118 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/*
+ * Runs the server and device services as child processes for the distributed suites, against
+ * the RabbitMQ and Redis named by RABBITMQ_URL and REDIS_URL (default: the local services).
+ */
+export const RABBITMQ_URL = process.env['RABBITMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
+export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+export const describeServices = (): string =>
+  `RabbitMQ at ${RABBITMQ_URL.replace(/:[^:@/]+@/, ':***@')} and Redis at ${REDIS_URL}`;
+
+export const SERVER = fileURLToPath(new URL('./main.ts', import.meta.url));
+export const DEVICE = fileURLToPath(new URL('../../device/src/main.ts', import.meta.url));
+export const children: ChildProcess[] = [];
+
+export const RUN = {
+  DATASET: 'ring',
+  RING_STD: '0.1',
+  LIMIT: '2000',
+  LATENT_DIM: '2',
+  BATCH_SIZE: '32',
+  SEED: '3',
+  LOG_LEVEL: 'warn',
+};
+
+export function uniqueRun(label: string): string {
+  return `dt-${label}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+}
+
+let nextPortValue = 20_000 + Math.floor(Math.random() * 20_000);
+export const nextPort = (): number => nextPortValue++;
+
+export function start(script: string, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', script], {
+    env: { ...process.env, RABBITMQ_URL, REDIS_URL, ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let stderr = '';
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  child.on('exit', (code) => {
+    if (code && code !== 0 && !child.killed)
+      console.error(`${script} exited ${code}: ${stderr.slice(-2000)}`);
+  });
+  children.push(child);
+  return child;
+}
+
+export async function until<T>(
+  what: string,
+  f: () => Promise<T | undefined>,
+  timeoutMs = 120_000,
+): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const v = await f();
+      if (v !== undefined) return v;
+    } catch {
+      /* not up yet */
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+export async function runDistributed(
+  runId: string,
+  env: Record<string, string>,
+  devices: number,
+): Promise<{ port: number; out: string; server: ChildProcess; devices: ChildProcess[] }> {
+  const out = mkdtempSync(join(tmpdir(), 'distgan-dist-'));
+  const port = nextPort();
+  const server = start(SERVER, {
+    ...RUN,
+    ...env,
+    RUN_ID: runId,
+    PORT: String(port),
+    OUT: out,
+    MIN_DEVICES: String(devices),
+  });
+  const devs = Array.from({ length: devices }, (_, k) =>
+    start(DEVICE, {
+      ...RUN,
+      ...env,
+      RUN_ID: runId,
+      DEVICE_INDEX: String(k),
+      NUM_DEVICES: String(devices),
+      PORT: String(nextPort()),
+    }),
+  );
+  return { port, out, server, devices: devs };
+}
+
+export async function api(
+  port: number,
+): Promise<{ status: string; round: number; devices: { alive: boolean }[] }> {
+  const r = await fetch(`http://127.0.0.1:${port}/api/run`);
+  return (await r.json()) as { status: string; round: number; devices: { alive: boolean }[] };
+}
+
+export function metric(text: string, name: string): number {
+  const line = text
+    .split('\n')
+    .find(
+      (l) => l.startsWith(name + ' ') || (l.startsWith(name + '{') && l.split(' ')[0] === name),
+    );
+  if (!line) throw new Error(`metric ${name} not found`);
+  return Number(line.split(' ').at(-1));
+}
+
+/** Kills every child started by `start`. */
+export function killAll(signal: NodeJS.Signals = 'SIGKILL'): void {
+  for (const c of children) c.kill(signal);
+}
