@@ -73,7 +73,16 @@ describe('server and device services over RabbitMQ and Redis', () => {
       const emb = decodeWeights(readFileSync(join(embeddedOut, runId, file))).values;
       assert.deepEqual(Array.from(dist), Array.from(emb), file);
     }
+    const text = await (await fetch(`http://127.0.0.1:${d.port}/metrics`)).text();
+    assert.equal(metric(text, 'distgan_round'), 5);
+    assert.match(text, /distgan_device_updates_total\{outcome="accepted"\} 18\n/);
+    assert.match(text, /distgan_round_phase_seconds_count\{phase="total"\} 6\n/);
+    // SIGTERM: every process stops cleanly
+    const exits = [d.server, ...d.devices].map(
+      (c) => new Promise<number | null>((r) => c.once('exit', (code) => r(code))),
+    );
     for (const c of [d.server, ...d.devices]) c.kill('SIGTERM');
+    assert.deepEqual(await Promise.all(exits), [0, 0, 0, 0]);
   });
 
   it('parallel: 3 devices complete the rounds and /metrics counts them', async () => {
