@@ -11,8 +11,14 @@ export const DEVICE_SETTINGS = {
   } as Setting<number>,
   NUM_DEVICES: {
     parse: parsers.integer(1),
-    help: 'how many shards the data is split into',
+    default: 0,
+    help: 'how many shards the data is split into (required with DEVICE_DATA=shard)',
   } as Setting<number>,
+  DEVICE_DATA: {
+    parse: parsers.oneOf('shard', 'all'),
+    default: 'shard',
+    help: "shard: this device's shard of the partition; all: every sample of the dataset it loads (its own DATA_DIR)",
+  } as Setting<'shard' | 'all'>,
   DEVICE_ID: {
     parse: parsers.id,
     default: '',
@@ -43,8 +49,21 @@ export const DEVICE_SETTINGS = {
 export type DeviceConfig = ReturnType<typeof loadDeviceConfig>;
 
 export function loadDeviceConfig(env: Record<string, string | undefined>) {
-  const c = parseSettings(DEVICE_SETTINGS, env);
-  if (c.DEVICE_INDEX >= c.NUM_DEVICES) {
+  // NUM_DEVICES is required only for shards: check it with the rest, so one message lists all.
+  const shard = (env['DEVICE_DATA'] ?? 'shard') !== 'all';
+  const extra =
+    shard && !env['NUM_DEVICES']
+      ? [`NUM_DEVICES is required: ${DEVICE_SETTINGS.NUM_DEVICES.help}`]
+      : [];
+  let c;
+  try {
+    c = parseSettings(DEVICE_SETTINGS, env);
+  } catch (err) {
+    if (err instanceof ConfigError) throw new ConfigError([...err.problems, ...extra]);
+    throw err;
+  }
+  if (extra.length > 0) throw new ConfigError(extra);
+  if (c.DEVICE_DATA === 'shard' && c.DEVICE_INDEX >= c.NUM_DEVICES) {
     throw new ConfigError([
       `DEVICE_INDEX: ${c.DEVICE_INDEX} must be below NUM_DEVICES (${c.NUM_DEVICES})`,
     ]);

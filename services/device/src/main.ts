@@ -42,14 +42,18 @@ const dataset = await loadRunDataset({
   model: c.MODEL,
   latentDim: c.LATENT_DIM,
 });
-const indices = shardOf(dataset, {
-  scheme: c.PARTITION,
-  devices: c.NUM_DEVICES,
-  index: c.DEVICE_INDEX,
-  seed: c.SEED,
-  alpha: c.ALPHA,
-  shardsPerDevice: c.SHARDS_PER_DEVICE,
-});
+// Either the device's shard of a dataset every device loads, or a dataset of its own.
+const indices =
+  c.DEVICE_DATA === 'all'
+    ? Int32Array.from({ length: dataset.count }, (_, i) => i)
+    : shardOf(dataset, {
+        scheme: c.PARTITION,
+        devices: c.NUM_DEVICES,
+        index: c.DEVICE_INDEX,
+        seed: c.SEED,
+        alpha: c.ALPHA,
+        shardsPerDevice: c.SHARDS_PER_DEVICE,
+      });
 const spec = modelSpecFor({ model: c.MODEL, latentDim: c.LATENT_DIM }, dataset);
 
 const redis = new RedisBlobStore({

@@ -223,4 +223,26 @@ describe('server and device services over RabbitMQ and Redis', () => {
     assert.equal(metric(text, 'distgan_round'), 29);
     for (const c of children) c.kill('SIGTERM');
   });
+
+  it('devices that start before the server wait for it, and the run completes', async () => {
+    const runId = uniqueRun('early');
+    const out = mkdtempSync(join(tmpdir(), 'distgan-dist-'));
+    const env = { ...RUN, RUN_ID: runId, ROUNDS: '4', QUORUM: '2' };
+    for (let k = 0; k < 2; k++) {
+      start(DEVICE, {
+        ...env,
+        DEVICE_INDEX: String(k),
+        NUM_DEVICES: '2',
+        PORT: String(nextPort()),
+      });
+    }
+    await new Promise((r) => setTimeout(r, 3000));
+    const port = nextPort();
+    start(SERVER, { ...env, PORT: String(port), OUT: out, MIN_DEVICES: '2' });
+    await until('the run to finish', async () =>
+      (await api(port)).status === 'finished' ? true : undefined,
+    );
+    assert.equal((await api(port)).round, 3);
+    killAll('SIGTERM');
+  });
 });
