@@ -14,7 +14,7 @@ import {
 import {
   deriveSeed,
   runScheduledRound,
-  StreamingAverage,
+  averageWeights,
   type GlobalGan,
   type Schedule,
 } from '@distgan/gan';
@@ -125,8 +125,8 @@ const now = (): number => performance.now();
 export class Coordinator {
   private readonly names: ReturnType<typeof names>;
   private nextRound = 0;
-  /** Reused every round: its float64 buffer is megabytes. */
-  private average: StreamingAverage | undefined;
+  /** The average's buffer, reused every round (megabytes). */
+  private average: Float32Array | undefined;
   /**
    * The last completed round's queue, kept open for one more round so that stragglers' updates
    * are counted as late (then dropped) instead of vanishing unseen.
@@ -261,11 +261,12 @@ export class Coordinator {
           // A fixed order (by device id) makes the average independent of arrival order.
           accepted.sort((a, b) => (a.update.deviceId < b.update.deviceId ? -1 : 1));
           const size = accepted[0]!.values.length;
-          if (this.average?.size !== size) this.average = new StreamingAverage(size);
-          const avg = this.average;
-          avg.reset();
-          for (const a of accepted) avg.add(a.values, a.update.samples);
-          const result = avg.result();
+          if (this.average?.length !== size) this.average = new Float32Array(size);
+          // Installing copies the values into the model, so the buffer is free again next round.
+          const result = averageWeights(
+            accepted.map((a) => ({ values: a.values, samples: a.update.samples })),
+            this.average,
+          );
           phases.aggregateMs += now() - a0;
           return result;
         },

@@ -1,0 +1,64 @@
+/**
+ * The weight-blob path against raw Redis, in one run: encode + store + fetch + verify + decode
+ * of a model's weights through the project's codec and Redis blob store, beside plain ioredis
+ * SET/GET of the same bytes.
+ *
+ *   npm run bench:blob [-- --quick]
+ */
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { decodeWeights, encodeWeights, blobSha256Hex, type FlatWeights } from '@distgan/protocol';
+import { RedisBlobStore } from '@distgan/transport';
+import { medianMs, writeResults } from './common.js';
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean' } } });
+const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+const reps = values.quick ? 5 : 30;
+
+// The MLP discriminator's size (533,505 parameters) and a DCGAN-sized one (about 2.7 M).
+const sizes = { mlp: 533_505, dcgan: 2_700_000 };
+const store = new RedisBlobStore({ url: REDIS_URL });
+const raw = new Redis(REDIS_URL);
+const results: Record<string, unknown> = { redis: REDIS_URL, reps };
+
+console.log(`Redis at ${REDIS_URL}, median of ${reps}`);
+console.log(
+  '| weights | MB | blob path MB/s | raw SET+GET MB/s | ratio | float16 blob path MB/s |',
+);
+console.log('|---|---|---|---|---|---|');
+for (const [name, n] of Object.entries(sizes)) {
+  const w: FlatWeights = {
+    specs: [{ name: 'w', shape: [n] }],
+    values: new Float32Array(n).map((_, i) => Math.sin(i) * 0.1),
+  };
+  const key = `distgan:bench:blob:${name}`;
+  const mb = (n * 4) / 1e6;
+  const path = (dtype: 'float32' | 'float16') => async (): Promise<void> => {
+    const blob = encodeWeights(w, { dtype });
+    await store.put(key, blob, { ttlSeconds: 60 });
+    const got = await store.get(key);
+    decodeWeights(got!, { expect: w.specs, sha256: blobSha256Hex(blob) });
+  };
+  const bytes = Buffer.from(w.values.buffer);
+  const rawPath = async (): Promise<void> => {
+    await raw.set(key, bytes, 'EX', 60);
+    await raw.getBuffer(key);
+  };
+  const tBlob = await medianMs(path('float32'), reps);
+  const tRaw = await medianMs(rawPath, reps);
+  const tHalf = await medianMs(path('float16'), reps);
+  const r = {
+    megabytes: mb,
+    blobPathMBps: mb / (tBlob / 1000),
+    rawRedisMBps: mb / (tRaw / 1000),
+    float16BlobPathMBps: mb / (tHalf / 1000),
+  };
+  results[name] = { ...r, ratio: r.blobPathMBps / r.rawRedisMBps };
+  console.log(
+    `| ${name} | ${mb.toFixed(1)} | ${r.blobPathMBps.toFixed(0)} | ${r.rawRedisMBps.toFixed(0)} | ${(r.blobPathMBps / r.rawRedisMBps).toFixed(2)} | ${r.float16BlobPathMBps.toFixed(0)} |`,
+  );
+  await raw.del(key);
+}
+await store.close();
+raw.disconnect();
+console.log(`wrote ${writeResults('blob', results)}`);
