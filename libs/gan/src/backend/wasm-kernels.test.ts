@@ -2,10 +2,16 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import '../gradients.js';
-import { buildModel } from '../models.js';
+import { buildModel, type ModelArch } from '../models.js';
 import { initBackend } from './select.js';
-import { wasmKernelsPatched } from './wasm-kernels.js';
+import { patchWasmKernels, unpatchWasmKernels, wasmKernelsPatched } from './wasm-kernels.js';
 
+type Shape4 = [number, number, number, number];
+type Pad = 'same' | 'valid' | number | [[0, 0], [number, number], [number, number], [0, 0]];
+
+const size = (s: readonly number[]): number => s.reduce((a, b) => a * b, 1);
+
+/** Deterministic values in [-1, 1) (xorshift32). */
 function seeded(n: number, seed: number): Float32Array {
   const v = new Float32Array(n);
   let s = seed >>> 0 || 1;
@@ -18,32 +24,37 @@ function seeded(n: number, seed: number): Float32Array {
   return v;
 }
 
-/** Runs `fn` on cpu and on wasm with the same inputs and returns both results. */
+/** Runs `fn` on cpu and on wasm with the same inputs and returns both results' values. */
 async function onBoth(
   fn: () => tf.Tensor | tf.Tensor[],
 ): Promise<[Float32Array[], Float32Array[]]> {
   const results: Float32Array[][] = [];
   for (const backend of ['cpu', 'wasm']) {
     await tf.setBackend(backend);
-    if (backend === 'cpu') (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
     const out = tf.tidy(fn);
     const list = Array.isArray(out) ? out : [out];
     results.push(list.map((t) => t.dataSync() as Float32Array));
     tf.dispose(list);
   }
-  await tf.setBackend('wasm');
   return [results[0]!, results[1]!];
 }
 
-function assertClose(a: Float32Array, b: Float32Array, what: string, minScale = 1e-6): void {
-  assert.equal(a.length, b.length, `${what}: lengths`);
+/** Equal within 1e-4 of the largest magnitude in the cpu result (or of `minScale`). */
+function assertClose(cpu: Float32Array, wasm: Float32Array, what: string, minScale = 0): void {
+  assert.equal(wasm.length, cpu.length, `${what}: lengths`);
   let scale = minScale;
-  for (const v of a) scale = Math.max(scale, Math.abs(v));
-  for (let i = 0; i < a.length; i++) {
-    const err = Math.abs(a[i]! - b[i]!);
-    if (err > 1e-4 * scale + 1e-5)
-      assert.fail(`${what}: index ${i}: cpu ${a[i]} vs wasm ${b[i]} (scale ${scale})`);
+  for (const v of cpu) scale = Math.max(scale, Math.abs(v));
+  for (let i = 0; i < cpu.length; i++) {
+    const err = Math.abs(cpu[i]! - wasm[i]!);
+    if (!(err <= 1e-4 * scale + 1e-6)) {
+      assert.fail(`${what}: index ${i}: cpu ${cpu[i]} vs wasm ${wasm[i]} (scale ${scale})`);
+    }
   }
+}
+
+function assertAllClose(cpu: Float32Array[], wasm: Float32Array[], names: string[], what: string) {
+  assert.equal(wasm.length, cpu.length);
+  for (let i = 0; i < cpu.length; i++) assertClose(cpu[i]!, wasm[i]!, `${what}: ${names[i]}`);
 }
 
 describe('wasm kernels registered at start-up agree with the cpu backend', () => {
@@ -52,43 +63,47 @@ describe('wasm kernels registered at start-up agree with the cpu backend', () =>
     assert.ok(wasmKernelsPatched());
   });
 
-  it('matMul with every combination of transposed operands, 2D and batched', async () => {
-    for (const [m, k, n, batch] of [
-      [5, 7, 3, 0],
-      [64, 33, 17, 0],
-      [1, 9, 4, 0],
-      [6, 5, 4, 3],
-    ] as const) {
+  it('matMul with every combination of transposed operands, 2D, batched and broadcast', async () => {
+    // [batch of a, batch of b, m, k, n]; batch 0 means a 2D matMul
+    const cases = [
+      [0, 0, 5, 7, 3],
+      [0, 0, 64, 33, 17],
+      [0, 0, 1, 9, 4],
+      [0, 0, 8, 1, 5],
+      [3, 3, 6, 5, 4],
+      [8, 8, 7, 9, 1],
+      [1, 3, 4, 6, 5],
+    ] as const;
+    for (const [ba, bb, m, k, n] of cases) {
       for (const ta of [false, true]) {
         for (const tb of [false, true]) {
-          const aShape = batch ? [batch, ta ? k : m, ta ? m : k] : [ta ? k : m, ta ? m : k];
-          const bShape = batch ? [batch, tb ? n : k, tb ? k : n] : [tb ? n : k, tb ? k : n];
-          const av = seeded(
-            aShape.reduce((x: number, y: number) => x * y, 1),
-            1 + m,
-          );
-          const bv = seeded(
-            bShape.reduce((x: number, y: number) => x * y, 1),
-            2 + n,
-          );
-          const [c, w] = await onBoth(() =>
+          const aShape = [...(ba ? [ba] : []), ta ? k : m, ta ? m : k];
+          const bShape = [...(bb ? [bb] : []), tb ? n : k, tb ? k : n];
+          const av = seeded(size(aShape), 1 + m);
+          const bv = seeded(size(bShape), 2 + n);
+          const [cpu, wasm] = await onBoth(() =>
             tf.matMul(tf.tensor(av, aShape), tf.tensor(bv, bShape), ta, tb),
           );
-          assertClose(c[0]!, w[0]!, `matMul ${aShape}×${bShape} ta=${ta} tb=${tb}`);
+          assertClose(cpu[0]!, wasm[0]!, `matMul [${aShape}]×[${bShape}] ta=${ta} tb=${tb}`);
         }
       }
     }
   });
 
-  it('conv2d gradients (filter and input) for strides, paddings, odd sizes and channels', async () => {
-    const cases = [
+  it('conv2d, its dx (Conv2DBackpropInput) and its dW (Conv2DBackpropFilter)', async () => {
+    const cases: { x: Shape4; k: number; co: number; s: number; pad: Pad }[] = [
       { x: [1, 7, 7, 1], k: 3, co: 4, s: 1, pad: 'same' },
-      { x: [3, 8, 8, 3], k: 4, co: 5, s: 2, pad: 'same' },
-      { x: [2, 5, 9, 2], k: 3, co: 3, s: 2, pad: 'valid' },
-      { x: [2, 9, 7, 16], k: 5, co: 8, s: 2, pad: 'same' },
+      { x: [3, 7, 7, 3], k: 4, co: 5, s: 2, pad: 'same' },
+      { x: [8, 5, 9, 3], k: 3, co: 16, s: 2, pad: 'valid' },
+      { x: [3, 5, 9, 16], k: 5, co: 3, s: 2, pad: 'same' },
+      { x: [1, 9, 7, 16], k: 5, co: 8, s: 1, pad: 'valid' },
+      { x: [8, 8, 8, 1], k: 4, co: 16, s: 2, pad: 'valid' },
       { x: [8, 14, 14, 4], k: 4, co: 6, s: 2, pad: 'same' },
+      { x: [3, 9, 5, 3], k: 3, co: 3, s: 3, pad: 'same' },
+      { x: [1, 4, 4, 16], k: 5, co: 2, s: 1, pad: 'same' },
+      { x: [1, 10, 10, 3], k: 5, co: 2, s: 2, pad: 1 },
       {
-        x: [2, 6, 6, 2],
+        x: [3, 6, 6, 2],
         k: 3,
         co: 2,
         s: 1,
@@ -99,109 +114,196 @@ describe('wasm kernels registered at start-up agree with the cpu backend', () =>
           [0, 0],
         ],
       },
-      { x: [1, 10, 10, 3], k: 5, co: 2, s: 2, pad: 1 },
-    ] as const;
+      {
+        x: [3, 7, 7, 3],
+        k: 4,
+        co: 4,
+        s: 2,
+        pad: [
+          [0, 0],
+          [0, 3],
+          [1, 1],
+          [0, 0],
+        ],
+      },
+    ];
     for (const c of cases) {
-      const ci = c.x[3];
-      const xv = seeded(
-        c.x.reduce((a: number, b: number) => a * b, 1),
-        3,
-      );
-      const fv = seeded(c.k * c.k * ci * c.co, 4);
+      const xv = seeded(size(c.x), 3);
+      const fShape: Shape4 = [c.k, c.k, c.x[3], c.co];
+      const fv = seeded(size(fShape), 4);
       const [cpu, wasm] = await onBoth(() => {
-        const x = tf.tensor4d(xv, c.x as unknown as [number, number, number, number]);
-        const f = tf.tensor4d(fv, [c.k, c.k, ci, c.co]);
-        const g = tf.grads((xx: tf.Tensor, ff: tf.Tensor) =>
-          tf.sum(tf.square(tf.conv2d(xx as tf.Tensor4D, ff as tf.Tensor4D, c.s, c.pad as 'same'))),
-        );
-        return g([x, f]);
+        const x = tf.tensor4d(xv, c.x);
+        const f = tf.tensor4d(fv, fShape);
+        const conv = (xx: tf.Tensor, ff: tf.Tensor): tf.Tensor4D =>
+          tf.conv2d(xx as tf.Tensor4D, ff as tf.Tensor4D, c.s, c.pad);
+        // A non-uniform dy: the loss weighs each output differently.
+        const loss = (xx: tf.Tensor, ff: tf.Tensor): tf.Scalar => tf.sum(tf.square(conv(xx, ff)));
+        return [conv(x, f), ...tf.grads(loss)([x, f])];
       });
-      assertClose(cpu[0]!, wasm[0]!, `dx ${JSON.stringify(c)}`);
-      assertClose(cpu[1]!, wasm[1]!, `dW ${JSON.stringify(c)}`);
+      assertAllClose(cpu, wasm, ['y', 'dx', 'dW'], `conv2d ${JSON.stringify(c)}`);
     }
   });
 
-  it('conv2dTranspose forward and gradients', async () => {
-    for (const c of [
-      { x: [2, 7, 7, 8], k: 4, co: 4, s: 2, out: [2, 14, 14, 4] },
-      { x: [3, 4, 4, 6], k: 4, co: 3, s: 2, out: [3, 8, 8, 3] },
-      { x: [1, 5, 5, 2], k: 3, co: 2, s: 1, out: [1, 5, 5, 2] },
-    ] as const) {
-      const xv = seeded(
-        c.x.reduce((a: number, b: number) => a * b, 1),
-        5,
-      );
-      const fv = seeded(c.k * c.k * c.co * c.x[3], 6);
+  it('conv2dTranspose forward (Conv2DBackpropInput) and its gradients', async () => {
+    const cases: { x: Shape4; k: number; out: Shape4; s: number; pad: Pad }[] = [
+      { x: [2, 7, 7, 8], k: 4, out: [2, 14, 14, 4], s: 2, pad: 'same' },
+      { x: [3, 4, 4, 16], k: 4, out: [3, 8, 8, 3], s: 2, pad: 'same' },
+      { x: [8, 7, 7, 16], k: 4, out: [8, 14, 14, 1], s: 2, pad: 'same' },
+      { x: [1, 7, 7, 1], k: 4, out: [1, 14, 14, 1], s: 2, pad: 'same' },
+      { x: [1, 5, 5, 2], k: 3, out: [1, 5, 5, 2], s: 1, pad: 'same' },
+      { x: [3, 4, 5, 3], k: 3, out: [3, 7, 9, 2], s: 2, pad: 'same' },
+      { x: [8, 3, 5, 3], k: 3, out: [8, 7, 11, 1], s: 2, pad: 'valid' },
+      { x: [3, 4, 4, 16], k: 5, out: [3, 8, 8, 16], s: 2, pad: 'same' },
+      { x: [2, 6, 6, 3], k: 3, out: [2, 6, 6, 4], s: 1, pad: 1 },
+      {
+        x: [2, 5, 5, 6],
+        k: 4,
+        out: [2, 11, 10, 3],
+        s: 2,
+        pad: [
+          [0, 0],
+          [1, 0],
+          [0, 2],
+          [0, 0],
+        ],
+      },
+    ];
+    for (const c of cases) {
+      const xv = seeded(size(c.x), 5);
+      const fShape: Shape4 = [c.k, c.k, c.out[3], c.x[3]];
+      const fv = seeded(size(fShape), 6);
       const [cpu, wasm] = await onBoth(() => {
-        const x = tf.tensor4d(xv, c.x as unknown as [number, number, number, number]);
-        const f = tf.tensor4d(fv, [c.k, c.k, c.co, c.x[3]]);
+        const x = tf.tensor4d(xv, c.x);
+        const f = tf.tensor4d(fv, fShape);
         const fwd = (xx: tf.Tensor, ff: tf.Tensor): tf.Tensor4D =>
-          tf.conv2dTranspose(
-            xx as tf.Tensor4D,
-            ff as tf.Tensor4D,
-            c.out as unknown as [number, number, number, number],
-            c.s,
-            'same',
+          tf.conv2dTranspose(xx as tf.Tensor4D, ff as tf.Tensor4D, c.out, c.s, c.pad);
+        const loss = (xx: tf.Tensor, ff: tf.Tensor): tf.Scalar => tf.sum(tf.square(fwd(xx, ff)));
+        return [fwd(x, f), ...tf.grads(loss)([x, f])];
+      });
+      assertAllClose(cpu, wasm, ['y', 'dx', 'dW'], `conv2dTranspose ${JSON.stringify(c)}`);
+    }
+  });
+
+  it('the parameter gradients of a small conv net (tf.variableGrads)', async () => {
+    const input = seeded(3 * 9 * 9 * 3, 11);
+    const [cpu, wasm] = await onBoth(() => {
+      const v = (shape: number[], seed: number): tf.Variable =>
+        tf.variable(tf.tensor(seeded(size(shape), seed), shape).mul(0.3));
+      const w1 = v([3, 3, 3, 8], 12);
+      const w2 = v([4, 4, 8, 16], 13);
+      const w3 = v([4, 4, 4, 16], 14); // conv2dTranspose: [h, w, out, in]
+      const w4 = v([10 * 10 * 4, 1], 15);
+      const x = tf.tensor4d(input, [3, 9, 9, 3]);
+      const { grads } = tf.variableGrads(() => {
+        let h = tf.leakyRelu(tf.conv2d(x, w1 as tf.Tensor4D, 1, 'same'), 0.2); // [3, 9, 9, 8]
+        h = tf.relu(tf.conv2d(h, w2 as tf.Tensor4D, 2, 'same')); // [3, 5, 5, 16]
+        h = tf.tanh(tf.conv2dTranspose(h, w3 as tf.Tensor4D, [3, 10, 10, 4], 2, 'same'));
+        const logits = tf.matMul(tf.reshape(h, [3, -1]) as tf.Tensor2D, w4 as tf.Tensor2D);
+        return tf.mean(tf.softplus(logits)) as tf.Scalar;
+      }, [w1, w2, w3, w4]);
+      const out = [w1, w2, w3, w4].map((w) => grads[w.name]!);
+      tf.dispose([w1, w2, w3, w4]);
+      return out;
+    });
+    assertAllClose(cpu, wasm, ['w1', 'w2', 'w3', 'w4'], 'conv net');
+  });
+
+  it("the models' parameter gradients (MLP and DCGAN, discriminator and generator)", async () => {
+    for (const arch of ['mlp', 'dcgan'] as ModelArch[]) {
+      for (const role of ['discriminator', 'generator'] as const) {
+        const spec = { arch, sampleShape: [28, 28, 1], latentDim: 16 };
+        const input = role === 'discriminator' ? seeded(4 * 28 * 28, 7) : seeded(4 * 16, 8);
+        const shape = role === 'discriminator' ? [4, 28, 28, 1] : [4, 16];
+        const [cpu, wasm] = await onBoth(() => {
+          const model = buildModel(role, spec, 42);
+          const { grads } = tf.variableGrads(
+            () => tf.sum(tf.square(model.apply(tf.tensor(input, shape)))) as tf.Scalar,
+            model.params.vars as tf.Variable[],
           );
-        const y = fwd(x, f);
-        const [dx, df] = tf.grads((xx: tf.Tensor, ff: tf.Tensor) => tf.sum(tf.square(fwd(xx, ff))))(
-          [x, f],
-        );
-        return [y, dx!, df!];
-      });
-      for (let i = 0; i < 3; i++)
-        assertClose(
-          cpu[i]!,
-          wasm[i]!,
-          `conv2dTranspose ${['y', 'dx', 'dW'][i]} ${JSON.stringify(c)}`,
-        );
+          const list = model.params.vars.map((v) => grads[v.name]!);
+          model.dispose();
+          return list;
+        });
+        // Relative to the model's largest gradient: a conv bias before batch norm has a gradient
+        // that is zero in exact arithmetic, so both backends return rounding noise there.
+        const scale = Math.max(...cpu.map((g) => g.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
+        for (let i = 0; i < cpu.length; i++) {
+          assertClose(cpu[i]!, wasm[i]!, `${arch} ${role} gradient ${i}`, scale);
+        }
+      }
     }
   });
 
-  it("the DCGAN discriminator's and generator's parameter gradients", async () => {
-    for (const role of ['discriminator', 'generator'] as const) {
-      const spec = { arch: 'dcgan' as const, sampleShape: [28, 28, 1], latentDim: 16 };
-      const input = role === 'discriminator' ? seeded(4 * 28 * 28, 7) : seeded(4 * 16, 8);
-      const shape = role === 'discriminator' ? [4, 28, 28, 1] : [4, 16];
-      const [cpu, wasm] = await onBoth(() => {
-        const model = buildModel(role, spec, 42);
-        const { grads } = tf.variableGrads(
-          () => tf.sum(tf.square(model.apply(tf.tensor(input, shape)))) as tf.Scalar,
-          model.params.vars as tf.Variable[],
-        );
-        const list = model.params.vars.map((v) => tf.keep(grads[v.name]!));
-        tf.dispose(Object.values(grads).filter((g) => !list.includes(g)));
-        model.dispose();
-        return list;
-      });
-      // Tolerance relative to the model's largest gradient: a conv bias before batch norm has a
-      // gradient that is zero in exact arithmetic, so both backends return rounding noise there.
-      const scale = Math.max(...cpu.map((g) => g.reduce((m, v) => Math.max(m, Math.abs(v)), 0)));
-      for (let i = 0; i < cpu.length; i++)
-        assertClose(cpu[i]!, wasm[i]!, `${role} grad ${i}`, scale);
-    }
+  it('rejects attributes it does not support, with a clear error', () => {
+    const x = tf.zeros([1, 5, 5, 2]);
+    const dy = tf.zeros([1, 5, 5, 3]);
+    const f = tf.zeros([3, 3, 2, 3]);
+    const attrs = { strides: 1, pad: 'same', filterShape: [3, 3, 2, 3], inputShape: x.shape };
+    assert.throws(
+      () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, dilations: 2 }),
+      /Conv2DBackpropFilter on wasm: dilations 2 are not supported/,
+    );
+    assert.throws(
+      () =>
+        tf.engine().runKernel(
+          'Conv2DBackpropInput',
+          { dy, filter: f },
+          {
+            ...attrs,
+            dataFormat: 'NCHW',
+          },
+        ),
+      /Conv2DBackpropInput on wasm: data format NCHW is not supported, only NHWC/,
+    );
+    const xi = tf.zeros([1, 5, 5, 2], 'int32');
+    assert.throws(
+      () => tf.engine().runKernel('Conv2DBackpropFilter', { x: xi, dy }, attrs),
+      /float32 only, got int32/,
+    );
+    tf.dispose([x, dy, f, xi]);
   });
 
-  it('leaks no tensors', async () => {
-    const before = tf.memory().numTensors;
-    const x = tf.tensor4d(seeded(2 * 8 * 8 * 3, 9), [2, 8, 8, 3]);
+  it('leaks neither tensors nor wasm buffers', () => {
+    const before = tf.memory() as { numTensors: number; numDataBuffers: number };
+    const x = tf.tensor4d(seeded(2 * 7 * 7 * 3, 9), [2, 7, 7, 3]);
     const f = tf.tensor4d(seeded(4 * 4 * 3 * 5, 10), [4, 4, 3, 5]);
     for (let i = 0; i < 3; i++) {
       tf.dispose(
         tf.tidy(() =>
-          tf.grads((a: tf.Tensor, b: tf.Tensor) =>
-            tf.sum(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same')),
-          )([x, f]),
+          tf.grads((a: tf.Tensor, b: tf.Tensor) => {
+            const y = tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, 2, 'same');
+            return tf.sum(tf.conv2dTranspose(y, b as tf.Tensor4D, [2, 7, 7, 3], 2, 'same'));
+          })([x, f]),
         ),
       );
-      tf.dispose(tf.tidy(() => tf.matMul(tf.ones([5, 7]), tf.ones([3, 7]), false, true)));
+      tf.dispose(tf.tidy(() => tf.matMul(tf.ones([7, 5]), tf.ones([3, 7]), true, true)));
     }
     tf.dispose([x, f]);
-    assert.equal(tf.memory().numTensors, before);
-    // and no backend buffers behind the engine's back (intermediates of the kernels are freed)
-    assert.equal(
-      (tf.memory() as { numDataBuffers?: number }).numDataBuffers,
-      tf.memory().numTensors,
-    );
+    const after = tf.memory() as { numTensors: number; numDataBuffers: number };
+    assert.equal(after.numTensors, before.numTensors);
+    // and no backend buffers behind the engine's back (the kernels' intermediates are freed)
+    assert.equal(after.numDataBuffers, before.numDataBuffers);
+  });
+
+  it('unpatchWasmKernels restores the stock kernels, patchWasmKernels the project ones', () => {
+    const x = tf.zeros([1, 4, 4, 1]) as tf.Tensor4D;
+    const f = tf.zeros([3, 3, 1, 2]) as tf.Tensor4D;
+    const grad = () =>
+      tf.tidy(() =>
+        tf.grad((ff: tf.Tensor) => tf.sum(tf.conv2d(x, ff as tf.Tensor4D, 1, 'same')))(f),
+      );
+    unpatchWasmKernels();
+    try {
+      assert.equal(wasmKernelsPatched(), false);
+      assert.throws(grad, /Kernel 'Conv2DBackpropFilter' not registered for backend 'wasm'/);
+      const m = tf.matMul(tf.ones([2, 3]), tf.ones([2, 3]), true, false);
+      assert.deepEqual(Array.from(m.dataSync()), [2, 2, 2, 2, 2, 2, 2, 2, 2]);
+      m.dispose();
+    } finally {
+      patchWasmKernels();
+    }
+    assert.equal(wasmKernelsPatched(), true);
+    grad().dispose();
+    tf.dispose([x, f]);
   });
 });
