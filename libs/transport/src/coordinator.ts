@@ -50,6 +50,8 @@ export interface CoordinatorConfig {
   quorum: number;
   /** Attempts per round before the run fails. */
   maxRoundAttempts: number;
+  /** Wait before retrying a round: this, doubled each attempt up to 8×. Default 0. */
+  retryDelayMs?: number;
   /** Expiry of per-round blobs in the store. */
   blobTtlSeconds: number;
 }
@@ -169,6 +171,9 @@ export class Coordinator {
         if (!(err instanceof QuorumNotReachedError) && !(err instanceof TransportError)) throw err;
         lastError = err;
         this.onEvent({ kind: 'round-failed', round: t, attempt, error: err });
+        const delay = (this.config.retryDelayMs ?? 0) * 2 ** Math.min(3, attempt - 1);
+        if (delay > 0 && attempt < this.config.maxRoundAttempts)
+          await new Promise((r) => setTimeout(r, delay));
       }
     }
     throw new RoundFailedError(t, this.config.maxRoundAttempts, this.config.runId, lastError!);
@@ -178,6 +183,16 @@ export class Coordinator {
     const cfg = this.config;
     const participants = [...(await this.participants(t))].sort();
     this.onEvent({ kind: 'round-start', round: t, attempt, participants });
+    // Too few devices to ever reach the quorum: do not publish a round nobody can complete.
+    if (participants.length < this.config.quorum) {
+      throw new QuorumNotReachedError(
+        t,
+        0,
+        this.config.quorum,
+        this.config.runId,
+        participants.length,
+      );
+    }
     const start = now();
     const phases: PhaseTimings = {
       broadcastMs: 0,

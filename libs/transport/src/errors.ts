@@ -7,10 +7,14 @@ export class QuorumNotReachedError extends DistganError {
     readonly accepted: number,
     readonly quorum: number,
     runId: string,
+    /** Set when the round was not started: only this many devices were alive. */
+    participants?: number,
   ) {
     super(
       'QUORUM_NOT_REACHED',
-      `round ${round} of run "${runId}" closed with ${accepted} accepted update(s), fewer than the quorum of ${quorum}; ` +
+      (participants !== undefined
+        ? `round ${round} of run "${runId}" has only ${participants} live device(s), fewer than the quorum of ${quorum}; `
+        : `round ${round} of run "${runId}" closed with ${accepted} accepted update(s), fewer than the quorum of ${quorum}; `) +
         'the round will be retried. If devices are slow, raise the round deadline; if they are gone, lower the quorum.',
       { run: runId, round },
     );

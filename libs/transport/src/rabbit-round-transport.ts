@@ -126,6 +126,18 @@ export class RabbitRoundTransport implements RoundTransport {
     this.channelReady = new Promise((r) => (this.resolveChannel = r));
   }
 
+  /**
+   * Runs a channel operation; whatever amqplib throws while the connection is lost or being
+   * recovered becomes a TransportError, which the engine retries.
+   */
+  private async wrap<T>(what: string, f: () => Promise<T>): Promise<T> {
+    try {
+      return await f();
+    } catch (err) {
+      throw err instanceof TransportError ? err : new TransportError(`RabbitMQ: ${what}`, err);
+    }
+  }
+
   /** The current channel, waiting for a reconnect if there is none. */
   private async ch(): Promise<ConfirmChannel> {
     if (this.closed) throw new TransportError('RabbitMQ', new Error('transport closed'));
@@ -209,7 +221,11 @@ export class RabbitRoundTransport implements RoundTransport {
     );
   }
 
-  async openRound(round: number): Promise<RoundInbox> {
+  openRound(round: number): Promise<RoundInbox> {
+    return this.wrap(`opening round ${round}'s queue`, () => this.openRoundImpl(round));
+  }
+
+  private async openRoundImpl(round: number): Promise<RoundInbox> {
     const queue = this.names.roundQueue(round);
     const items = new AsyncQueue<InboundMessage>();
     const consumer: Consumer = {
@@ -248,7 +264,11 @@ export class RabbitRoundTransport implements RoundTransport {
     };
   }
 
-  async publishTask(body: Uint8Array, target: TaskTarget): Promise<void> {
+  publishTask(body: Uint8Array, target: TaskTarget): Promise<void> {
+    return this.wrap('publishing a task', () => this.publishTaskImpl(body, target));
+  }
+
+  private async publishTaskImpl(body: Uint8Array, target: TaskTarget): Promise<void> {
     const ch = await this.ch();
     if (target.kind === 'all') {
       await this.publish(this.names.tasksExchange, this.names.broadcastRoutingKey, body, false);
@@ -266,7 +286,16 @@ export class RabbitRoundTransport implements RoundTransport {
     this.traffic.tasks += target.deviceIds.length;
   }
 
-  async subscribeTasks(
+  subscribeTasks(
+    deviceId: string,
+    handler: (msg: InboundMessage) => Promise<void>,
+  ): Promise<TaskSubscription> {
+    return this.wrap(`subscribing to ${deviceId}'s tasks`, () =>
+      this.subscribeTasksImpl(deviceId, handler),
+    );
+  }
+
+  private async subscribeTasksImpl(
     deviceId: string,
     handler: (msg: InboundMessage) => Promise<void>,
   ): Promise<TaskSubscription> {

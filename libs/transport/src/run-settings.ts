@@ -86,6 +86,30 @@ export interface DataConfig {
   latentDim: number;
 }
 
+/** The data settings as read from the environment (names of DATA_SETTINGS). */
+export interface DataSettings {
+  DATASET: DataConfig['dataset'];
+  DATA_DIR: string;
+  LIMIT: number;
+  RING_STD: number;
+  SEED: number;
+  MODEL: ModelArch;
+  LATENT_DIM: number;
+}
+
+/** The data settings a service read, as the config the loaders take ('' and 0: not set). */
+export function dataConfigOf(s: DataSettings): DataConfig {
+  return {
+    dataset: s.DATASET,
+    dataDir: s.DATA_DIR || undefined,
+    limit: s.LIMIT || undefined,
+    ringStd: s.RING_STD,
+    seed: s.SEED,
+    model: s.MODEL,
+    latentDim: s.LATENT_DIM,
+  };
+}
+
 export async function loadRunDataset(c: DataConfig): Promise<Dataset> {
   return loadDataset({
     name: c.dataset,

@@ -4,6 +4,7 @@ import { describeBackend, initBackend, LocalDiscriminatorTrainer } from '@distga
 import { ConfigError } from '@distgan/protocol';
 import { createDeviceMetrics, createLogger } from '@distgan/telemetry';
 import {
+  dataConfigOf,
   DeviceRuntime,
   loadRunDataset,
   Membership,
@@ -33,15 +34,7 @@ const backend = await initBackend({ forced: process.env['TFJS_BACKEND'] || undef
 log.info({ backend: describeBackend(backend) }, 'backend');
 const metrics = createDeviceMetrics();
 
-const dataset = await loadRunDataset({
-  dataset: c.DATASET,
-  dataDir: c.DATA_DIR || undefined,
-  limit: c.LIMIT || undefined,
-  ringStd: c.RING_STD,
-  seed: c.SEED,
-  model: c.MODEL,
-  latentDim: c.LATENT_DIM,
-});
+const dataset = await loadRunDataset(dataConfigOf(c));
 // Either the device's shard of a dataset every device loads, or a dataset of its own.
 const indices =
   c.DEVICE_DATA === 'all'

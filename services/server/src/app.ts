@@ -12,12 +12,14 @@ import {
 } from '@distgan/telemetry';
 import {
   CheckpointStore,
+  dataConfigOf,
   Coordinator,
   loadRunDataset,
   Membership,
   modelSpecFor,
   RabbitRoundTransport,
   RedisBlobStore,
+  RoundFailedError,
   type RoundReport,
 } from '@distgan/transport';
 import type { ServerConfig } from './config.js';
@@ -75,15 +77,7 @@ export class ServerApp {
 
   private async run(): Promise<void> {
     const c = this.config;
-    const dataset = await loadRunDataset({
-      dataset: c.DATASET,
-      dataDir: c.DATA_DIR || undefined,
-      limit: c.LIMIT || undefined,
-      ringStd: c.RING_STD,
-      seed: c.SEED,
-      model: c.MODEL,
-      latentDim: c.LATENT_DIM,
-    });
+    const dataset = await loadRunDataset(dataConfigOf(c));
     const spec = modelSpecFor({ model: c.MODEL, latentDim: c.LATENT_DIM }, dataset);
     const gan = new GlobalGan(spec, {
       seed: c.SEED,
@@ -122,6 +116,7 @@ export class ServerApp {
         roundDeadlineMs: c.ROUND_DEADLINE_MS,
         quorum: c.QUORUM,
         maxRoundAttempts: c.MAX_ROUND_ATTEMPTS,
+        retryDelayMs: 500,
         blobTtlSeconds: Math.ceil((c.ROUND_DEADLINE_MS * 3) / 1000) + 60,
       },
       (e) => {
@@ -169,7 +164,16 @@ export class ServerApp {
         continue;
       }
       this.status = 'training';
-      const report = await coordinator.runRound();
+      let report: RoundReport;
+      try {
+        report = await coordinator.runRound();
+      } catch (err) {
+        // Devices gone or a service restarting: keep the run, wait for devices and try again.
+        if (!(err instanceof RoundFailedError)) throw err;
+        this.log.warn({ err: err.message }, 'round failed; waiting for devices and retrying');
+        await new Promise((r) => setTimeout(r, 1000));
+        continue;
+      }
       this.lastReport = report;
       recordRound(this.metrics, report);
       appendFileSync(join(runDir, 'metrics.jsonl'), JSON.stringify(report) + '\n');

@@ -37,10 +37,15 @@ export const nextPort = (): number => nextPortValue++;
 export function start(script: string, env: Record<string, string>): ChildProcess {
   const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', script], {
     env: { ...process.env, RABBITMQ_URL, REDIS_URL, ...env },
-    stdio: ['ignore', 'ignore', 'pipe'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
+  // Logs go to stdout; keep the tail of both for the report of a crash.
+  const keep = (d: Buffer): void => {
+    stderr = (stderr + d.toString()).slice(-20_000);
+  };
+  child.stderr?.on('data', keep);
+  child.stdout?.on('data', keep);
   child.on('exit', (code) => {
     if (code && code !== 0 && !child.killed)
       console.error(`${script} exited ${code}: ${stderr.slice(-2000)}`);
