@@ -64,3 +64,21 @@ export class DatasetFormatError extends Error {
     this.name = 'DatasetFormatError';
   }
 }
+
+/**
+ * `batchSize` samples drawn uniformly with replacement from `indices` (a device's shard) by
+ * `rng`, copied into `out` when it has the right size (a reused buffer).
+ */
+export function drawBatch(
+  ds: Dataset,
+  indices: Int32Array | readonly number[],
+  batchSize: number,
+  rng: { int(n: number): number },
+  out?: Float32Array,
+): Float32Array {
+  if (indices.length === 0) throw new RangeError('cannot draw a batch from an empty shard');
+  const picks = new Int32Array(batchSize);
+  for (let i = 0; i < batchSize; i++) picks[i] = indices[rng.int(indices.length)]!;
+  const size = batchSize * sampleSize(ds);
+  return gatherBatch(ds, picks, out && out.length === size ? out : undefined);
+}

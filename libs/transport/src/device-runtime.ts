@@ -13,7 +13,7 @@ import {
   type RoundTask,
 } from '@distgan/protocol';
 import { deriveSeed, type LocalDiscriminatorTrainer } from '@distgan/gan';
-import { gatherBatch, Rng, type Dataset } from '@distgan/data';
+import { drawBatch, Rng, type Dataset } from '@distgan/data';
 import type { BlobStore } from './blob-store.js';
 import { TransportError } from './errors.js';
 import type { InboundMessage, RoundTransport, TaskSubscription } from './round-transport.js';
@@ -53,7 +53,7 @@ export class DeviceRuntime {
   private stateValue: DeviceState = 'idle';
   private readonly names: ReturnType<typeof names>;
   /** Receive buffer of the real minibatch, reused across steps (the trainer copies it). */
-  private batch = new Float32Array(0);
+  private batch: Float32Array = new Float32Array(0);
 
   constructor(
     private readonly trainer: LocalDiscriminatorTrainer,
@@ -195,11 +195,7 @@ export class DeviceRuntime {
   /** batchSize samples drawn uniformly (with replacement) from the shard, into a reused buffer. */
   private realBatch(batchSize: number, rng: Rng): Float32Array {
     const { dataset, indices } = this.options.data;
-    const picks = new Int32Array(batchSize);
-    for (let i = 0; i < batchSize; i++) picks[i] = indices[rng.int(indices.length)]!;
-    const size =
-      batchSize * dataset.sampleShape[0] * dataset.sampleShape[1] * dataset.sampleShape[2];
-    if (this.batch.length !== size) this.batch = new Float32Array(size);
-    return gatherBatch(dataset, picks, this.batch);
+    this.batch = drawBatch(dataset, indices, batchSize, rng, this.batch);
+    return this.batch;
   }
 }
