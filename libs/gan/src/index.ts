@@ -9,6 +9,18 @@
  * ```
  */
 export { Adam, type AdamConfig } from './adam.js';
+export {
+  BASELINE_METHODS,
+  CentralizedGan,
+  createBaseline,
+  FlGan,
+  MdGan,
+  type BaselineDevice,
+  type BaselineMethod,
+  type BaselineRound,
+  type BaselineSettings,
+  type BaselineTrainer,
+} from './baselines.js';
 export { averageWeights, StreamingAverage, type WeightedUpdate } from './aggregate.js';
 export {
   buildModel,
@@ -20,6 +32,13 @@ export {
 export { ParamSet, type Init, type ParamDef } from './params.js';
 export { runScheduledRound, SCHEDULES, type RoundPhases, type Schedule } from './schedules.js';
 export { deriveSeed } from './seeds.js';
-export { generatorStep, localDiscriminatorStep, type DiscriminatorLosses } from './steps.js';
+export {
+  discriminatorStepOnSamples,
+  generatorFeedback,
+  generatorStep,
+  generatorStepFromFeedback,
+  localDiscriminatorStep,
+  type DiscriminatorLosses,
+} from './steps.js';
 export { GlobalGan, LocalDiscriminatorTrainer } from './trainers.js';
 export * from './backend/index.js';

@@ -70,3 +70,68 @@ export function generatorStep(
   loss.dispose();
   return g;
 }
+
+/**
+ * One discriminator step on given fake samples (MD-GAN: the server generated them). Same loss as
+ * `localDiscriminatorStep`.
+ */
+export function discriminatorStepOnSamples(
+  discriminator: Model,
+  optimizer: Adam,
+  real: tf.Tensor,
+  fake: tf.Tensor,
+): DiscriminatorLosses {
+  const parts = tf.tidy(() => {
+    let realPart!: tf.Scalar;
+    let fakePart!: tf.Scalar;
+    const { value, grads } = gradsFor(discriminator, () => {
+      realPart = tf.keep(tf.mean(tf.softplus(tf.neg(discriminator.apply(real)))));
+      fakePart = tf.keep(tf.mean(tf.softplus(discriminator.apply(fake))));
+      return tf.add(realPart, fakePart);
+    });
+    optimizer.apply(grads);
+    const stacked = tf.stack([value, realPart, fakePart]);
+    realPart.dispose();
+    fakePart.dispose();
+    return stacked;
+  });
+  const [d, dReal, dFake] = parts.dataSync();
+  parts.dispose();
+  return { d: d!, dReal: dReal!, dFake: dFake! };
+}
+
+/**
+ * MD-GAN's error feedback: the gradient of the non-saturating generator loss
+ * mean softplus(-D(x)) with respect to the samples x, and that loss.
+ */
+export function generatorFeedback(
+  discriminator: Model,
+  samples: tf.Tensor,
+): { feedback: Float32Array; loss: number } {
+  const [feedback, loss] = tf.tidy(() => {
+    const { value, grad } = tf.valueAndGrad((x: tf.Tensor) =>
+      tf.mean(tf.softplus(tf.neg(discriminator.apply(x)))),
+    )(samples);
+    return [grad.dataSync() as Float32Array, value.dataSync()[0]!] as const;
+  });
+  return { feedback, loss };
+}
+
+/**
+ * MD-GAN's generator update: one Adam step along Σ_i J_G(z_i)ᵀ e_i, the generator gradient that
+ * the feedback e_i (already scaled by the server's averaging) on the samples G(z_i) implies.
+ */
+export function generatorStepFromFeedback(
+  generator: Model,
+  optimizer: Adam,
+  batches: readonly { z: tf.Tensor2D; feedback: tf.Tensor }[],
+): void {
+  tf.tidy(() => {
+    const { grads } = gradsFor(generator, () =>
+      batches
+        .map((b) => tf.sum(tf.mul(generator.apply(b.z), b.feedback)) as tf.Scalar)
+        .reduce((a, b) => tf.add(a, b)),
+    );
+    optimizer.apply(grads);
+  });
+}

@@ -1,6 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isValidId } from '@distgan/protocol';
-import { DEFAULTS, type EmbeddedConfig } from './config.js';
+import { DEFAULTS, METHODS, type EmbeddedConfig } from './config.js';
 
 function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
   return (value: string): number => {
@@ -54,6 +54,14 @@ export function addTrainOptions(cmd: Command): Command {
     )
     .addOption(
       new Option('--rounds <n>', 'training rounds').argParser(integer(1)).default(DEFAULTS.rounds),
+    )
+    .addOption(
+      new Option(
+        '--method <name>',
+        "distribution method: the paper's (distgan) or a baseline it is compared with",
+      )
+        .choices([...METHODS])
+        .default(DEFAULTS.method),
     )
     .addOption(
       new Option(
@@ -156,6 +164,22 @@ export function addTrainOptions(cmd: Command): Command {
         .choices(['float32', 'float16'])
         .default(DEFAULTS.updateDtype),
     )
+    .addOption(
+      new Option(
+        '--eval-every <n>',
+        'FID, mode coverage and class balance every n rounds and after the last (0: never)',
+      )
+        .argParser(integer(0))
+        .default(DEFAULTS.evalEvery),
+    )
+    .addOption(
+      new Option('--eval-samples <n>', 'generated samples per evaluation')
+        .argParser(integer(10, 100_000))
+        .default(DEFAULTS.evalSamples),
+    )
+    .addOption(
+      new Option('--classifier <card>', 'FID classifier card (JSON) instead of the committed one'),
+    )
     .addOption(new Option('--no-progress', 'no progress bar (one line every 10% instead)'))
     .addOption(
       new Option(
@@ -184,5 +208,9 @@ export function toConfig(flags: TrainFlags): EmbeddedConfig {
       '--model dcgan needs images; use --model mlp with --dataset ring.',
     );
   }
-  return { ...rest, runId: id ?? defaultRunId(rest.dataset, rest.schedule) };
+  return {
+    ...rest,
+    runId:
+      id ?? defaultRunId(rest.dataset, rest.method === 'distgan' ? rest.schedule : rest.method),
+  };
 }

@@ -1,7 +1,10 @@
-import type { ModelArch, Schedule } from '@distgan/gan';
+import type { BaselineMethod, ModelArch, Schedule } from '@distgan/gan';
 
 export type DatasetName = 'mnist' | 'fashion-mnist' | 'cifar10' | 'ring';
 export type PartitionScheme = 'iid' | 'shards' | 'dirichlet';
+/** The paper's method (with either schedule), or one of the baselines it is compared with. */
+export type Method = 'distgan' | BaselineMethod;
+export const METHODS: readonly Method[] = ['distgan', 'md-gan', 'fl-gan', 'centralized'];
 
 /** Everything an embedded run depends on; written to the run folder as config.json. */
 export interface EmbeddedConfig {
@@ -10,6 +13,8 @@ export interface EmbeddedConfig {
   out: string;
   devices: number;
   rounds: number;
+  /** The distribution method; `schedule` applies to distgan only. */
+  method: Method;
   schedule: Schedule;
   /** L: local discriminator steps per device per round. */
   localSteps: number;
@@ -38,11 +43,18 @@ export interface EmbeddedConfig {
   sampleCount: number;
   /** Precision of the device updates on the wire. */
   updateDtype: 'float32' | 'float16';
+  /** FID, mode coverage and class balance every N rounds and after the last (0: never). */
+  evalEvery: number;
+  /** Generated samples per evaluation. */
+  evalSamples: number;
+  /** A classifier card (JSON) for the FID instead of the committed one. */
+  classifier?: string;
 }
 
 export const DEFAULTS = {
   devices: 4,
   rounds: 1500,
+  method: 'distgan',
   schedule: 'serial',
   localSteps: 1,
   generatorSteps: 1,
@@ -62,5 +74,7 @@ export const DEFAULTS = {
   sampleEvery: 250,
   sampleCount: 64,
   updateDtype: 'float32',
+  evalEvery: 0,
+  evalSamples: 2000,
   out: 'runs',
 } as const satisfies Partial<EmbeddedConfig>;

@@ -14,10 +14,14 @@ import { runEmbedded } from './run.js';
  */
 const ROUNDS = 1000;
 
-function ringConfig(schedule: EmbeddedConfig['schedule']): EmbeddedConfig {
+function ringConfig(
+  schedule: EmbeddedConfig['schedule'],
+  method: EmbeddedConfig['method'] = 'distgan',
+): EmbeddedConfig {
   return {
     ...DEFAULTS,
-    runId: `ring-${schedule}`,
+    method,
+    runId: `ring-${method}-${schedule}`,
     out: mkdtempSync(join(tmpdir(), 'distgan-ring-')),
     dataset: 'ring',
     ringStd: 0.1,
@@ -48,6 +52,26 @@ describe('convergence on the 2D ring', () => {
         `${schedule}: only ${(100 * modes.highQuality).toFixed(1)}% high-quality samples`,
       );
       assert.equal(summary.rounds, ROUNDS);
+    });
+  }
+});
+
+/** The baselines, same models, optimizer, data and bar: only the distribution method differs. */
+describe('the baselines on the 2D ring', () => {
+  for (const method of ['md-gan', 'fl-gan', 'centralized'] as const) {
+    it(`${method}: ≥ 7 of 8 modes with high-quality samples within ${ROUNDS} rounds`, async () => {
+      await initBackend();
+      const summary = await runEmbedded(ringConfig('serial', method));
+      const modes = summary.last.modes;
+      assert.ok(modes, 'the ring run reports mode coverage');
+      assert.equal(summary.last.method, method);
+      assert.ok(modes.covered >= 7, `${method}: ${modes.covered}/8 modes covered`);
+      assert.ok(
+        modes.highQuality >= 0.5,
+        `${method}: only ${(100 * modes.highQuality).toFixed(1)}% high-quality samples`,
+      );
+      if (method === 'centralized') assert.equal(summary.last.bytes.up, 0);
+      else assert.ok(summary.last.bytes.up > 0 && summary.last.bytes.down > 0);
     });
   }
 });

@@ -29,8 +29,9 @@ async function train(flags: TrainFlags): Promise<void> {
     patchWasm: flags.wasmKernels,
   });
   console.log(`backend: ${describeBackend(backend)}`);
+  const method = config.method === 'distgan' ? `${config.schedule} schedule` : config.method;
   console.log(
-    `run ${config.runId}: ${config.devices} devices, ${config.rounds} rounds, ${config.schedule} schedule, ` +
+    `run ${config.runId}: ${config.devices} devices, ${config.rounds} rounds, ${method}, ` +
       `${config.model} on ${config.dataset} (${config.partition} partition), L=${config.localSteps}, M=${config.generatorSteps}, batch ${config.batchSize}`,
   );
 
@@ -60,6 +61,8 @@ async function train(flags: TrainFlags): Promise<void> {
     const done = line.round + 1;
     const rps = done / ((performance.now() - t0) / 1000);
     const payload = { d: fmt(line.losses.d), g: fmt(line.losses.g), rps: fmt(rps, 2) };
+    if (line.fid !== undefined && !showBar)
+      console.log(`round ${done}: FID ${line.fid.toFixed(2)}`);
     if (showBar) {
       bar.update(done, payload);
     } else {
@@ -85,10 +88,22 @@ async function train(flags: TrainFlags): Promise<void> {
     if (showBar) bar.stop();
   });
 
+  const steps = Number.isFinite(summary.msPerDeviceStep)
+    ? `, ${summary.msPerDeviceStep.toFixed(1)} ms per device D step, ${summary.msPerGeneratorStep.toFixed(1)} ms per G step`
+    : '';
   console.log(
-    `done: ${summary.rounds} rounds in ${summary.wallS.toFixed(1)} s (${summary.msPerRound.toFixed(1)} ms/round, ` +
-      `${summary.msPerDeviceStep.toFixed(1)} ms per device D step, ${summary.msPerGeneratorStep.toFixed(1)} ms per G step)`,
+    `done: ${summary.rounds} rounds in ${summary.wallS.toFixed(1)} s (${summary.msPerRound.toFixed(1)} ms/round${steps})`,
   );
+  if (summary.last.fid !== undefined && summary.last.eval && summary.evalProtocol) {
+    const e = summary.last.eval;
+    const p = summary.evalProtocol;
+    console.log(
+      `FID ${summary.last.fid.toFixed(2)} (${p.samples} samples against the ${p.referenceSamples} ${p.dataset} ${p.referenceSplit} images, ` +
+        `features: ${p.featureLayer} of the classifier), modes ${e.modesCovered}/${e.numClasses}, ` +
+        `class balance ${e.classBalance.toFixed(3)}, inception-style score ${e.inceptionScore.toFixed(2)}`,
+    );
+    console.log(`FID plot: ${summary.runDir}/fid.png`);
+  }
   if (summary.last.modes) {
     console.log(
       `ring modes covered: ${summary.last.modes.covered}/8, high-quality samples ${(100 * summary.last.modes.highQuality).toFixed(1)}%`,

@@ -1,16 +1,33 @@
 import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  drawBatch,
   labelHistogram,
   loadDataset,
   partition,
+  Rng,
   ringCenters,
   ringModeCoverage,
   type Dataset,
 } from '@distgan/data';
-import { renderSampleGrid, renderScatter } from '@distgan/eval';
-import { GlobalGan, LocalDiscriminatorTrainer, deriveSeed, type ModelSpec } from '@distgan/gan';
-import { encodeWeights } from '@distgan/protocol';
+import {
+  loadEvaluator,
+  renderSampleGrid,
+  renderScatter,
+  type Evaluator,
+  type EvaluationProtocol,
+  type SampleQuality,
+} from '@distgan/eval';
+import {
+  createBaseline,
+  deriveSeed,
+  GlobalGan,
+  LocalDiscriminatorTrainer,
+  type BaselineDevice,
+  type BaselineRound,
+  type ModelSpec,
+} from '@distgan/gan';
+import { encodeWeights, type FlatWeights } from '@distgan/protocol';
 import {
   Coordinator,
   modelSpecFor,
@@ -20,15 +37,25 @@ import {
   type RoundReport,
   type TaskOutcome,
 } from '@distgan/transport';
-import type { EmbeddedConfig } from './config.js';
-import { renderLossPlot } from './plot.js';
+import type { EmbeddedConfig, Method } from './config.js';
+import { renderFidPlot, renderLossPlot } from './plot.js';
 
-export interface RoundLine extends RoundReport {
+interface LineCommon {
+  method: Method;
   /** Seconds since the run started. */
   elapsedS: number;
+  /** Seconds of training since the run started: elapsedS without evaluations and sample grids. */
+  trainS: number;
   /** Ring only: modes covered by 2,000 samples and the share of high-quality samples. */
   modes?: { covered: number; highQuality: number };
+  /** Images, on evaluation rounds: FID in the classifier's feature space. */
+  fid?: number;
+  /** Images, on evaluation rounds: everything the classifier saw in the samples. */
+  eval?: Omit<SampleQuality, 'fid'>;
 }
+
+/** One line of metrics.jsonl: the coordinator's report (distgan) or a baseline's round. */
+export type RoundLine = LineCommon & (RoundReport | (BaselineRound & { schedule?: undefined }));
 
 export interface RunSummary {
   runDir: string;
@@ -42,6 +69,26 @@ export interface RunSummary {
   lastGrid: string;
   generatorPath: string;
   last: RoundLine;
+  /** How the FID was measured, when the run evaluated. */
+  evalProtocol?: EvaluationProtocol;
+}
+
+/** What the run loop needs from a method. */
+interface Engine {
+  round(): Promise<RoundReport | BaselineRound>;
+  sample(z: Float32Array): Float32Array;
+  generatorWeights(): FlatWeights;
+  discriminatorWeights(): FlatWeights;
+  /** Stops the transport and the devices. */
+  close(): Promise<void>;
+  /** Frees the models (after close, once the weights are saved). */
+  dispose(): void;
+}
+
+/** Fixed latent vectors (seeded, the same for every method and backend). */
+function latentVectors(count: number, dim: number, seed: number): Float32Array {
+  const rng = new Rng(seed);
+  return Float32Array.from({ length: count * dim }, () => rng.normal());
 }
 
 export interface RunHooks {
@@ -109,12 +156,157 @@ export async function runEmbedded(
   );
   hooks.onReady?.({ dataset, shardSizes: shards.map((s) => s.length), spec });
 
+  const engine =
+    config.method === 'distgan'
+      ? await distganEngine(config, dataset, shards, spec, hooks)
+      : baselineEngine(config, dataset, shards, spec);
+  const evaluator = await evaluatorFor(config).catch(async (err: unknown) => {
+    await engine.close();
+    throw err;
+  });
+
+  const fixedZ = latentVectors(
+    config.sampleCount,
+    spec.latentDim,
+    deriveSeed(config.seed, 'sample-grid'),
+  );
+  const ringZ =
+    config.dataset === 'ring'
+      ? latentVectors(2000, spec.latentDim, deriveSeed(config.seed, 'ring-eval'))
+      : undefined;
+  const evalZ = evaluator
+    ? latentVectors(config.evalSamples, spec.latentDim, deriveSeed(config.seed, 'eval'))
+    : undefined;
+  const isImage = spec.sampleShape.length === 3;
+  let lastGrid = '';
+  const writeSamples = (round: number): void => {
+    const name = `round-${String(round).padStart(6, '0')}.png`;
+    const path = join(samplesDir, name);
+    if (isImage) {
+      writeFileSync(
+        path,
+        renderSampleGrid(engine.sample(fixedZ), config.sampleCount, spec.sampleShape),
+      );
+    } else {
+      writeFileSync(
+        path,
+        renderScatter(engine.sample(ringZ ?? fixedZ), {
+          reference: ringCenters(RING.modes, RING.radius),
+        }),
+      );
+    }
+    lastGrid = path;
+  };
+
+  const t0 = performance.now();
+  let asideMs = 0; // evaluations and sample grids: not training time
+  const lines: RoundLine[] = [];
+  let deviceStepMs = 0;
+  let deviceSteps = 0;
+  let generatorMs = 0;
+  try {
+    for (let r = 0; r < config.rounds; r++) {
+      if (hooks.signal?.aborted) break;
+      const report = await engine.round();
+      const roundEnd = performance.now();
+      const line: RoundLine = {
+        ...report,
+        method: config.method,
+        elapsedS: (roundEnd - t0) / 1000,
+        trainS: (roundEnd - t0 - asideMs) / 1000,
+      };
+      if ('accepted' in report) {
+        for (const a of report.accepted) {
+          deviceStepMs += a.computeMs;
+          deviceSteps += config.localSteps;
+        }
+        generatorMs += report.phases.generatorMs;
+      }
+      const last = r === config.rounds - 1 || hooks.signal?.aborted === true;
+      const every = config.evalEvery || config.sampleEvery;
+      if (ringZ && ((r + 1) % every === 0 || last)) {
+        const c = ringModeCoverage(engine.sample(ringZ), RING);
+        line.modes = { covered: c.covered, highQuality: c.highQuality };
+      }
+      if (evaluator && evalZ && ((r + 1) % config.evalEvery === 0 || last)) {
+        const { fid, ...rest } = evaluator.evaluate(engine.sample(evalZ));
+        line.fid = fid;
+        line.eval = rest;
+      }
+      appendFileSync(metricsPath, JSON.stringify(line) + '\n');
+      lines.push(line);
+      if ((r + 1) % config.sampleEvery === 0 || last) writeSamples(r + 1);
+      asideMs += performance.now() - roundEnd;
+      hooks.onRound?.(line);
+    }
+  } finally {
+    await engine.close();
+  }
+  const wallS = (performance.now() - t0) / 1000;
+  try {
+    const lastLine = lines.at(-1);
+    if (!lastLine) throw new Error('the run ended before its first round');
+    if (!lastGrid.endsWith(`${String(lastLine.round + 1).padStart(6, '0')}.png`))
+      writeSamples(lastLine.round + 1);
+
+    const generatorPath = join(runDir, 'generator.dgwb');
+    writeFileSync(generatorPath, encodeWeights(engine.generatorWeights()));
+    writeFileSync(join(runDir, 'discriminator.dgwb'), encodeWeights(engine.discriminatorWeights()));
+    writeFileSync(
+      join(runDir, 'generator.json'),
+      JSON.stringify(
+        { modelSpec: spec, round: lastLine.round, runId: config.runId, blob: 'generator.dgwb' },
+        null,
+        2,
+      ) + '\n',
+    );
+    writeFileSync(join(runDir, 'losses.png'), renderLossPlot(lines));
+    if (evaluator) writeFileSync(join(runDir, 'fid.png'), renderFidPlot(lines, config.method));
+    return {
+      runDir,
+      rounds: lines.length,
+      wallS,
+      msPerRound: (wallS * 1000) / lines.length,
+      msPerDeviceStep: deviceSteps ? deviceStepMs / deviceSteps : NaN,
+      msPerGeneratorStep: generatorMs ? generatorMs / (lines.length * config.generatorSteps) : NaN,
+      lastGrid,
+      generatorPath,
+      last: lastLine,
+      ...(evaluator
+        ? { evalProtocol: { ...evaluator.protocol, samples: config.evalSamples } }
+        : {}),
+    };
+  } finally {
+    engine.dispose();
+    evaluator?.dispose();
+  }
+}
+
+async function evaluatorFor(config: EmbeddedConfig): Promise<Evaluator | undefined> {
+  if (config.evalEvery === 0 || config.dataset === 'ring') return undefined;
+  return loadEvaluator({
+    dataset: config.dataset,
+    dataDir: config.dataDir,
+    classifier: config.classifier,
+  });
+}
+
+/** The paper's method on the shared engine: coordinator and device runtimes in memory. */
+async function distganEngine(
+  config: EmbeddedConfig,
+  dataset: Dataset,
+  shards: Int32Array[],
+  spec: ModelSpec,
+  hooks: RunHooks,
+): Promise<Engine> {
   const gan = new GlobalGan(spec, {
     seed: config.seed,
     generatorAdam: { learningRate: config.lrG, beta1: config.beta1, beta2: config.beta2 },
   });
   const transport = new MemoryRoundTransport(config.runId);
   const store = new MemoryBlobStore();
+  // In one process a failing device is a failing run: stop at once with its error.
+  let deviceFailure: Error | undefined;
   const devices = shards.map((indices, k) => {
     const id = deviceId(k);
     const trainer = new LocalDiscriminatorTrainer(spec, {
@@ -146,8 +338,6 @@ export async function runEmbedded(
     };
   });
   const ids = devices.map((d) => d.runtime.options.deviceId);
-  // In one process a failing device is a failing run: stop at once with its error.
-  let deviceFailure: Error | undefined;
   const coordinator = new Coordinator(gan, transport, store, () => ids, {
     runId: config.runId,
     schedule: config.schedule,
@@ -167,97 +357,67 @@ export async function runEmbedded(
     maxRoundAttempts: 1,
     blobTtlSeconds: 600,
   });
-
-  const fixedZ = gan.latentBatch(config.sampleCount, deriveSeed(config.seed, 'sample-grid'));
-  const ringZ =
-    config.dataset === 'ring'
-      ? gan.latentBatch(2000, deriveSeed(config.seed, 'ring-eval'))
-      : undefined;
-  const isImage = spec.sampleShape.length === 3;
-  let lastGrid = '';
-  const writeSamples = (round: number): void => {
-    const name = `round-${String(round).padStart(6, '0')}.png`;
-    const path = join(samplesDir, name);
-    if (isImage) {
-      writeFileSync(
-        path,
-        renderSampleGrid(gan.sample(fixedZ), config.sampleCount, spec.sampleShape),
-      );
-    } else {
-      writeFileSync(
-        path,
-        renderScatter(gan.sample(ringZ ?? fixedZ), {
-          reference: ringCenters(RING.modes, RING.radius),
-        }),
-      );
-    }
-    lastGrid = path;
-  };
-
   await Promise.all(devices.map((d) => d.runtime.start()));
-  const t0 = performance.now();
-  const lines: RoundLine[] = [];
-  let deviceStepMs = 0;
-  let deviceSteps = 0;
-  let generatorMs = 0;
-  try {
-    for (let r = 0; r < config.rounds; r++) {
-      if (hooks.signal?.aborted) break;
-      const report = await coordinator.runRound().catch((err: unknown) => {
-        throw deviceFailure ?? err;
-      });
-      const line: RoundLine = { ...report, elapsedS: (performance.now() - t0) / 1000 };
-      for (const a of report.accepted) {
-        deviceStepMs += a.computeMs;
-        deviceSteps += config.localSteps;
-      }
-      generatorMs += report.phases.generatorMs;
-      const last = r === config.rounds - 1 || hooks.signal?.aborted === true;
-      if (ringZ && ((r + 1) % config.sampleEvery === 0 || last)) {
-        const c = ringModeCoverage(gan.sample(ringZ), RING);
-        line.modes = { covered: c.covered, highQuality: c.highQuality };
-      }
-      appendFileSync(metricsPath, JSON.stringify(line) + '\n');
-      lines.push(line);
-      if ((r + 1) % config.sampleEvery === 0 || last) writeSamples(r + 1);
-      hooks.onRound?.(line);
-    }
-  } finally {
-    await coordinator.close();
-    await Promise.all(devices.map((d) => d.runtime.stop()));
-    await transport.close();
-  }
-  const wallS = (performance.now() - t0) / 1000;
-  const lastLine = lines.at(-1);
-  if (!lastLine) throw new Error('the run ended before its first round');
-  if (!lastGrid.endsWith(`${String(lastLine.round + 1).padStart(6, '0')}.png`))
-    writeSamples(lastLine.round + 1);
-
-  const generatorPath = join(runDir, 'generator.dgwb');
-  writeFileSync(generatorPath, encodeWeights(gan.generatorWeights()));
-  writeFileSync(join(runDir, 'discriminator.dgwb'), encodeWeights(gan.discriminatorWeights()));
-  writeFileSync(
-    join(runDir, 'generator.json'),
-    JSON.stringify(
-      { modelSpec: spec, round: lastLine.round, runId: config.runId, blob: 'generator.dgwb' },
-      null,
-      2,
-    ) + '\n',
-  );
-  writeFileSync(join(runDir, 'losses.png'), renderLossPlot(lines));
-  for (const d of devices) d.trainer.dispose();
-  gan.dispose();
-
   return {
-    runDir,
-    rounds: lines.length,
-    wallS,
-    msPerRound: (wallS * 1000) / lines.length,
-    msPerDeviceStep: deviceSteps ? deviceStepMs / deviceSteps : NaN,
-    msPerGeneratorStep: generatorMs / (lines.length * config.generatorSteps),
-    lastGrid,
-    generatorPath,
-    last: lastLine,
+    round: () =>
+      coordinator.runRound().catch((err: unknown) => {
+        throw deviceFailure ?? err;
+      }),
+    sample: (z) => gan.sample(z),
+    generatorWeights: () => gan.generatorWeights(),
+    discriminatorWeights: () => gan.discriminatorWeights(),
+    close: async () => {
+      await coordinator.close();
+      await Promise.all(devices.map((d) => d.runtime.stop()));
+      await transport.close();
+    },
+    dispose: () => {
+      for (const d of devices) d.trainer.dispose();
+      gan.dispose();
+    },
+  };
+}
+
+/** A baseline (MD-GAN, FL-GAN, centralized) on the same models, data and sampling. */
+function baselineEngine(
+  config: EmbeddedConfig,
+  dataset: Dataset,
+  shards: Int32Array[],
+  spec: ModelSpec,
+): Engine {
+  const device = (indices: Int32Array, id: string): BaselineDevice => {
+    let buffer: Float32Array | undefined;
+    return {
+      samples: indices.length,
+      realBatch: (round, step) => {
+        const rng = new Rng(deriveSeed(config.seed, 'real', round, id, step));
+        buffer = drawBatch(dataset, indices, config.batchSize, rng, buffer);
+        return buffer;
+      },
+    };
+  };
+  const all = Int32Array.from({ length: dataset.count }, (_, i) => i);
+  const trainer = createBaseline(
+    config.method as Exclude<Method, 'distgan'>,
+    {
+      spec,
+      seed: config.seed,
+      batchSize: config.batchSize,
+      localSteps: config.localSteps,
+      generatorSteps: config.generatorSteps,
+      adamD: { learningRate: config.lrD, beta1: config.beta1, beta2: config.beta2 },
+      adamG: { learningRate: config.lrG, beta1: config.beta1, beta2: config.beta2 },
+    },
+    shards.map((s, k) => device(s, deviceId(k))),
+    device(all, 'all'),
+  );
+  return {
+    round: () => Promise.resolve(trainer.round()),
+    sample: (z) => trainer.sample(z),
+    generatorWeights: () => trainer.generatorWeights(),
+    discriminatorWeights: () => trainer.discriminatorWeights(),
+    close: () => Promise.resolve(),
+    dispose: () => trainer.dispose(),
   };
 }
 

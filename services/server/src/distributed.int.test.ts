@@ -47,6 +47,7 @@ describe('server and device services over RabbitMQ and Redis', () => {
       out: embeddedOut,
       devices: 3,
       rounds: 6,
+      method: 'distgan',
       schedule: 'serial',
       localSteps: 1,
       generatorSteps: 1,
@@ -67,6 +68,8 @@ describe('server and device services over RabbitMQ and Redis', () => {
       sampleEvery: 100,
       sampleCount: 16,
       updateDtype: 'float32',
+      evalEvery: 0,
+      evalSamples: 2000,
     });
     for (const file of ['generator.dgwb', 'discriminator.dgwb']) {
       const dist = decodeWeights(readFileSync(join(d.out, runId, file))).values;
