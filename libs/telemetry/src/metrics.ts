@@ -23,6 +23,10 @@ export interface ServerMetrics {
   bytesTotal: Counter<'direction'>;
   loss: Gauge<'network'>;
   fid: Gauge;
+  modesCovered: Gauge;
+  classBalance: Gauge;
+  inceptionScore: Gauge;
+  evalSeconds: Histogram;
 }
 
 export function createServerMetrics(opts: { defaultMetrics?: boolean } = {}): ServerMetrics {
@@ -79,7 +83,28 @@ export function createServerMetrics(opts: { defaultMetrics?: boolean } = {}): Se
     }),
     fid: new Gauge({
       name: 'distgan_fid',
-      help: 'Fréchet Inception-style distance at the last evaluation.',
+      help: "FID at the last evaluation: Fréchet distance between generated samples and the test set in the feature space of the dataset's classifier.",
+      registers: r,
+    }),
+    modesCovered: new Gauge({
+      name: 'distgan_modes_covered',
+      help: 'Classes (ring: modes) present in the generated samples at the last evaluation.',
+      registers: r,
+    }),
+    classBalance: new Gauge({
+      name: 'distgan_class_balance',
+      help: 'Normalised entropy of the classes of the generated samples at the last evaluation (1 = uniform).',
+      registers: r,
+    }),
+    inceptionScore: new Gauge({
+      name: 'distgan_inception_score',
+      help: "Inception-style score of the generated samples at the last evaluation, with the dataset's classifier.",
+      registers: r,
+    }),
+    evalSeconds: new Histogram({
+      name: 'distgan_eval_duration_seconds',
+      help: 'Time of one evaluation (sampling, classifier, FID).',
+      buckets: SECONDS,
       registers: r,
     }),
   };

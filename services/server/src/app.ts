@@ -1,7 +1,14 @@
 import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { renderSampleGrid, renderScatter } from '@distgan/eval';
+import { ringModeCoverage, Rng } from '@distgan/data';
+import {
+  loadEvaluator,
+  renderSampleGrid,
+  renderScatter,
+  type Evaluator,
+  type SampleQuality,
+} from '@distgan/eval';
 import { deriveSeed, GlobalGan } from '@distgan/gan';
 import { encodeWeights } from '@distgan/protocol';
 import {
@@ -35,6 +42,7 @@ export class ServerApp {
   private stopping = false;
   private lastReport: RoundReport | undefined;
   private latestGrid: Uint8Array | undefined;
+  private lastEval: { round: number; fid?: number; eval: Partial<SampleQuality> } | undefined;
   private devices: Awaited<ReturnType<Membership['list']>> = [];
   readonly metrics: ServerMetrics = createServerMetrics();
   http!: FastifyInstance;
@@ -146,6 +154,7 @@ export class ServerApp {
       this.metrics.round.set(resumed.round);
       this.log.info({ round: resumed.round }, 'resumed from checkpoint');
     }
+    const evaluate = await this.evaluation(dataset.name, spec.latentDim, (z) => gan.sample(z));
     const fixedZ = gan.latentBatch(64, deriveSeed(c.SEED, 'sample-grid'));
     const grid = (): Uint8Array =>
       spec.sampleShape.length === 3
@@ -176,7 +185,15 @@ export class ServerApp {
       }
       this.lastReport = report;
       recordRound(this.metrics, report);
-      appendFileSync(join(runDir, 'metrics.jsonl'), JSON.stringify(report) + '\n');
+      const last = report.round + 1 === c.ROUNDS;
+      const evaluation =
+        evaluate && ((report.round + 1) % c.EVAL_EVERY === 0 || last)
+          ? evaluate(report.round)
+          : undefined;
+      appendFileSync(
+        join(runDir, 'metrics.jsonl'),
+        JSON.stringify(evaluation ? { ...report, ...evaluation } : report) + '\n',
+      );
       this.log.info(
         {
           round: report.round,
@@ -187,7 +204,6 @@ export class ServerApp {
         },
         'round done',
       );
-      const last = report.round + 1 === c.ROUNDS;
       if ((report.round + 1) % c.CHECKPOINT_EVERY === 0 || last || this.stopping) {
         await checkpoints.save(
           {
@@ -230,6 +246,50 @@ export class ServerApp {
     gan.dispose();
   }
 
+  /**
+   * The evaluation every EVAL_EVERY rounds: FID, modes and class balance in the classifier's
+   * feature space for images, mode coverage for the ring. Undefined when it is off.
+   */
+  private async evaluation(
+    dataset: string,
+    latentDim: number,
+    sample: (z: Float32Array) => Float32Array,
+  ): Promise<((round: number) => { fid?: number; eval: Partial<SampleQuality> }) | undefined> {
+    const c = this.config;
+    if (c.EVAL_EVERY === 0) return undefined;
+    let evaluator: Evaluator | undefined;
+    if (dataset !== 'ring') {
+      evaluator = await loadEvaluator({
+        dataset: c.DATASET,
+        dataDir: c.DATA_DIR || undefined,
+        classifier: c.CLASSIFIER || undefined,
+      });
+      this.log.info({ protocol: evaluator.protocol, samples: c.EVAL_SAMPLES }, 'evaluation');
+    }
+    const rng = new Rng(deriveSeed(c.SEED, 'eval'));
+    const z = Float32Array.from({ length: c.EVAL_SAMPLES * latentDim }, () => rng.normal());
+    return (round) => {
+      const t0 = performance.now();
+      let result: { fid?: number; eval: Partial<SampleQuality> };
+      if (evaluator) {
+        const { fid, ...rest } = evaluator.evaluate(sample(z));
+        this.metrics.fid.set(fid);
+        this.metrics.classBalance.set(rest.classBalance);
+        this.metrics.inceptionScore.set(rest.inceptionScore);
+        this.metrics.modesCovered.set(rest.modesCovered);
+        result = { fid, eval: rest };
+      } else {
+        const cov = ringModeCoverage(sample(z), { modes: 8, radius: 2, std: c.RING_STD });
+        this.metrics.modesCovered.set(cov.covered);
+        result = { eval: { modesCovered: cov.covered, numClasses: 8 } };
+      }
+      this.metrics.evalSeconds.observe((performance.now() - t0) / 1000);
+      this.lastEval = { round, ...result };
+      this.log.info({ round, ...result }, 'evaluation done');
+      return result;
+    };
+  }
+
   private async startHttp(): Promise<void> {
     const app = Fastify({ logger: false });
     app.get('/healthz', async () => ({ ok: true }));
@@ -251,6 +311,7 @@ export class ServerApp {
       phases: this.lastReport?.phases,
       outcomes: this.lastReport?.outcomes,
       accepted: this.lastReport?.accepted,
+      evaluation: this.lastEval,
     }));
     app.get('/api/samples/latest.png', async (_req, reply) =>
       this.latestGrid

@@ -78,6 +78,21 @@ export const SERVER_SETTINGS = {
     default: 10,
     help: 'a device without heartbeat this long is gone',
   } as Setting<number>,
+  EVAL_EVERY: {
+    parse: parsers.integer(0),
+    default: 0,
+    help: 'rounds between evaluations (FID, modes, class balance; ring: mode coverage); 0: never',
+  } as Setting<number>,
+  EVAL_SAMPLES: {
+    parse: parsers.integer(10, 100_000),
+    default: 2000,
+    help: 'generated samples per evaluation',
+  } as Setting<number>,
+  CLASSIFIER: {
+    parse: parsers.text,
+    default: '',
+    help: 'FID classifier card (JSON) instead of the committed one',
+  } as Setting<string>,
   LOG_LEVEL: {
     parse: parsers.oneOf('debug', 'info', 'warn', 'error'),
     default: 'info',

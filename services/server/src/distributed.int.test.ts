@@ -108,6 +108,43 @@ describe('server and device services over RabbitMQ and Redis', () => {
     for (const c of [d.server, ...d.devices]) c.kill('SIGTERM');
   });
 
+  it('MNIST with EVAL_EVERY: FID, modes and balance in /metrics, metrics.jsonl and /api/run', async () => {
+    const runId = uniqueRun('fid');
+    const env = {
+      DATASET: 'mnist',
+      LIMIT: '1000',
+      LATENT_DIM: '16',
+      ROUNDS: '4',
+      QUORUM: '2',
+      EVAL_EVERY: '2',
+      EVAL_SAMPLES: '300',
+    };
+    const d = await runDistributed(runId, env, 2);
+    await until('the run to finish', async () =>
+      (await api(d.port)).status === 'finished' ? true : undefined,
+    );
+    const text = await (await fetch(`http://127.0.0.1:${d.port}/metrics`)).text();
+    const fid = metric(text, 'distgan_fid');
+    assert.ok(Number.isFinite(fid) && fid > 0, `distgan_fid ${fid}`);
+    assert.ok(metric(text, 'distgan_modes_covered') >= 1);
+    assert.ok(metric(text, 'distgan_class_balance') > 0);
+    assert.equal(metric(text, 'distgan_eval_duration_seconds_count'), 2);
+    const lines = readFileSync(join(d.out, runId, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { round: number; fid?: number });
+    assert.deepEqual(
+      lines.filter((l) => l.fid !== undefined).map((l) => l.round),
+      [1, 3],
+    );
+    assert.equal(lines.at(-1)!.fid, fid);
+    const run = (await (await fetch(`http://127.0.0.1:${d.port}/api/run`)).json()) as {
+      evaluation: { round: number; fid: number };
+    };
+    assert.deepEqual({ round: run.evaluation.round, fid: run.evaluation.fid }, { round: 3, fid });
+    for (const c of [d.server, ...d.devices]) c.kill('SIGTERM');
+  });
+
   it('refuses a missing or malformed variable with a clear message', () => {
     const run = (
       script: string,
