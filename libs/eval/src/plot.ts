@@ -18,6 +18,22 @@ export interface LinePlotOptions {
   smooth?: number;
   /** Fixed y range; default: the data's, padded. */
   yRange?: readonly [number, number];
+  /** Logarithmic y axis (non-positive values are skipped), ticks at 1, 2, 5 × 10^k. */
+  logY?: boolean;
+}
+
+/** Tick values for a log axis over [10^lo, 10^hi]. */
+function logTicks(lo: number, hi: number): number[] {
+  const ticks: number[] = [];
+  const steps = hi - lo > 3 ? [1] : hi - lo > 1.2 ? [1, 2, 5] : [1, 1.5, 2, 3, 5, 7];
+  for (let k = Math.floor(lo); k <= Math.ceil(hi); k++) {
+    for (const m of steps) {
+      const v = m * 10 ** k;
+      const l = Math.log10(v);
+      if (l >= lo && l <= hi) ticks.push(Number(v.toPrecision(12)));
+    }
+  }
+  return ticks;
 }
 
 /** Ticks at 1, 2 or 5 × 10^k, about `target` of them over [lo, hi]. */
@@ -74,10 +90,11 @@ export function renderLinePlot(series: readonly Series[], opts: LinePlotOptions 
     if (x < 0 || y < 0 || x >= width || y >= height) return;
     data.set(rgb, (Math.round(y) * width + Math.round(x)) * 3);
   };
-  const smoothed = series.map((s) => ({
-    ...s,
-    y: movingAverage(s.y, Math.max(1, opts.smooth ?? 1)),
-  }));
+  const log = opts.logY === true;
+  const smoothed = series.map((s) => {
+    const y = movingAverage(s.y, Math.max(1, opts.smooth ?? 1));
+    return { ...s, y: log ? y.map((v) => (v > 0 ? Math.log10(v) : NaN)) : y };
+  });
 
   let xMin = Infinity;
   let xMax = -Infinity;
@@ -100,7 +117,9 @@ export function renderLinePlot(series: readonly Series[], opts: LinePlotOptions 
     yMin = 0;
     yMax = 1;
   }
-  if (opts.yRange) [yMin, yMax] = opts.yRange;
+  if (opts.yRange) {
+    [yMin, yMax] = log ? (opts.yRange.map((v) => Math.log10(v)) as [number, number]) : opts.yRange;
+  }
   if (xMax === xMin) xMax = xMin + 1;
   if (yMax === yMin) {
     yMin -= 0.5;
@@ -121,10 +140,12 @@ export function renderLinePlot(series: readonly Series[], opts: LinePlotOptions 
   const ink = [40, 40, 40] as const;
   const grid = [225, 225, 225] as const;
 
-  for (const t of niceTicks(yMin, yMax)) {
-    const y = py(t);
+  const yTicks = log
+    ? logTicks(yMin, yMax).map((v) => ({ at: Math.log10(v), label: formatTick(v) }))
+    : niceTicks(yMin, yMax).map((v) => ({ at: v, label: formatTick(v) }));
+  for (const { at, label } of yTicks) {
+    const y = py(at);
     for (let x = left; x <= right; x++) set(x, y, grid);
-    const label = formatTick(t);
     drawText(label, left - 6 - textWidth(label), Math.round(y - GLYPH_HEIGHT / 2), (a, b) =>
       set(a, b, ink),
     );

@@ -4,3 +4,16 @@ export { runEmbedded, deviceId, type RunHooks, type RunSummary, type RoundLine }
 export { loadGenerator, sampleFromRun } from './load.js';
 export { DEFAULTS, type EmbeddedConfig, type DatasetName, type PartitionScheme } from './config.js';
 export { addTrainOptions, toConfig, defaultRunId, type TrainFlags } from './cli.js';
+export {
+  BENCH_DATASETS,
+  BENCH_METHODS,
+  BENCH_SPLITS,
+  defaultThresholds,
+  runConvergenceBench,
+  timeToThreshold,
+  writeReport,
+  type BenchOptions,
+  type BenchResults,
+  type FidPoint,
+  type RunResult,
+} from './convergence-bench.js';
