@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { decodeWeights, encodeWeights, type FlatWeights, type TensorSpec } from '@distgan/protocol';
 import { Adam, type AdamConfig } from './adam.js';
 import { buildModel, type Model, type ModelSpec } from './models.js';
+import { readSync } from './read.js';
 import { deriveSeed } from './seeds.js';
 import {
   discriminatorStepOnSamples,
@@ -81,9 +82,7 @@ function transmit(
 
 function sampleWith(generator: Model, z: Float32Array): Float32Array {
   const count = z.length / generator.spec.latentDim;
-  return tf.tidy(() =>
-    generator.apply(tf.tensor2d(z.slice(), [count, generator.spec.latentDim])).dataSync(),
-  ) as Float32Array;
+  return readSync(() => generator.apply(tf.tensor2d(z.slice(), [count, generator.spec.latentDim])));
 }
 
 function checkDevices(devices: readonly BaselineDevice[]): number {
@@ -357,7 +356,7 @@ export class MdGan implements BaselineTrainer {
       transmit(
         {
           specs: sampleSpec,
-          values: tf.tidy(() => this.generator.apply(z).dataSync() as Float32Array),
+          values: readSync(() => this.generator.apply(z)),
         },
         sampleSpec,
       ),

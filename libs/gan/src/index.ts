@@ -24,6 +24,8 @@ export {
 export { averageWeights, StreamingAverage, type WeightedUpdate } from './aggregate.js';
 export {
   buildModel,
+  forwardFlops,
+  stepFlops,
   type Model,
   type ModelArch,
   type ModelRole,
@@ -31,6 +33,7 @@ export {
 } from './models.js';
 export { ParamSet, type Init, type ParamDef } from './params.js';
 export { runScheduledRound, SCHEDULES, type RoundPhases, type Schedule } from './schedules.js';
+export { readSync } from './read.js';
 export { deriveSeed } from './seeds.js';
 export {
   discriminatorStepOnSamples,

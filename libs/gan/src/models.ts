@@ -214,3 +214,55 @@ export function buildModel(role: ModelRole, spec: ModelSpec, seed: number): Mode
     dispose: () => params.dispose(),
   };
 }
+
+/**
+ * Multiply-add FLOPs (2 per multiply-add) of one forward pass of one sample: dense layers and
+ * convolutions only (activations, batch norm and biases are a small share and not counted). A
+ * conv-transpose counts the work of its non-zero inputs, 2·H_in·W_in·k²·C_in·C_out.
+ */
+export function forwardFlops(role: ModelRole, spec: ModelSpec): number {
+  if (spec.arch === 'mlp') {
+    const hidden = mlpHidden(spec);
+    const widths =
+      role === 'generator'
+        ? [spec.latentDim, ...hidden, prod(spec.sampleShape)]
+        : [prod(spec.sampleShape), ...[...hidden].reverse(), 1];
+    let f = 0;
+    for (let i = 0; i + 1 < widths.length; i++) f += 2 * widths[i]! * widths[i + 1]!;
+    return f;
+  }
+  const { base, channels, outC } = dcganPlan(spec);
+  const k2 = 16;
+  let f = 0;
+  if (role === 'generator') {
+    f += 2 * spec.latentDim * base * base * channels[0]!;
+    let side = base;
+    const chain = [...channels, outC];
+    for (let i = 0; i + 1 < chain.length; i++) {
+      f += 2 * side * side * k2 * chain[i]! * chain[i + 1]!;
+      side *= 2;
+    }
+    return f;
+  }
+  const down = [...channels].reverse();
+  let side = spec.sampleShape[0]!;
+  let inC = outC;
+  for (const ch of down) {
+    side /= 2;
+    f += 2 * side * side * k2 * inC * ch;
+    inC = ch;
+  }
+  return f + 2 * base * base * down[down.length - 1]!;
+}
+
+/**
+ * FLOPs of the training steps on a batch: a backward pass costs twice its forward pass (input
+ * and weight gradients), a pass that only propagates gradients once.
+ * - local D step: G forward on b latents, D forward and backward on b real and b fake samples;
+ * - G step: G forward and backward, D forward and input-gradient backward, on b samples.
+ */
+export function stepFlops(spec: ModelSpec, batch: number): { d: number; g: number } {
+  const g = forwardFlops('generator', spec);
+  const d = forwardFlops('discriminator', spec);
+  return { d: batch * (g + 3 * 2 * d), g: batch * (3 * g + 2 * d) };
+}

@@ -108,12 +108,16 @@ export function generatorFeedback(
   discriminator: Model,
   samples: tf.Tensor,
 ): { feedback: Float32Array; loss: number } {
-  const [feedback, loss] = tf.tidy(() => {
-    const { value, grad } = tf.valueAndGrad((x: tf.Tensor) =>
-      tf.mean(tf.softplus(tf.neg(discriminator.apply(x)))),
-    )(samples);
-    return [grad.dataSync() as Float32Array, value.dataSync()[0]!] as const;
-  });
+  // Read outside the scope: tf.tidy walks a returned typed array element by element.
+  const { value, grad } = tf.tidy(() =>
+    tf.valueAndGrad((x: tf.Tensor) => tf.mean(tf.softplus(tf.neg(discriminator.apply(x)))))(
+      samples,
+    ),
+  );
+  const feedback = grad.dataSync() as Float32Array;
+  const loss = value.dataSync()[0]!;
+  grad.dispose();
+  value.dispose();
   return { feedback, loss };
 }
 

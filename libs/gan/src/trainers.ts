@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { FlatWeights } from '@distgan/protocol';
 import { Adam, type AdamConfig } from './adam.js';
+import { readSync } from './read.js';
 import { buildModel, type Model, type ModelSpec } from './models.js';
 import { generatorStep, localDiscriminatorStep, type DiscriminatorLosses } from './steps.js';
 
@@ -60,14 +61,14 @@ export class GlobalGan {
   /** Samples from given latent vectors (count × latentDim), flat NHWC in [-1, 1]. */
   sample(z: Float32Array): Float32Array {
     const count = z.length / this.spec.latentDim;
-    return tf.tidy(() =>
-      this.generator.apply(tf.tensor2d(z.slice(), [count, this.spec.latentDim])).dataSync(),
-    ) as Float32Array;
+    return readSync(() =>
+      this.generator.apply(tf.tensor2d(z.slice(), [count, this.spec.latentDim])),
+    );
   }
 
   /** A fixed latent batch for sample grids that show progress over rounds. */
   latentBatch(count: number, seed: number): Float32Array {
-    return tf.tidy(() => latent(count, this.spec.latentDim, seed).dataSync()) as Float32Array;
+    return readSync(() => latent(count, this.spec.latentDim, seed));
   }
 
   get optimizerStep(): number {

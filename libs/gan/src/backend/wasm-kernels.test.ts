@@ -73,6 +73,7 @@ describe('wasm kernels registered at start-up agree with the cpu backend', () =>
       [3, 3, 6, 5, 4],
       [8, 8, 7, 9, 1],
       [1, 3, 4, 6, 5],
+      [0, 0, 16, 40, 50], // B larger than A: A·Bᵀ is computed as (B·Aᵀ)ᵀ
     ] as const;
     for (const [ba, bb, m, k, n] of cases) {
       for (const ta of [false, true]) {
