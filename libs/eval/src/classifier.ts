@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { Adam, ParamSet, type ParamDef } from '@distgan/gan';
+import { Adam, ParamSet, readInto, type ParamDef } from '@distgan/gan';
 import { decodeWeights, encodeWeights, type FlatWeights } from '@distgan/protocol';
 
 /**
@@ -129,8 +129,8 @@ export class Classifier {
         const f = this.features(x);
         return [f, tf.softmax(this.logitsOf(f))];
       });
-      features.set(feats.dataSync() as Float32Array, from * FEATURE_DIM);
-      probs.set(p.dataSync() as Float32Array, from * this.spec.numClasses);
+      readInto(feats, features.subarray(from * FEATURE_DIM, (from + n) * FEATURE_DIM));
+      readInto(p, probs.subarray(from * this.spec.numClasses, (from + n) * this.spec.numClasses));
       feats.dispose();
       p.dispose();
     }

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { readInto } from './read.js';
 
 export interface AdamConfig {
   /** Step size. DCGAN default 2e-4. */
@@ -69,7 +70,7 @@ export class Adam {
     out[0] = this.t;
     let offset = 1;
     for (const x of [...this.m, ...this.v]) {
-      out.set(x.dataSync() as Float32Array, offset);
+      readInto(x, out.subarray(offset, offset + x.size));
       offset += x.size;
     }
     return out;

@@ -33,7 +33,7 @@ export {
 } from './models.js';
 export { ParamSet, type Init, type ParamDef } from './params.js';
 export { runScheduledRound, SCHEDULES, type RoundPhases, type Schedule } from './schedules.js';
-export { readSync } from './read.js';
+export { readInto, readSync } from './read.js';
 export { deriveSeed } from './seeds.js';
 export {
   discriminatorStepOnSamples,

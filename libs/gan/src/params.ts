@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { FlatWeights, TensorSpec } from '@distgan/protocol';
+import { readSync } from './read.js';
 
 /** How a parameter tensor is initialised. */
 export type Init =
@@ -71,12 +72,8 @@ export class ParamSet {
       throw new RangeError(`output buffer holds ${out.length} values, the model has ${this.size}`);
     }
     // One read of one concatenated tensor: per-variable reads each allocate and copy.
-    const flat = tf.tidy(() => tf.concat(this.vars.map((v) => tf.reshape(v, [-1]))));
-    const data = flat.dataSync() as Float32Array;
-    flat.dispose();
-    if (!out) return { specs: this.specs, values: data };
-    out.set(data);
-    return { specs: this.specs, values: out };
+    const values = readSync(() => tf.concat(this.vars.map((v) => tf.reshape(v, [-1]))), out);
+    return { specs: this.specs, values };
   }
 
   /** Loads a flat vector (same layout as `specs`) into the variables. */

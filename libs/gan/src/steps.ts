@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import './gradients.js';
 import type { Adam } from './adam.js';
+import { readInto } from './read.js';
 import type { Model } from './models.js';
 
 export interface DiscriminatorLosses {
@@ -114,7 +115,7 @@ export function generatorFeedback(
       samples,
     ),
   );
-  const feedback = grad.dataSync() as Float32Array;
+  const feedback = readInto(grad);
   const loss = value.dataSync()[0]!;
   grad.dispose();
   value.dispose();

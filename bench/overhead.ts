@@ -1,0 +1,160 @@
+/**
+ * Round overhead of the distributed run: the share of round time that is not device or server
+ * computation (messaging, Redis, codec, waiting), for 1, 4, 8 and 16 device processes and both
+ * schedules, with the server and the devices as real processes over the RabbitMQ and Redis named
+ * by RABBITMQ_URL and REDIS_URL (loopback); and the parallel schedule's round time against the
+ * serial one's.
+ *
+ *   npm run bench:overhead [-- --quick] [--models dcgan,mlp] [--devices 1,4,8,16] [--rounds 6]
+ *
+ * Computation on a round's critical path: serial, the slowest device's local training plus the
+ * generator steps; parallel, the larger of the two (they overlap). With more device processes
+ * than cores, device compute slows down by sharing the cores; that counts as computation.
+ */
+import { parseArgs } from 'node:util';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  api,
+  describeServices,
+  killAll,
+  runDistributed,
+  uniqueRun,
+  until,
+} from '../services/server/src/process-harness.js';
+import { writeResults } from './common.js';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean' },
+    rounds: { type: 'string' },
+    devices: { type: 'string' },
+    models: { type: 'string' },
+  },
+});
+const quick = values.quick === true;
+const rounds = Number(values.rounds ?? (quick ? 3 : 6));
+const deviceCounts = (values.devices ?? (quick ? '1,4' : '1,4,8,16')).split(',').map(Number);
+const models = (values.models ?? (quick ? 'mlp' : 'dcgan,mlp')).split(',');
+const WARMUP = 2;
+
+interface Line {
+  round: number;
+  phases: {
+    totalMs: number;
+    deviceComputeMs: number;
+    generatorMs: number;
+    aggregateMs: number;
+    broadcastMs: number;
+  };
+}
+interface Row {
+  model: string;
+  schedule: string;
+  devices: number;
+  roundMs: number;
+  deviceComputeMs: number;
+  generatorMs: number;
+  aggregateMs: number;
+  broadcastMs: number;
+  computeMs: number;
+  overheadShare: number;
+}
+const rows: Row[] = [];
+
+console.log(`${describeServices()}; ${rounds} rounds after ${WARMUP} warm-up rounds`);
+console.log(
+  '| model | schedule | devices | ms/round | slowest device ms | G ms | aggregate ms | overhead |',
+);
+console.log('|---|---|---:|---:|---:|---:|---:|---:|');
+try {
+  for (const model of models) {
+    for (const n of deviceCounts) {
+      for (const schedule of ['serial', 'parallel']) {
+        const runId = uniqueRun(`overhead-${model}-${schedule}-${n}`);
+        const d = await runDistributed(
+          runId,
+          {
+            DATASET: 'mnist',
+            LIMIT: '4000',
+            LATENT_DIM: '64',
+            BATCH_SIZE: '64',
+            MODEL: model,
+            SCHEDULE: schedule,
+            ROUNDS: String(rounds + WARMUP),
+            QUORUM: String(n),
+            SAMPLE_EVERY: '100000',
+            CHECKPOINT_EVERY: '100000',
+            ROUND_DEADLINE_MS: '600000',
+          },
+          n,
+        );
+        await until(
+          'the run',
+          async () => ((await api(d.port)).status === 'finished' ? true : undefined),
+          3_600_000,
+        );
+        const lines = readFileSync(join(d.out, runId, 'metrics.jsonl'), 'utf8')
+          .trim()
+          .split('\n')
+          .map((l) => JSON.parse(l) as Line)
+          .slice(WARMUP);
+        const mean = (f: (l: Line) => number): number =>
+          lines.reduce((s, l) => s + f(l), 0) / lines.length;
+        const row: Row = {
+          model,
+          schedule,
+          devices: n,
+          roundMs: mean((l) => l.phases.totalMs),
+          deviceComputeMs: mean((l) => l.phases.deviceComputeMs),
+          generatorMs: mean((l) => l.phases.generatorMs),
+          aggregateMs: mean((l) => l.phases.aggregateMs),
+          broadcastMs: mean((l) => l.phases.broadcastMs),
+          computeMs: mean((l) =>
+            schedule === 'serial'
+              ? l.phases.deviceComputeMs + l.phases.generatorMs
+              : Math.max(l.phases.deviceComputeMs, l.phases.generatorMs),
+          ),
+          overheadShare: 0,
+        };
+        row.overheadShare = Math.max(0, 1 - row.computeMs / row.roundMs);
+        rows.push(row);
+        console.log(
+          `| ${model} | ${schedule} | ${n} | ${row.roundMs.toFixed(0)} | ${row.deviceComputeMs.toFixed(0)} | ` +
+            `${row.generatorMs.toFixed(0)} | ${row.aggregateMs.toFixed(0)} | ${(100 * row.overheadShare).toFixed(1)}% |`,
+        );
+        killAll('SIGTERM');
+        await new Promise((r) => setTimeout(r, 1000));
+      }
+    }
+  }
+} finally {
+  killAll();
+}
+
+const ratios = rows
+  .filter((r) => r.schedule === 'parallel')
+  .map((p) => {
+    const s = rows.find(
+      (r) => r.schedule === 'serial' && r.model === p.model && r.devices === p.devices,
+    )!;
+    return { model: p.model, devices: p.devices, parallelOverSerial: p.roundMs / s.roundMs };
+  });
+console.log('\nparallel round time / serial round time:');
+for (const r of ratios)
+  console.log(`  ${r.model}, ${r.devices} devices: ${r.parallelOverSerial.toFixed(2)}`);
+const dcgan8 = rows.find((r) => r.model === 'dcgan' && r.devices === 8 && r.schedule === 'serial');
+if (dcgan8) {
+  console.log(
+    `DCGAN, 8 devices, serial: overhead ${(100 * dcgan8.overheadShare).toFixed(1)}% (target < 5%)`,
+  );
+}
+const path = writeResults('overhead', {
+  quick,
+  rounds,
+  services: describeServices(),
+  rows,
+  parallelOverSerial: ratios,
+  dcgan8Overhead: dcgan8?.overheadShare ?? null,
+});
+console.log(`wrote ${path}`);
