@@ -63,10 +63,13 @@ export class Adam {
     });
   }
 
-  /** The state as one flat vector: [t, m..., v...]. */
-  getState(): Float32Array {
+  /** The state as one flat vector: [t, m..., v...] (into `into` when given, a reused buffer). */
+  getState(into?: Float32Array): Float32Array {
     const n = this.m.reduce((s, x) => s + x.size, 0);
-    const out = new Float32Array(1 + 2 * n);
+    if (into && into.length !== 1 + 2 * n) {
+      throw new RangeError(`state buffer holds ${into.length} values, expected ${1 + 2 * n}`);
+    }
+    const out = into ?? new Float32Array(1 + 2 * n);
     out[0] = this.t;
     let offset = 1;
     for (const x of [...this.m, ...this.v]) {

@@ -75,8 +75,8 @@ export class GlobalGan {
     return this.optimizer.step;
   }
 
-  getOptimizerState(): Float32Array {
-    return this.optimizer.getState();
+  getOptimizerState(into?: Float32Array): Float32Array {
+    return this.optimizer.getState(into);
   }
 
   setOptimizerState(state: Float32Array): void {

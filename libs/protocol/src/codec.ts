@@ -36,15 +36,28 @@ export interface EncodeOptions {
 
 /** Encodes weights into one blob (one allocation; float32 data copied once). */
 export function encodeWeights(w: FlatWeights, opts: EncodeOptions = {}): Uint8Array {
-  const dtype = opts.dtype ?? 'float32';
-  const count = totalSize(w.specs);
-  if (count !== w.values.length) {
+  if (totalSize(w.specs) !== w.values.length) {
     throw new RangeError(
-      `weights hold ${w.values.length} values but their specs describe ${count}`,
+      `weights hold ${w.values.length} values but their specs describe ${totalSize(w.specs)}`,
     );
   }
+  return encodeWeightsWith(w.specs, (out) => out.set(w.values), opts);
+}
+
+/**
+ * Encodes weights that `fill` writes into the float32 array it is given (count values in spec
+ * order). For float32 blobs that array is the blob's own data region, so weights read straight
+ * from a model land in the blob with no intermediate copy or allocation.
+ */
+export function encodeWeightsWith(
+  specs: readonly TensorSpec[],
+  fill: (values: Float32Array) => void,
+  opts: EncodeOptions = {},
+): Uint8Array {
+  const dtype = opts.dtype ?? 'float32';
+  const count = totalSize(specs);
   const header = new TextEncoder().encode(
-    JSON.stringify({ tensors: w.specs.map((s) => ({ name: s.name, shape: s.shape })), count }),
+    JSON.stringify({ tensors: specs.map((s) => ({ name: s.name, shape: s.shape })), count }),
   );
   const dataOffset = align8(PREFIX + header.length);
   const bytesPer = dtype === 'float32' ? 4 : 2;
@@ -56,10 +69,11 @@ export function encodeWeights(w: FlatWeights, opts: EncodeOptions = {}): Uint8Ar
   view.setUint32(8, header.length, true);
   blob.set(header, PREFIX);
   if (dtype === 'float32') {
-    blob.set(new Uint8Array(w.values.buffer, w.values.byteOffset, w.values.byteLength), dataOffset);
+    fill(new Float32Array(blob.buffer, dataOffset, count));
   } else {
+    const v = new Float32Array(count);
+    fill(v);
     const out = new Uint16Array(blob.buffer, dataOffset, count);
-    const v = w.values;
     for (let i = 0; i < count; i++) {
       const h = toFloat16Bits(v[i]!);
       if ((h & 0x7c00) === 0x7c00 && Number.isFinite(v[i]!)) {

@@ -27,7 +27,8 @@ export class AsyncQueue<T> {
   next(timeoutMs = Infinity, signal?: AbortSignal): Promise<T | null> {
     const item = this.items.shift();
     if (item !== undefined) return Promise.resolve(item);
-    if (this.closed || signal?.aborted) return Promise.resolve(null);
+    // A zero timeout is a poll: no timer, whose tick would cost a millisecond or more.
+    if (this.closed || signal?.aborted || timeoutMs <= 0) return Promise.resolve(null);
     return new Promise((resolve) => {
       let timer: NodeJS.Timeout | undefined;
       const finish = (value: T | null): void => {

@@ -4,6 +4,7 @@ import {
   decodeWeights,
   encodeMessage,
   encodeWeights,
+  encodeWeightsWith,
   names,
   parseMessage,
   PROTOCOL_VERSION,
@@ -127,6 +128,10 @@ const now = (): number => performance.now();
 export class Coordinator {
   private readonly names: ReturnType<typeof names>;
   private nextRound = 0;
+  /** G's optimizer state before a parallel round's G steps, reused every round. */
+  private optimizerBuffer: Float32Array | undefined;
+  /** θ_t of the round in progress, reused every round (megabytes). */
+  private generatorBuffer: Float32Array | undefined;
   /** The average's buffer, reused every round (megabytes). */
   private average: Float32Array | undefined;
   /**
@@ -209,13 +214,18 @@ export class Coordinator {
       late: 0,
     };
     const bytes = { down: 0, up: 0 };
-    const generatorBefore = this.gan.generatorWeights();
+    // Reused every round: θ_t is kept to roll a failed round back.
+    this.generatorBuffer ??= new Float32Array(this.gan.generator.params.size);
+    const generatorBefore = this.gan.generatorWeights(this.generatorBuffer);
     const dSpecs = this.gan.discriminator.params.specs;
     let gLoss = NaN;
     let publishedAt = 0;
     let accepted: Accepted[] = [];
     // In `parallel` the G steps run before the round may fail: keep what to restore.
-    const optimizerBefore = cfg.schedule === 'parallel' ? this.gan.getOptimizerState() : undefined;
+    const optimizerBefore =
+      cfg.schedule === 'parallel'
+        ? (this.optimizerBuffer = this.gan.getOptimizerState(this.optimizerBuffer))
+        : undefined;
     await this.drainLate(outcomes, t);
     const inbox = await this.transport.openRound(t);
     let completed = false;
@@ -225,7 +235,7 @@ export class Coordinator {
         broadcast: async () => {
           const b0 = now();
           const gBlob = encodeWeights(generatorBefore);
-          const dBlob = encodeWeights(this.gan.discriminatorWeights());
+          const dBlob = encodeWeightsWith(dSpecs, (v) => this.gan.discriminatorWeights(v));
           const gKey = this.names.generatorKey(t);
           const dKey = this.names.discriminatorKey(t);
           await Promise.all([

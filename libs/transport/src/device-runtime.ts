@@ -3,7 +3,7 @@ import {
   blobSha256Hex,
   decodeWeights,
   encodeMessage,
-  encodeWeights,
+  encodeWeightsWith,
   names,
   parseMessage,
   PROTOCOL_VERSION,
@@ -169,9 +169,12 @@ export class DeviceRuntime {
       return { kind: 'skipped', round: t, reason: `local training diverged (D loss ${losses.d})` };
     }
 
-    const blob = encodeWeights(this.trainer.discriminatorWeights(), {
-      dtype: this.options.updateDtype ?? 'float32',
-    });
+    // Read from the model straight into the blob: no intermediate copy.
+    const blob = encodeWeightsWith(
+      this.trainer.discriminator.params.specs,
+      (v) => this.trainer.discriminatorWeights(v),
+      { dtype: this.options.updateDtype ?? 'float32' },
+    );
     const key = this.names.deviceUpdateKey(t, deviceId);
     await this.store.put(key, blob, { ttlSeconds: this.options.blobTtlSeconds });
     const update: DeviceUpdate = {
