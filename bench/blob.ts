@@ -8,6 +8,7 @@
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { decodeWeights, encodeWeights, blobSha256Hex, type FlatWeights } from '@distgan/protocol';
+import { GlobalGan, initBackend, LocalDiscriminatorTrainer } from '@distgan/gan';
 import { RedisBlobStore } from '@distgan/transport';
 import { medianMs, writeResults } from './common.js';
 
@@ -61,4 +62,47 @@ for (const [name, n] of Object.entries(sizes)) {
 }
 await store.close();
 raw.disconnect();
+
+// The error float16 uplink updates introduce, on a real update: the MLP discriminator after one
+// local step from its initial weights, compared with the size of that step.
+await initBackend();
+const spec = { arch: 'mlp' as const, sampleShape: [28, 28, 1], latentDim: 64 };
+const adam = { learningRate: 2e-4, beta1: 0.5, beta2: 0.999 };
+const gan = new GlobalGan(spec, { seed: 1, generatorAdam: adam });
+const device = new LocalDiscriminatorTrainer(spec, adam);
+const before = gan.discriminatorWeights().values;
+device.setGlobal(gan.generatorWeights().values, before);
+const real = new Float32Array(64 * 784).map((_, i) => Math.sin(i * 0.7));
+device.train(
+  1,
+  64,
+  () => real,
+  () => 1,
+);
+const after = device.discriminatorWeights();
+const half = decodeWeights(encodeWeights(after, { dtype: 'float16' })).values;
+let maxAbs = 0;
+let errSq = 0;
+let stepSq = 0;
+let weightSq = 0;
+for (let i = 0; i < half.length; i++) {
+  const e = half[i]! - after.values[i]!;
+  maxAbs = Math.max(maxAbs, Math.abs(e));
+  errSq += e * e;
+  stepSq += (after.values[i]! - before[i]!) ** 2;
+  weightSq += after.values[i]! ** 2;
+}
+const float16Error = {
+  maxAbsError: maxAbs,
+  rmsErrorOverRmsWeight: Math.sqrt(errSq / weightSq),
+  rmsErrorOverRmsStep: Math.sqrt(errSq / stepSq),
+};
+results['float16Error'] = float16Error;
+console.log(
+  `float16 updates (MLP D after one local step): max |error| ${maxAbs.toExponential(2)}, ` +
+    `RMS error / RMS weight ${float16Error.rmsErrorOverRmsWeight.toExponential(2)}, ` +
+    `RMS error / RMS of the step ${float16Error.rmsErrorOverRmsStep.toFixed(3)}`,
+);
+device.dispose();
+gan.dispose();
 console.log(`wrote ${writeResults('blob', results)}`);
