@@ -16,7 +16,7 @@ if (!['unit', 'int', 'fault', 'all'].includes(tier)) {
   process.exit(2);
 }
 const roots =
-  dirs.length > 0 ? dirs.map((d) => resolve(d)) : ['libs', 'services'].map((d) => join(root, d));
+  dirs.length > 0 ? dirs.map((d) => resolve(d)) : ['libs', 'services', 'e2e'].map((d) => join(root, d));
 
 function* walk(dir) {
   for (const name of readdirSync(dir)) {

@@ -27,7 +27,7 @@ export const DEVICE_SETTINGS = {
   PORT: {
     parse: parsers.integer(1, 65535),
     default: 8081,
-    help: 'HTTP port (/healthz, /metrics)',
+    help: 'HTTP port (/healthz, /readyz, /metrics)',
   } as Setting<number>,
   HEARTBEAT_S: {
     parse: parsers.integer(1),

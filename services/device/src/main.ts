@@ -81,6 +81,13 @@ const runtime = new DeviceRuntime(
 
 const http = Fastify({ logger: false });
 http.get('/healthz', async () => ({ ok: true, state: runtime.state }));
+// Ready: both services reachable, so the device can take the next round's task.
+http.get('/readyz', async (_req, reply) => {
+  const ready = rabbit.connected && (await redis.ping());
+  return reply
+    .code(ready ? 200 : 503)
+    .send({ ready, rabbitmq: rabbit.connected, state: runtime.state });
+});
 http.get('/metrics', async (_req, reply) =>
   reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
 );

@@ -105,6 +105,10 @@ describe('server and device services over RabbitMQ and Redis', () => {
     assert.match(text, /distgan_round_phase_seconds_count\{phase="collect"\} 5\n/);
     const ready = await fetch(`http://127.0.0.1:${d.port}/readyz`);
     assert.equal(ready.status, 200);
+    for (const p of d.devicePorts) {
+      const r = await fetch(`http://127.0.0.1:${p}/readyz`);
+      assert.equal(r.status, 200, `device on :${p} is ready`);
+    }
     for (const c of [d.server, ...d.devices]) c.kill('SIGTERM');
   });
 

@@ -76,7 +76,13 @@ export async function runDistributed(
   runId: string,
   env: Record<string, string>,
   devices: number,
-): Promise<{ port: number; out: string; server: ChildProcess; devices: ChildProcess[] }> {
+): Promise<{
+  port: number;
+  out: string;
+  server: ChildProcess;
+  devices: ChildProcess[];
+  devicePorts: number[];
+}> {
   const out = mkdtempSync(join(tmpdir(), 'distgan-dist-'));
   const port = nextPort();
   const server = start(SERVER, {
@@ -87,6 +93,7 @@ export async function runDistributed(
     OUT: out,
     MIN_DEVICES: String(devices),
   });
+  const devicePorts = Array.from({ length: devices }, () => nextPort());
   const devs = Array.from({ length: devices }, (_, k) =>
     start(DEVICE, {
       ...RUN,
@@ -94,10 +101,10 @@ export async function runDistributed(
       RUN_ID: runId,
       DEVICE_INDEX: String(k),
       NUM_DEVICES: String(devices),
-      PORT: String(nextPort()),
+      PORT: String(devicePorts[k]),
     }),
   );
-  return { port, out, server, devices: devs };
+  return { port, out, server, devices: devs, devicePorts };
 }
 
 export async function api(
