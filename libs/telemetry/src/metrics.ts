@@ -22,10 +22,11 @@ export interface ServerMetrics {
   activeDevices: Gauge;
   bytesTotal: Counter<'direction'>;
   loss: Gauge<'network'>;
-  fid: Gauge;
-  modesCovered: Gauge;
-  classBalance: Gauge;
-  inceptionScore: Gauge;
+  /** Labelled by dataset: no series at all before the first evaluation (never a false 0). */
+  fid: Gauge<'dataset'>;
+  modesCovered: Gauge<'dataset'>;
+  classBalance: Gauge<'dataset'>;
+  inceptionScore: Gauge<'dataset'>;
   evalSeconds: Histogram;
 }
 
@@ -84,21 +85,25 @@ export function createServerMetrics(opts: { defaultMetrics?: boolean } = {}): Se
     fid: new Gauge({
       name: 'distgan_fid',
       help: "FID at the last evaluation: Fréchet distance between generated samples and the test set in the feature space of the dataset's classifier.",
+      labelNames: ['dataset'],
       registers: r,
     }),
     modesCovered: new Gauge({
       name: 'distgan_modes_covered',
       help: 'Classes (ring: modes) present in the generated samples at the last evaluation.',
+      labelNames: ['dataset'],
       registers: r,
     }),
     classBalance: new Gauge({
       name: 'distgan_class_balance',
       help: 'Normalised entropy of the classes of the generated samples at the last evaluation (1 = uniform).',
+      labelNames: ['dataset'],
       registers: r,
     }),
     inceptionScore: new Gauge({
       name: 'distgan_inception_score',
       help: "Inception-style score of the generated samples at the last evaluation, with the dataset's classifier.",
+      labelNames: ['dataset'],
       registers: r,
     }),
     evalSeconds: new Histogram({

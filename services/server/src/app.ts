@@ -273,14 +273,15 @@ export class ServerApp {
       let result: { fid?: number; eval: Partial<SampleQuality> };
       if (evaluator) {
         const { fid, ...rest } = evaluator.evaluate(sample(z));
-        this.metrics.fid.set(fid);
-        this.metrics.classBalance.set(rest.classBalance);
-        this.metrics.inceptionScore.set(rest.inceptionScore);
-        this.metrics.modesCovered.set(rest.modesCovered);
+        const l = { dataset };
+        this.metrics.fid.set(l, fid);
+        this.metrics.classBalance.set(l, rest.classBalance);
+        this.metrics.inceptionScore.set(l, rest.inceptionScore);
+        this.metrics.modesCovered.set(l, rest.modesCovered);
         result = { fid, eval: rest };
       } else {
         const cov = ringModeCoverage(sample(z), { modes: 8, radius: 2, std: c.RING_STD });
-        this.metrics.modesCovered.set(cov.covered);
+        this.metrics.modesCovered.set({ dataset }, cov.covered);
         result = { eval: { modesCovered: cov.covered, numClasses: 8 } };
       }
       this.metrics.evalSeconds.observe((performance.now() - t0) / 1000);

@@ -128,10 +128,10 @@ describe('server and device services over RabbitMQ and Redis', () => {
       (await api(d.port)).status === 'finished' ? true : undefined,
     );
     const text = await (await fetch(`http://127.0.0.1:${d.port}/metrics`)).text();
-    const fid = metric(text, 'distgan_fid');
+    const fid = metric(text, 'distgan_fid{dataset="mnist"}');
     assert.ok(Number.isFinite(fid) && fid > 0, `distgan_fid ${fid}`);
-    assert.ok(metric(text, 'distgan_modes_covered') >= 1);
-    assert.ok(metric(text, 'distgan_class_balance') > 0);
+    assert.ok(metric(text, 'distgan_modes_covered{dataset="mnist"}') >= 1);
+    assert.ok(metric(text, 'distgan_class_balance{dataset="mnist"}') > 0);
     assert.equal(metric(text, 'distgan_eval_duration_seconds_count'), 2);
     const lines = readFileSync(join(d.out, runId, 'metrics.jsonl'), 'utf8')
       .trim()

@@ -1,0 +1,232 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { connect } from 'amqplib';
+import { names } from '@distgan/protocol';
+import {
+  DEVICE,
+  SERVER,
+  killAll,
+  nextPort,
+  start,
+  uniqueRun,
+  until,
+} from '@distgan/server/harness';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { Prometheus } from './prometheus.js';
+import { startServices, type Services } from './services.js';
+
+/*
+ * The whole system end to end: the server and device services as real processes, RabbitMQ and
+ * Redis (containers, or the services at RABBITMQ_URL / REDIS_URL), and a real Prometheus that
+ * scrapes them. Everything is checked from the outside: PromQL, the HTTP API, the run folder.
+ * One run goes through scaling up and down, a malformed message, a device killed and restarted,
+ * and the server killed and restarted, and must still finish with a falling FID.
+ */
+const ROUNDS = 100;
+let services: Services;
+let prom: Prometheus;
+
+before(async () => {
+  services = await startServices();
+  console.log(`e2e services: ${services.source}`);
+  if (!Prometheus.available()) {
+    throw new Error(
+      "Prometheus is not installed: the e2e suite needs Debian's prometheus package (apt-get install prometheus)",
+    );
+  }
+  prom = new Prometheus(nextPort());
+});
+
+after(async () => {
+  killAll();
+  prom?.stop();
+  await services?.stop();
+});
+
+describe('end to end: server, devices, RabbitMQ, Redis and Prometheus', () => {
+  it('scales, survives faults and bad input, and trains (FID falls), as Prometheus sees it', async () => {
+    const runId = uniqueRun('e2e');
+    const out = mkdtempSync(join(tmpdir(), 'distgan-e2e-'));
+    const common = {
+      RABBITMQ_URL: services.rabbitmqUrl,
+      REDIS_URL: services.redisUrl,
+      RUN_ID: runId,
+      DATASET: 'mnist',
+      LIMIT: '4000',
+      NUM_DEVICES: '4',
+      SEED: '5',
+      LOCAL_STEPS: '5',
+      GENERATOR_STEPS: '5',
+      HEARTBEAT_TIMEOUT_S: '3',
+      LOG_LEVEL: 'warn',
+    };
+    const serverPort = nextPort();
+    const serverEnv = {
+      ...common,
+      PORT: String(serverPort),
+      OUT: out,
+      ROUNDS: String(ROUNDS),
+      MIN_DEVICES: '1',
+      QUORUM: '1',
+      ROUND_DEADLINE_MS: '6000',
+      CHECKPOINT_EVERY: '5',
+      EVAL_EVERY: '20',
+      EVAL_SAMPLES: '500',
+      SAMPLE_EVERY: '1000',
+    };
+    const devicePorts = [0, 1, 2, 3].map(() => nextPort());
+    const devices = new Map<number, ChildProcess>();
+    const startDevice = (k: number): void => {
+      devices.set(
+        k,
+        start(DEVICE, {
+          ...common,
+          DEVICE_INDEX: String(k),
+          PORT: String(devicePorts[k]),
+          HEARTBEAT_S: '1',
+        }),
+      );
+    };
+    const targets = (): { port: number; job: string }[] => [
+      { port: serverPort, job: 'server' },
+      ...[...devices.keys()].map((k) => ({ port: devicePorts[k]!, job: 'device' })),
+    ];
+    const api = async (): Promise<{ status: string; round: number }> =>
+      (await (await fetch(`http://127.0.0.1:${serverPort}/api/run`)).json()) as {
+        status: string;
+        round: number;
+      };
+    const q = (expr: string): Promise<number | undefined> => prom.scalar(expr);
+    const sel = `{job="distgan-server"}`;
+    const roundNow = async (): Promise<number> => (await q(`distgan_round${sel}`)) ?? -1;
+    const waitFor = (what: string, f: () => Promise<boolean>, ms = 120_000): Promise<true> =>
+      until(what, async () => ((await f()) ? true : undefined), ms);
+
+    let server = start(SERVER, serverEnv);
+    startDevice(0);
+    startDevice(1);
+    await prom.start(targets());
+
+    // Rounds advance, and Prometheus sees it.
+    await waitFor('round 8 in Prometheus', async () => (await roundNow()) >= 8);
+    const latency = await q(
+      `histogram_quantile(0.5, sum by (le) (rate(distgan_round_phase_seconds_bucket{job="distgan-server",phase="total"}[30s])))`,
+    );
+    assert.ok(latency !== undefined && latency > 0 && Number.isFinite(latency), `p50 ${latency}`);
+    for (const phase of ['broadcast', 'collect', 'aggregate', 'generator']) {
+      const n = await q(`distgan_round_phase_seconds_count{job="distgan-server",phase="${phase}"}`);
+      assert.ok(n !== undefined && n >= 8, `${phase} latency reported (${n})`);
+    }
+    await waitFor('2 active devices', async () => (await q(`distgan_active_devices${sel}`)) === 2);
+
+    // Scale up: a third device takes part from the next rounds.
+    const joinedAt = await roundNow();
+    startDevice(2);
+    prom.setTargets(targets());
+    await waitFor('3 active devices', async () => (await q(`distgan_active_devices${sel}`)) === 3);
+    await waitFor(
+      'the new device to train a round',
+      async () =>
+        ((await q(`distgan_device_last_round{instance="127.0.0.1:${devicePorts[2]}"}`)) ?? -1) >
+        joinedAt,
+    );
+
+    // A malformed update in the round queue: refused, counted, and the run goes on.
+    const conn = await connect(services.rabbitmqUrl);
+    const ch = await conn.createChannel();
+    await waitFor(
+      'the malformed update to be refused',
+      async () => {
+        const r = (await api()).round;
+        for (const t of [r + 1, r + 2]) {
+          ch.sendToQueue(names(runId).roundQueue(t), Buffer.from('{"type":"DeviceUpdate",'));
+        }
+        await new Promise((res) => setTimeout(res, 500));
+        return (
+          ((await q(`distgan_device_updates_total{job="distgan-server",outcome="rejected"}`)) ??
+            0) >= 1
+        );
+      },
+      60_000,
+    );
+    await conn.close();
+
+    // Scale down: a device that leaves stops being expected; rounds do not wait for it.
+    devices.get(2)!.kill('SIGTERM');
+    await waitFor('2 active devices', async () => (await q(`distgan_active_devices${sel}`)) === 2);
+    const leftAt = await roundNow();
+    await waitFor('3 rounds after the device left', async () => (await roundNow()) >= leftAt + 3);
+    devices.delete(2);
+    prom.setTargets(targets());
+
+    // A device killed outright: its rounds close at the deadline with the quorum of 1; it
+    // restarts and rejoins.
+    devices.get(1)!.kill('SIGKILL');
+    const killedAt = await roundNow();
+    await waitFor(
+      'rounds to go on without the killed device',
+      async () => (await roundNow()) >= killedAt + 2,
+    );
+    startDevice(1);
+    await waitFor(
+      'the restarted device to train again',
+      async () =>
+        ((await q(`distgan_device_last_round{instance="127.0.0.1:${devicePorts[1]}"}`)) ?? -1) >
+        killedAt + 2,
+    );
+
+    // The server killed outright: it restarts, resumes from its checkpoint, and finishes.
+    await waitFor('round 50', async () => (await roundNow()) >= 50);
+    server.kill('SIGKILL');
+    await new Promise((r) => setTimeout(r, 1000));
+    server = start(SERVER, serverEnv);
+    await waitFor(
+      'the restarted server to be scraped',
+      async () => (await q(`up{job="distgan-server"}`)) === 1 && (await roundNow()) >= 45,
+    );
+    await waitFor('the run to finish', async () => (await api()).status === 'finished', 600_000);
+    await new Promise((r) => setTimeout(r, 2500)); // the last scrape
+    assert.equal(await roundNow(), ROUNDS - 1);
+
+    // FID falls: every evaluation, as Prometheus recorded it, and in the run folder.
+    const fids = await prom.range(`distgan_fid${sel}`, 3600);
+    assert.ok(fids.length > 10, `${fids.length} FID samples`);
+    assert.ok(fids.at(-1)! < 0.9 * fids[0]!, `FID from ${fids[0]} to ${fids.at(-1)}`);
+    const lines = readFileSync(join(out, runId, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { round: number; fid?: number; participants: number });
+    const evaluated = lines.filter((l) => l.fid !== undefined);
+    assert.ok(evaluated.length >= 4, `${evaluated.length} evaluations in metrics.jsonl`);
+    assert.ok(evaluated.at(-1)!.fid! < 0.9 * evaluated[0]!.fid!);
+    // Every round up to the last is in the run folder (re-run rounds after the restart too).
+    const rounds = new Set(lines.map((l) => l.round));
+    for (let t = 0; t < ROUNDS; t++) assert.ok(rounds.has(t), `round ${t} recorded`);
+    assert.ok(
+      lines.some((l) => l.participants === 3),
+      'rounds with 3 devices',
+    );
+
+    // The project's metrics pass promtool's checks (names, units, help, types). prom-client's
+    // process metrics (distgan_process_*) are left out: their gauges end in _total upstream.
+    for (const port of [serverPort, devicePorts[0]!]) {
+      const text = (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())
+        .split('\n')
+        .filter((l) => !/^(# (HELP|TYPE) )?distgan_process_/.test(l))
+        .join('\n');
+      const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+      assert.equal(
+        check.status,
+        0,
+        `promtool check metrics (:${port}): ${check.stdout}${check.stderr}`,
+      );
+    }
+
+    server.kill('SIGTERM');
+    for (const d of devices.values()) d.kill('SIGTERM');
+  });
+});
