@@ -1,7 +1,17 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { parseAllDocuments, parse } from 'yaml';
@@ -11,8 +21,11 @@ import { DEVICE_SETTINGS } from '@distgan/device';
 /*
  * The deployment, checked offline: every manifest kustomize builds from k8s/ validates against
  * the Kubernetes API schemas (kubernetes-models); the chart's values schema accepts the shipped
- * values files and refuses bad ones; the chart and k8s/ describe the same objects; and, where
- * helm is on the PATH, every document the chart renders validates too.
+ * values files and refuses bad ones; the chart and k8s/ describe the same objects; the chart's
+ * templates, rendered by e2e/chart-render (helm's template engine: Go's text/template, sprig and
+ * helm's functions, built from Debian's packages; not helm itself) with the default, the GPU and
+ * other values, give documents that validate and equal k8s/'s objects; and, where helm is on the
+ * PATH, helm lints the chart and every document it renders validates too.
  */
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const chart = `${root}charts/distgan/`;
@@ -241,7 +254,7 @@ describe('charts/distgan', () => {
       const env = (c!.env ?? []).map((e) => e.name).sort();
       const chartEnv = [...`${tpl}\n${helpers}`.matchAll(/- name: ([A-Z_]+)$/gm)]
         .map((m) => m[1]!)
-        .filter((n) => n !== 'RABBITMQ_PASSWORD') // bundled RabbitMQ only
+        .filter((n) => n !== 'RABBITMQ_PASSWORD' && n !== 'REDIS_PASSWORD') // bundled brokers only
         .sort();
       assert.deepEqual([...new Set(chartEnv)], env, `${o.metadata.name} environment`);
     }
@@ -249,10 +262,10 @@ describe('charts/distgan', () => {
 
   it('renders documents that validate, with the default and the GPU values (needs helm)', async (t) => {
     if (spawnSync('helm', ['version'], { stdio: 'ignore' }).status !== 0) {
-      console.log('chart rendering was not checked: helm is not on the PATH');
-      t.skip(
-        'helm is not on the PATH: the chart was not rendered (names, ports, probes and env were compared with k8s/ instead)',
+      console.log(
+        "helm is not on the PATH: helm lint and helm template were not run; the templates are rendered by chart-render (helm's template engine, not helm) in the suite below",
       );
+      t.skip('helm is not on the PATH: the chart was not linted nor rendered by helm');
       return;
     }
     execFileSync('helm', ['lint', chart, '--strict'], { stdio: 'inherit' });
@@ -265,6 +278,246 @@ describe('charts/distgan', () => {
         .filter(Boolean);
       assert.ok(docs.length >= 8);
       for (const d of docs) await validate(d);
+    }
+  });
+});
+
+/*
+ * The chart rendered here without helm: e2e/chart-render is helm's template engine (Go's
+ * text/template, sprig and helm's own functions: include, tpl, required, toYaml, ...), built from
+ * Debian's packages by e2e/chart-render/install.sh. It is not helm: no lint, no dependency fetch
+ * (the bundled brokers' subcharts are not rendered), no schema check (ajv checks the schema
+ * above). Without the binary and without Go to build it, these tests fail: they do not skip.
+ */
+describe('charts/distgan rendered by chart-render (helm template engine, not helm)', () => {
+  const dir = `${root}e2e/chart-render/`;
+  const bin = `${dir}bin/chart-render`;
+  let built = false;
+  const ensureBuilt = (): void => {
+    if (built) return;
+    const stale =
+      !existsSync(bin) ||
+      ['main.go', 'go.mod'].some((f) => statSync(`${dir}${f}`).mtimeMs > statSync(bin).mtimeMs);
+    if (stale) {
+      assert.equal(
+        spawnSync('go', ['version'], { stdio: 'ignore' }).status,
+        0,
+        `the chart was not rendered: ${existsSync(bin) ? 'e2e/chart-render/bin/chart-render is older than its source' : 'e2e/chart-render/bin/chart-render is not built'} and Go is not on the PATH; run bash e2e/chart-render/install.sh (it installs Debian's golang-go, sprig and sigs.k8s.io/yaml packages and builds it)`,
+      );
+      execFileSync('bash', [`${dir}install.sh`, '--build-only'], {
+        stdio: ['ignore', 'ignore', 'inherit'],
+      });
+    }
+    built = true;
+  };
+  const run = (
+    args: string[],
+    chartDir = chart,
+  ): { status: number | null; out: string; err: string } => {
+    ensureBuilt();
+    const r = spawnSync(bin, ['distgan', chartDir, ...args], { encoding: 'utf8' });
+    return { status: r.status, out: r.stdout, err: r.stderr };
+  };
+  const render = (...args: string[]): { docs: K8sObject[]; err: string } => {
+    const r = run(args);
+    assert.equal(r.status, 0, `chart-render ${args.join(' ')} failed:\n${r.err}`);
+    const docs = parseAllDocuments(r.out)
+      .map((d) => d.toJSON() as K8sObject | null)
+      .filter((d): d is K8sObject => d !== null);
+    return { docs, err: r.err };
+  };
+  const find = (docs: K8sObject[], kind: string, name: string): K8sObject => {
+    const o = docs.find((d) => d.kind === kind && d.metadata.name === name);
+    assert.ok(o, `${kind}/${name} is rendered`);
+    return o;
+  };
+  const kindsOf = (docs: K8sObject[]): Set<string> => new Set(docs.map((d) => d.kind));
+  // What helm and kustomize are expected to differ in: labels (helm's chart and version labels),
+  // the pod annotations (the config checksum) and the namespace (kustomize's overlays set it).
+  const comparable = (o: K8sObject): K8sObject => {
+    const c = structuredClone(o) as K8sObject & {
+      metadata: { labels?: unknown };
+      spec?: { template?: { metadata?: { labels?: unknown; annotations?: unknown } } };
+    };
+    delete c.metadata.labels;
+    delete c.metadata.namespace;
+    delete c.spec?.template?.metadata?.labels;
+    delete c.spec?.template?.metadata?.annotations;
+    return c;
+  };
+  type Env = { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string } } };
+  const envOf = (o: K8sObject): Env[] => (containersOf(o)[0]?.env ?? []) as Env[];
+  const podSpec = (o: K8sObject): Record<string, unknown> =>
+    (o.spec?.['template'] as { spec: Record<string, unknown> }).spec;
+  const always = [
+    'Deployment',
+    'StatefulSet',
+    'Service',
+    'ConfigMap',
+    'PodDisruptionBudget',
+    'NetworkPolicy',
+    'ServiceAccount',
+  ];
+
+  it('the default values: every document validates, and the objects are those of k8s/base', async () => {
+    const { docs } = render();
+    for (const d of docs) await validate(d);
+    const kinds = kindsOf(docs);
+    for (const k of always) assert.ok(kinds.has(k), `a ${k} is rendered`);
+    assert.ok(!kinds.has('PodMonitor'), 'no PodMonitor by default');
+    assert.ok(!docs.some((d) => d.metadata.name === 'distgan-dashboard'), 'no dashboard');
+    const base = kustomize('k8s/base');
+    assert.deepEqual(
+      docs.map((d) => `${d.kind}/${d.metadata.name}`).sort(),
+      base.map((o) => `${o.kind}/${o.metadata.name}`).sort(),
+      'the same objects as k8s/base',
+    );
+    for (const o of base) {
+      const r = find(docs, o.kind, o.metadata.name);
+      if (o.kind === 'NetworkPolicy') {
+        // k8s/base selects every pod of its namespace (podSelector: {}); the chart selects its
+        // release's pods. The rules are the same.
+        type Np = { policyTypes: string[]; egress: unknown; ingress: { ports: unknown }[] };
+        const [a, b] = [r.spec as Np, o.spec as Np];
+        assert.deepEqual(a.policyTypes, b.policyTypes);
+        assert.deepEqual(a.egress, b.egress, 'NetworkPolicy egress');
+        assert.deepEqual(a.ingress[0]?.ports, b.ingress[0]?.ports, 'NetworkPolicy ingress ports');
+        continue;
+      }
+      // Names, ports, probes, environment, resources, security contexts, volumes: all of it.
+      assert.deepEqual(comparable(r), comparable(o), `${o.kind}/${o.metadata.name} as in k8s/base`);
+    }
+    const server = find(docs, 'Deployment', 'distgan-server');
+    const url = envOf(server).find((e) => e.name === 'RABBITMQ_URL');
+    assert.equal(url?.valueFrom?.secretKeyRef?.name, 'distgan-rabbitmq', 'external RabbitMQ');
+  });
+
+  it('values-gpu.yaml: a GPU per device, GPU nodes and their taint, PodMonitor and dashboard', async () => {
+    const { docs } = render('-f', `${chart}values-gpu.yaml`);
+    for (const d of docs) await validate(d);
+    const kinds = kindsOf(docs);
+    for (const k of [...always, 'PodMonitor']) assert.ok(kinds.has(k), `a ${k} is rendered`);
+    const gpu = parse(readFileSync(`${chart}values-gpu.yaml`, 'utf8')) as {
+      devices: { nodeSelector: unknown; tolerations: unknown };
+    };
+    const sts = find(docs, 'StatefulSet', 'distgan-device');
+    const [c] = containersOf(sts);
+    assert.equal(c!.resources?.limits?.['nvidia.com/gpu'], 1);
+    assert.deepEqual(podSpec(sts)['nodeSelector'], gpu.devices.nodeSelector);
+    assert.deepEqual(podSpec(sts)['tolerations'], gpu.devices.tolerations);
+    assert.match(JSON.stringify(sts), /distgan-device:[^"]*-gpu/);
+    assert.equal(podSpec(find(docs, 'Deployment', 'distgan-server'))['nodeSelector'], undefined);
+    const dash = find(docs, 'ConfigMap', 'distgan-dashboard');
+    assert.equal(
+      JSON.parse(dash.data?.['distgan.json'] ?? '{}').uid,
+      'distgan',
+      'the dashboard, from .Files',
+    );
+    const overlay = kustomize('k8s/overlays/gpu');
+    const k8sSts = overlay.find((o) => o.kind === 'StatefulSet')!;
+    assert.deepEqual(
+      comparable(sts),
+      comparable(k8sSts),
+      'the device StatefulSet as in k8s/overlays/gpu',
+    );
+    const [cm, k8sCm] = [
+      find(docs, 'ConfigMap', 'distgan-run'),
+      overlay.find((o) => o.kind === 'ConfigMap')!,
+    ];
+    for (const key of ['MODEL', 'TFJS_BACKEND', 'NUM_DEVICES'])
+      assert.equal(cm.data?.[key], k8sCm.data?.[key], `${key} as in k8s/overlays/gpu`);
+  });
+
+  it('bundled brokers: credentials from the Bitnami charts\u2019 Secrets (their templates are not rendered)', async () => {
+    const { docs, err } = render('--set', 'rabbitmq.enabled=true,redis.enabled=true');
+    for (const d of docs) await validate(d);
+    assert.match(err, /dependency rabbitmq is enabled: its templates are not rendered/);
+    for (const o of [
+      find(docs, 'Deployment', 'distgan-server'),
+      find(docs, 'StatefulSet', 'distgan-device'),
+    ]) {
+      const env = envOf(o);
+      const names = env.map((e) => e.name);
+      assert.deepEqual(
+        names.filter((n) => /RABBITMQ|REDIS/.test(n)),
+        ['RABBITMQ_PASSWORD', 'RABBITMQ_URL', 'REDIS_PASSWORD', 'REDIS_URL'],
+        `${o.metadata.name}: each password before the URL that refers to it`,
+      );
+      const value = (n: string): string | undefined => env.find((e) => e.name === n)?.value;
+      assert.equal(
+        value('RABBITMQ_URL'),
+        'amqp://distgan:$(RABBITMQ_PASSWORD)@distgan-rabbitmq:5672',
+      );
+      assert.equal(value('REDIS_URL'), 'redis://:$(REDIS_PASSWORD)@distgan-redis-master:6379');
+    }
+    const noAuth = render('--set', 'redis.enabled=true', '--set', 'redis.auth.enabled=false').docs;
+    const env = envOf(find(noAuth, 'Deployment', 'distgan-server'));
+    assert.ok(!env.some((e) => e.name === 'REDIS_PASSWORD'));
+    assert.equal(
+      env.find((e) => e.name === 'REDIS_URL')?.value,
+      'redis://distgan-redis-master:6379',
+    );
+  });
+
+  it('the other switches: persistence, no service account, no NetworkPolicy or PDB, another release', async () => {
+    const { docs } = render(
+      '--set',
+      'server.persistence.enabled=true,server.persistence.storageClass=fast',
+      '--set',
+      'serviceAccount.create=false,networkPolicy.enabled=false',
+      '--set',
+      'devices.podDisruptionBudget.enabled=false,metrics.annotations=false',
+      '--set',
+      'networkPolicy.prometheusNamespaceSelector.team=obs',
+    );
+    for (const d of docs) await validate(d);
+    const kinds = kindsOf(docs);
+    for (const k of ['ServiceAccount', 'NetworkPolicy', 'PodDisruptionBudget'])
+      assert.ok(!kinds.has(k), `no ${k}`);
+    const pvc = find(docs, 'PersistentVolumeClaim', 'distgan-server');
+    assert.equal(pvc.spec?.['storageClassName'], 'fast');
+    const server = find(docs, 'Deployment', 'distgan-server');
+    assert.equal(podSpec(server)['serviceAccountName'], 'default');
+    assert.deepEqual(podSpec(server)['volumes'], [
+      { name: 'data', persistentVolumeClaim: { claimName: 'distgan-server' } },
+      { name: 'tmp', emptyDir: {} },
+    ]);
+    assert.ok(!JSON.stringify(server).includes('prometheus.io/scrape'));
+
+    const r = spawnSync(bin, ['exp-7', chart, '--namespace', 'gan'], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const names = parseAllDocuments(r.stdout).map((d) => (d.toJSON() as K8sObject).metadata.name);
+    assert.ok(names.includes('exp-7-distgan-server'), names.join(' '));
+  });
+
+  it('NOTES.txt renders, and the renderer refuses a broken template', () => {
+    const notes = run(['--notes', '-f', `${chart}values-gpu.yaml`]);
+    assert.equal(notes.status, 0, notes.err);
+    assert.match(notes.out, /^NOTES:\n.*8 devices with 1 GPU each/m);
+    assert.match(notes.out, /port-forward svc\/distgan-server 8080/);
+    assert.ok(!notes.out.includes('<no value>'));
+
+    const tmp = mkdtempSync(`${tmpdir()}/distgan-chart-`);
+    try {
+      cpSync(chart, tmp, { recursive: true });
+      const cm = `${tmp}/templates/configmap.yaml`;
+      const good = readFileSync(cm, 'utf8');
+      for (const [broken, why] of [
+        [`${good}{{- if .Values.run.id }}\n`, /configmap\.yaml.*unexpected EOF/],
+        [
+          `${good}  X: {{ required "run.nope is required" .Values.run.nope }}\n`,
+          /run\.nope is required/,
+        ],
+        [`${good}  X: {{ env "HOME" }}\n`, /function "env" not defined/],
+        [`${good}  - X: [\n`, /YAML parse error on distgan\/templates\/configmap\.yaml/],
+      ] as const) {
+        writeFileSync(cm, broken);
+        const r = run([], tmp);
+        assert.notEqual(r.status, 0, `accepted ${broken.slice(good.length)}`);
+        assert.match(r.err, why);
+      }
+    } finally {
+      rmSync(tmp, { recursive: true, force: true });
     }
   });
 });

@@ -30,7 +30,9 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .Values.serviceAccount.create -}}{{ default (include "distgan.fullname" .) .Values.serviceAccount.name }}{{- else -}}{{ default "default" .Values.serviceAccount.name }}{{- end -}}
 {{- end -}}
 
-{{/* RABBITMQ_URL and REDIS_URL, from the bundled charts' Secrets or the external ones. */}}
+{{/* RABBITMQ_URL and REDIS_URL, from the bundled charts' Secrets (the bundled Redis has
+    auth on, as Bitnami's chart has by default, unless redis.auth.enabled is false) or the
+    external ones. */}}
 {{- define "distgan.connectionEnv" -}}
 {{- if .Values.rabbitmq.enabled }}
 - name: RABBITMQ_PASSWORD
@@ -48,9 +50,20 @@ app.kubernetes.io/component: {{ .component }}
       name: {{ .Values.rabbitmq.external.existingSecret }}
       key: {{ .Values.rabbitmq.external.urlKey }}
   {{- end }}
+{{- if and .Values.redis.enabled (ne (dig "auth" "enabled" true .Values.redis) false) }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Release.Name }}-redis
+      key: redis-password
+{{- end }}
 - name: REDIS_URL
   {{- if .Values.redis.enabled }}
+  {{- if ne (dig "auth" "enabled" true .Values.redis) false }}
+  value: {{ printf "redis://:$(REDIS_PASSWORD)@%s-redis-master:6379" .Release.Name | quote }}
+  {{- else }}
   value: {{ printf "redis://%s-redis-master:6379" .Release.Name | quote }}
+  {{- end }}
   {{- else }}
   valueFrom:
     secretKeyRef:
