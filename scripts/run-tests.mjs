@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // Runs the project's tests with node's test runner, TypeScript loaded by tsx.
-// Usage: node scripts/run-tests.mjs <unit|int|fault|e2e|all> [dir ...]
+// Usage: node scripts/run-tests.mjs <unit|int|fault|e2e|browser|all> [dir ...]
 //   unit: *.test.ts (no network), int: *.int.test.ts (real RabbitMQ/Redis),
 //   fault: *.fault.test.ts (restart the local RabbitMQ and Redis: run alone, one file at a time),
 //   e2e: *.e2e.test.ts (server, devices, brokers and Prometheus end to end: run alone),
-//   all: unit and int together, then fault, then e2e.
+//   browser: *.browser.test.ts (pages in headless Chromium during a real run: run alone),
+//   all: unit and int together, then fault, then e2e, then browser.
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -12,8 +13,9 @@ import { fileURLToPath } from 'node:url';
 
 const root = resolve(fileURLToPath(new URL('..', import.meta.url)));
 const [tier = 'all', ...dirs] = process.argv.slice(2);
-if (!['unit', 'int', 'fault', 'e2e', 'all'].includes(tier)) {
-  console.error(`unknown test tier "${tier}": use unit, int, fault, e2e or all`);
+const ALONE = ['fault', 'e2e', 'browser'];
+if (!['unit', 'int', ...ALONE, 'all'].includes(tier)) {
+  console.error(`unknown test tier "${tier}": use unit, int, fault, e2e, browser or all`);
   process.exit(2);
 }
 const roots =
@@ -32,15 +34,17 @@ function* walk(dir) {
 
 const all = roots.flatMap((r) => [...walk(r)]);
 const kind = (f) =>
-  f.endsWith('.e2e.test.ts')
-    ? 'e2e'
-    : f.endsWith('.fault.test.ts')
-      ? 'fault'
-      : f.endsWith('.int.test.ts')
-        ? 'int'
-        : f.endsWith('.test.ts')
-          ? 'unit'
-          : undefined;
+  f.endsWith('.browser.test.ts')
+    ? 'browser'
+    : f.endsWith('.e2e.test.ts')
+      ? 'e2e'
+      : f.endsWith('.fault.test.ts')
+        ? 'fault'
+        : f.endsWith('.int.test.ts')
+          ? 'int'
+          : f.endsWith('.test.ts')
+            ? 'unit'
+            : undefined;
 const pick = (kinds) =>
   all
     .filter((f) => kinds.includes(kind(f)))
@@ -54,8 +58,9 @@ const batches =
         { files: pick(['unit', 'int']), concurrency: 2 },
         { files: pick(['fault']), concurrency: 1 },
         { files: pick(['e2e']), concurrency: 1 },
+        { files: pick(['browser']), concurrency: 1 },
       ]
-    : [{ files: pick([tier]), concurrency: tier === 'fault' || tier === 'e2e' ? 1 : 2 }];
+    : [{ files: pick([tier]), concurrency: ALONE.includes(tier) ? 1 : 2 }];
 
 if (batches.every((b) => b.files.length === 0)) {
   console.error(

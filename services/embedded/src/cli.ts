@@ -180,6 +180,20 @@ export function addTrainOptions(cmd: Command): Command {
     .addOption(
       new Option('--classifier <card>', 'FID classifier card (JSON) instead of the committed one'),
     )
+    .addOption(
+      new Option(
+        '--dashboard-port <n>',
+        'port of the live dashboard in the browser (0: a free port)',
+      )
+        .argParser(integer(0, 65535))
+        .default(DASHBOARD_DEFAULTS.port),
+    )
+    .addOption(
+      new Option('--dashboard-host <addr>', 'address the dashboard listens on').default(
+        DASHBOARD_DEFAULTS.host,
+      ),
+    )
+    .addOption(new Option('--no-dashboard', 'no live dashboard (no HTTP server)'))
     .addOption(new Option('--no-progress', 'no progress bar (one line every 10% instead)'))
     .addOption(
       new Option(
@@ -189,15 +203,30 @@ export function addTrainOptions(cmd: Command): Command {
     );
 }
 
+/** Where the embedded run serves its dashboard unless told otherwise. */
+export const DASHBOARD_DEFAULTS = { port: 8080, host: '127.0.0.1' } as const;
+
 export interface TrainFlags extends Omit<EmbeddedConfig, 'runId'> {
   runId?: string;
   progress: boolean;
   wasmKernels: boolean;
+  /** False with --no-dashboard. */
+  dashboard: boolean;
+  dashboardPort: number;
+  dashboardHost: string;
 }
 
 /** Checks what single options cannot, and fills in the run id. */
 export function toConfig(flags: TrainFlags): EmbeddedConfig {
-  const { progress: _progress, wasmKernels: _wasmKernels, runId: id, ...rest } = flags;
+  const {
+    progress: _progress,
+    wasmKernels: _wasmKernels,
+    dashboard: _dashboard,
+    dashboardPort: _dashboardPort,
+    dashboardHost: _dashboardHost,
+    runId: id,
+    ...rest
+  } = flags;
   if ((rest.dataset === 'fashion-mnist' || rest.dataset === 'cifar10') && !rest.dataDir) {
     throw new InvalidArgumentError(
       `--dataset ${rest.dataset} needs --data-dir <dir> with its original files.`,

@@ -2,9 +2,12 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
+import Fastify from 'fastify';
+import { DashboardHub, publicConfig, registerDashboard } from '@distgan/dashboard';
 import { describeBackend, initBackend } from '@distgan/gan';
 import { addTrainOptions, toConfig, type TrainFlags } from './cli.js';
-import { runEmbedded, type RoundLine } from './run.js';
+import type { EmbeddedConfig } from './config.js';
+import { deviceId, runEmbedded, type RoundLine } from './run.js';
 import { sampleFromRun } from './load.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
@@ -15,7 +18,57 @@ function fmt(v: number, digits = 3): string {
   return Number.isFinite(v) ? v.toFixed(digits) : String(v);
 }
 
-async function train(flags: TrainFlags): Promise<void> {
+/** The run's dashboard: a hub the hooks feed and the HTTP server that shows it. */
+interface Dashboard {
+  hub: DashboardHub;
+  url: string;
+  close(): Promise<void>;
+}
+
+async function startDashboard(
+  config: EmbeddedConfig,
+  flags: TrainFlags,
+  portIsDefault: boolean,
+): Promise<Dashboard> {
+  const hub = new DashboardHub({
+    runId: config.runId,
+    kind: 'embedded',
+    rounds: config.rounds,
+    method: config.method,
+    ...(config.method === 'distgan' ? { schedule: config.schedule } : {}),
+    config: publicConfig(config),
+  });
+  const app = Fastify({ logger: false });
+  registerDashboard(app, hub);
+  const listen = (port: number) => app.listen({ port, host: flags.dashboardHost });
+  try {
+    await listen(flags.dashboardPort);
+  } catch (err) {
+    if ((err as { code?: unknown }).code !== 'EADDRINUSE') throw err;
+    if (!portIsDefault) {
+      throw Object.assign(
+        new Error(
+          `the dashboard's port ${flags.dashboardPort} is in use: choose another with --dashboard-port <n> (0: any free port), or run without it (--no-dashboard)`,
+        ),
+        { code: 'EADDRINUSE' },
+      );
+    }
+    console.log(`port ${flags.dashboardPort} is in use: the dashboard takes a free one`);
+    await listen(0);
+  }
+  const { port } = app.server.address() as { port: number };
+  const host = ['0.0.0.0', '::'].includes(flags.dashboardHost) ? '127.0.0.1' : flags.dashboardHost;
+  return {
+    hub,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/`,
+    close: async () => {
+      hub.close(); // open pages keep the last state and say the run has ended
+      await app.close();
+    },
+  };
+}
+
+async function train(flags: TrainFlags, cmd: Command): Promise<void> {
   let config;
   try {
     config = toConfig(flags);
@@ -29,6 +82,11 @@ async function train(flags: TrainFlags): Promise<void> {
     patchWasm: flags.wasmKernels,
   });
   console.log(`backend: ${describeBackend(backend)}`);
+  const dashboard = flags.dashboard
+    ? await startDashboard(config, flags, cmd.getOptionValueSource('dashboardPort') === 'default')
+    : undefined;
+  if (dashboard) console.log(`dashboard: ${dashboard.url}`);
+  const hub = dashboard?.hub;
   const method = config.method === 'distgan' ? `${config.schedule} schedule` : config.method;
   console.log(
     `run ${config.runId}: ${config.devices} devices, ${config.rounds} rounds, ${method}, ` +
@@ -41,6 +99,7 @@ async function train(flags: TrainFlags): Promise<void> {
   const onSignal = (): void => {
     if (stop.signal.aborted) process.exit(130);
     console.log('\nstopping after this round (Ctrl-C again to quit now)');
+    hub?.setStatus('stopping');
     stop.abort();
   };
   process.on('SIGINT', onSignal);
@@ -58,6 +117,13 @@ async function train(flags: TrainFlags): Promise<void> {
   const t0 = performance.now();
   let lastDecile = -1;
   const onRound = (line: RoundLine): void => {
+    hub?.recordRound(line);
+    if (line.fid !== undefined || line.modes)
+      hub?.recordEvaluation({
+        round: line.round,
+        fid: line.fid,
+        modesCovered: line.eval?.modesCovered ?? line.modes?.covered,
+      });
     const done = line.round + 1;
     const rps = done / ((performance.now() - t0) / 1000);
     const payload = { d: fmt(line.losses.d), g: fmt(line.losses.g), rps: fmt(rps, 2) };
@@ -80,13 +146,27 @@ async function train(flags: TrainFlags): Promise<void> {
       console.log(
         `data: ${dataset.count} ${dataset.name} samples, shards [${shardSizes.join(', ')}]`,
       );
+      hub?.setDevices(shardSizes.map((samples, k) => ({ deviceId: deviceId(k), samples })));
+      if (!stop.signal.aborted) hub?.setStatus('training');
       if (showBar) bar.start(config.rounds, 0, { d: '-', g: '-', rps: '-' });
     },
     onRound,
+    onDeviceOutcome: (id, o) => {
+      if (o.kind === 'skipped') hub?.recordDeviceOutcome(id, 'late');
+      else if (o.kind === 'refused' || o.kind === 'failed') hub?.recordDeviceOutcome(id, 'refused');
+    },
+    onGrid: ({ round, png }) => hub?.recordGrid(round, png),
     signal: stop.signal,
-  }).finally(() => {
-    if (showBar) bar.stop();
-  });
+  })
+    .catch(async (err: unknown) => {
+      hub?.setStatus('failed', err instanceof Error ? err.message : String(err));
+      await dashboard?.close();
+      throw err;
+    })
+    .finally(() => {
+      if (showBar) bar.stop();
+    });
+  hub?.setStatus(summary.rounds < config.rounds ? 'stopped' : 'finished');
 
   const steps = Number.isFinite(summary.msPerDeviceStep)
     ? `, ${summary.msPerDeviceStep.toFixed(1)} ms per device D step, ${summary.msPerGeneratorStep.toFixed(1)} ms per G step`
@@ -112,6 +192,7 @@ async function train(flags: TrainFlags): Promise<void> {
   console.log(`run folder: ${summary.runDir}`);
   console.log(`last sample grid: ${summary.lastGrid}`);
   console.log(`generator weights: ${summary.generatorPath}`);
+  await dashboard?.close();
 }
 
 const program = new Command()

@@ -96,6 +96,8 @@ export interface RunHooks {
   onReady?(info: { dataset: Dataset; shardSizes: number[]; spec: ModelSpec }): void;
   onRound?(line: RoundLine): void;
   onDeviceOutcome?(deviceId: string, outcome: TaskOutcome): void;
+  /** A sample grid was written: its PNG, drawn after `round` (counted from 0). */
+  onGrid?(grid: { round: number; png: Uint8Array; path: string }): void;
   /** Stops after the round in progress when aborted; artefacts of finished rounds are kept. */
   signal?: AbortSignal;
 }
@@ -182,20 +184,14 @@ export async function runEmbedded(
   const writeSamples = (round: number): void => {
     const name = `round-${String(round).padStart(6, '0')}.png`;
     const path = join(samplesDir, name);
-    if (isImage) {
-      writeFileSync(
-        path,
-        renderSampleGrid(engine.sample(fixedZ), config.sampleCount, spec.sampleShape),
-      );
-    } else {
-      writeFileSync(
-        path,
-        renderScatter(engine.sample(ringZ ?? fixedZ), {
+    const png = isImage
+      ? renderSampleGrid(engine.sample(fixedZ), config.sampleCount, spec.sampleShape)
+      : renderScatter(engine.sample(ringZ ?? fixedZ), {
           reference: ringCenters(RING.modes, RING.radius),
-        }),
-      );
-    }
+        });
+    writeFileSync(path, png);
     lastGrid = path;
+    hooks.onGrid?.({ round: round - 1, png, path });
   };
 
   const t0 = performance.now();
@@ -238,6 +234,9 @@ export async function runEmbedded(
       if ((r + 1) % config.sampleEvery === 0 || last) writeSamples(r + 1);
       asideMs += performance.now() - roundEnd;
       hooks.onRound?.(line);
+      // The in-memory round settles in microtasks only: let timers and sockets (the
+      // dashboard's HTTP server) have their turn between rounds.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   } finally {
     await engine.close();
