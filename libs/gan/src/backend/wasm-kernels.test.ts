@@ -185,6 +185,56 @@ describe('wasm kernels registered at start-up agree with the cpu backend', () =>
     }
   });
 
+  it('sum and mean over leading, trailing, mixed and all axes, with and without keepDims', async () => {
+    const cases: { shape: number[]; axis: number | number[] | undefined }[] = [
+      { shape: [64, 7, 7, 16], axis: [0, 1, 2] }, // bias gradient, batch-norm moments
+      { shape: [5, 3], axis: 0 },
+      { shape: [4, 3, 6], axis: [1, 0] },
+      { shape: [2, 3, 4, 5], axis: [0] },
+      { shape: [2, 3, 1], axis: [0, 1] },
+      { shape: [4, 3, 6], axis: -1 }, // trailing: the stock kernel
+      { shape: [4, 3, 6], axis: [0, 2] }, // not a prefix: the stock kernel
+      { shape: [4, 3, 6], axis: undefined }, // all axes
+    ];
+    for (const c of cases) {
+      const xv = seeded(size(c.shape), 11);
+      for (const keepDims of [false, true]) {
+        const [cpu, wasm] = await onBoth(() => {
+          const x = tf.tensor(xv, c.shape);
+          return [tf.sum(x, c.axis, keepDims), tf.mean(x, c.axis, keepDims)];
+        });
+        assertAllClose(cpu, wasm, ['sum', 'mean'], `${JSON.stringify(c)} keepDims ${keepDims}`);
+        const shapes = tf.tidy(() => {
+          const x = tf.tensor(xv, c.shape);
+          return [tf.sum(x, c.axis, keepDims).shape, tf.mean(x, c.axis, keepDims).shape];
+        });
+        await tf.setBackend('cpu');
+        const cpuShapes = tf.tidy(() => {
+          const x = tf.tensor(xv, c.shape);
+          return [tf.sum(x, c.axis, keepDims).shape, tf.mean(x, c.axis, keepDims).shape];
+        });
+        await tf.setBackend('wasm');
+        assert.deepEqual(shapes, cpuShapes, `${JSON.stringify(c)} keepDims ${keepDims}: shapes`);
+      }
+    }
+    // integers keep the stock kernel (and their dtype)
+    const ints = tf.sum(tf.tensor2d([1, 2, 3, 4], [2, 2], 'int32'), 0);
+    assert.equal(ints.dtype, 'int32');
+    assert.deepEqual(Array.from(ints.dataSync()), [4, 6]);
+    ints.dispose();
+  });
+
+  it('Identity (tf.clone) aliases its input, which stays valid after either is disposed', () => {
+    const before = tf.memory() as { numDataBuffers: number };
+    const x = tf.tensor1d([1, 2, 3]);
+    const y = tf.clone(x); // the Identity kernel
+    assert.equal(y.dataId, x.dataId);
+    x.dispose();
+    assert.deepEqual(Array.from(y.dataSync()), [1, 2, 3]);
+    y.dispose();
+    assert.equal((tf.memory() as { numDataBuffers: number }).numDataBuffers, before.numDataBuffers);
+  });
+
   it('the parameter gradients of a small conv net (tf.variableGrads)', async () => {
     const input = seeded(3 * 9 * 9 * 3, 11);
     const [cpu, wasm] = await onBoth(() => {
