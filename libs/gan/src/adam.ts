@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { readInto } from './read.js';
+import { ADAM_UPDATE } from './backend/wasm-kernels.js';
 
 export interface AdamConfig {
   /** Step size. DCGAN default 2e-4. */
@@ -43,6 +44,18 @@ export class Adam {
     this.t += 1;
     const { learningRate, beta1, beta2 } = this.config;
     const lrT = (learningRate * Math.sqrt(1 - beta2 ** this.t)) / (1 - beta1 ** this.t);
+    if (tf.getKernel(ADAM_UPDATE, tf.getBackend())) {
+      const attrs = { beta1, beta2, stepSize: lrT, epsilon: this.epsilon };
+      for (let i = 0; i < grads.length; i++) {
+        const inputs = { w: this.vars[i]!, m: this.m[i]!, v: this.v[i]!, g: grads[i]! };
+        const [w, m, v] = tf.engine().runKernel(ADAM_UPDATE, inputs, attrs) as tf.Tensor[];
+        this.vars[i]!.assign(w!);
+        this.m[i]!.assign(m!);
+        this.v[i]!.assign(v!);
+        tf.dispose([w!, m!, v!]);
+      }
+      return;
+    }
     tf.tidy(() => {
       for (let i = 0; i < grads.length; i++) {
         const g = grads[i]!;

@@ -4,7 +4,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import '../gradients.js';
 import { buildModel, type ModelArch } from '../models.js';
 import { initBackend } from './select.js';
-import { patchWasmKernels, unpatchWasmKernels, wasmKernelsPatched } from './wasm-kernels.js';
+import { Adam } from '../adam.js';
+import {
+  ADAM_UPDATE,
+  patchWasmKernels,
+  unpatchWasmKernels,
+  wasmKernelsPatched,
+} from './wasm-kernels.js';
 
 type Shape4 = [number, number, number, number];
 type Pad = 'same' | 'valid' | number | [[0, 0], [number, number], [number, number], [0, 0]];
@@ -233,6 +239,29 @@ describe('wasm kernels registered at start-up agree with the cpu backend', () =>
     assert.deepEqual(Array.from(y.dataSync()), [1, 2, 3]);
     y.dispose();
     assert.equal((tf.memory() as { numDataBuffers: number }).numDataBuffers, before.numDataBuffers);
+  });
+
+  it('the fused Adam update follows the same steps as Adam in tfjs ops on cpu', async () => {
+    const shapes = [[37, 5], [5], [3, 3, 2, 4]];
+    const steps = 4;
+    const config = { learningRate: 0.01, beta1: 0.5, beta2: 0.999 };
+    const results: Float32Array[][] = [];
+    for (const backend of ['cpu', 'wasm']) {
+      await tf.setBackend(backend);
+      assert.equal(tf.getKernel(ADAM_UPDATE, backend) !== undefined, backend === 'wasm');
+      const vars = shapes.map((sh, i) => tf.variable(tf.tensor(seeded(size(sh), 20 + i), sh)));
+      const adam = new Adam(vars, config);
+      for (let t = 0; t < steps; t++) {
+        const grads = shapes.map((sh, i) => tf.tensor(seeded(size(sh), 40 + 7 * t + i), sh));
+        adam.apply(grads);
+        tf.dispose(grads);
+      }
+      results.push([...vars.map((x) => x.dataSync() as Float32Array), adam.getState()]);
+      adam.dispose();
+      tf.dispose(vars);
+    }
+    assertAllClose(results[0]!, results[1]!, ['w0', 'w1', 'w2', 'state'], 'Adam');
+    await tf.setBackend('wasm');
   });
 
   it('the parameter gradients of a small conv net (tf.variableGrads)', async () => {

@@ -375,6 +375,51 @@ export function identity(original: KernelFunc): KernelFunc {
   };
 }
 
+/** The name of the fused Adam kernel (registered on wasm only; `Adam` falls back elsewhere). */
+export const ADAM_UPDATE = 'DistganAdamUpdate';
+
+/**
+ * One Adam step for one variable in a single pass: inputs {w, m, v, g}, attrs {beta1, beta2,
+ * stepSize, epsilon} (stepSize already bias-corrected), outputs [w', m', v'] as new buffers
+ * (inputs are never written, so aliases of them stay intact). As separate tfjs ops the same
+ * update is ten kernel calls and ten passes over memory (about 14 ms for the MLP generator's
+ * 400,000-weight layer, against 1–2 ms here).
+ */
+export const adamUpdate: KernelFunc = ({ inputs, backend: b, attrs }) => {
+  const backend = b as BackendWasm;
+  const { w, m, v, g } = inputs as Record<'w' | 'm' | 'v' | 'g', TensorInfo>;
+  const { beta1, beta2, stepSize, epsilon } = attrs as Record<string, number>;
+  for (const t of [m, v, g]) {
+    if (t.dtype !== 'float32' || sizeOf(t) !== sizeOf(w)) {
+      throw new Error(`${ADAM_UPDATE}: float32 inputs of one size, got ${t.dtype} [${t.shape}]`);
+    }
+  }
+  const outs = [w, m, v].map((t) => backend.makeOutput(t.shape, 'float32'));
+  // Views after the allocations, which may have grown (and so replaced) the heap.
+  const [wi, mi, vi, gi, wo, mo, vo] = [w, m, v, g, ...outs].map(
+    (t) => backend.typedArrayFromHeap(t) as Float32Array,
+  ) as Float32Array[] as [
+    Float32Array,
+    Float32Array,
+    Float32Array,
+    Float32Array,
+    Float32Array,
+    Float32Array,
+    Float32Array,
+  ];
+  const c1 = 1 - beta1!;
+  const c2 = 1 - beta2!;
+  for (let i = 0; i < wi.length; i++) {
+    const gr = gi[i]!;
+    const mm = beta1! * mi[i]! + c1 * gr;
+    const vv = beta2! * vi[i]! + c2 * gr * gr;
+    mo[i] = mm;
+    vo[i] = vv;
+    wo[i] = wi[i]! - (stepSize! * mm) / (Math.sqrt(vv) + epsilon!);
+  }
+  return outs;
+};
+
 /**
  * Registers the kernels above on the wasm backend (idempotent). Called by `initBackend` when it
  * chooses wasm; exported for tests and benchmarks. May run before or after the backend starts.
@@ -401,6 +446,7 @@ export function patchWasmKernels(): void {
   replace('Sum', leadingAxesReduction(kernel('Sum'), false));
   replace('Mean', leadingAxesReduction(kernel('Mean'), true));
   replace('Identity', identity(kernel('Identity')));
+  replace(ADAM_UPDATE, adamUpdate);
 }
 
 /** Restores the wasm backend's own kernels (benchmarks compare both). */
