@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { DashboardHub, publicConfig, registerDashboard } from '@distgan/dashboard';
 import { ringModeCoverage, Rng } from '@distgan/data';
 import {
   loadEvaluator,
@@ -38,7 +39,9 @@ type Status = 'starting' | 'waiting-for-devices' | 'training' | 'finished' | 'st
  * membership, checkpoints and resume, and the HTTP API.
  */
 export class ServerApp {
-  status: Status = 'starting';
+  private currentStatus: Status = 'starting';
+  /** What the dashboard at `/` shows, fed by the round loop. */
+  readonly dashboard: DashboardHub;
   private stopping = false;
   private lastReport: RoundReport | undefined;
   private latestGrid: Uint8Array | undefined;
@@ -55,6 +58,23 @@ export class ServerApp {
     private readonly log: Logger,
   ) {
     this.metrics.round.set(-1);
+    this.dashboard = new DashboardHub({
+      runId: config.RUN_ID,
+      kind: 'server',
+      rounds: config.ROUNDS,
+      method: 'distgan',
+      schedule: config.SCHEDULE,
+      config: publicConfig(config),
+    });
+  }
+
+  get status(): Status {
+    return this.currentStatus;
+  }
+
+  private setStatus(status: Status, detail?: string): void {
+    this.currentStatus = status;
+    this.dashboard.setStatus(status, detail);
   }
 
   async start(): Promise<void> {
@@ -72,7 +92,7 @@ export class ServerApp {
     });
     await this.startHttp();
     this.done = this.run().catch((err: unknown) => {
-      this.status = 'failed';
+      this.setStatus('failed', err instanceof Error ? err.message : String(err));
       this.log.error({ err }, 'the run failed');
       throw err;
     });
@@ -130,6 +150,11 @@ export class ServerApp {
       (e) => {
         if (e.kind === 'update') {
           this.metrics.updatesTotal.inc({ outcome: e.outcome });
+          // A duplicate is not averaged twice: for the device's row it is refused too.
+          this.dashboard.recordDeviceOutcome(
+            e.deviceId,
+            e.outcome === 'accepted' || e.outcome === 'late' ? e.outcome : 'refused',
+          );
           if (e.outcome === 'rejected')
             this.log.warn(
               { round: e.round, device: e.deviceId, reason: e.reason },
@@ -165,14 +190,18 @@ export class ServerApp {
       this.devices = await membership.list();
       const alive = this.devices.filter((d) => d.alive).length;
       this.metrics.activeDevices.set(alive);
+      this.dashboard.setDevices(this.devices);
       if (alive < c.MIN_DEVICES) {
         if (this.status !== 'waiting-for-devices')
           this.log.info({ alive, needed: c.MIN_DEVICES }, 'waiting for devices');
-        this.status = 'waiting-for-devices';
+        this.setStatus(
+          'waiting-for-devices',
+          `${alive} of the ${c.MIN_DEVICES} devices needed ${alive === 1 ? 'is' : 'are'} alive`,
+        );
         await new Promise((r) => setTimeout(r, 500));
         continue;
       }
-      this.status = 'training';
+      this.setStatus('training');
       let report: RoundReport;
       try {
         report = await coordinator.runRound();
@@ -185,11 +214,18 @@ export class ServerApp {
       }
       this.lastReport = report;
       recordRound(this.metrics, report);
+      this.dashboard.recordRound(report);
       const last = report.round + 1 === c.ROUNDS;
       const evaluation =
         evaluate && ((report.round + 1) % c.EVAL_EVERY === 0 || last)
           ? evaluate(report.round)
           : undefined;
+      if (evaluation)
+        this.dashboard.recordEvaluation({
+          round: report.round,
+          fid: evaluation.fid,
+          modesCovered: evaluation.eval.modesCovered,
+        });
       appendFileSync(
         join(runDir, 'metrics.jsonl'),
         JSON.stringify(evaluation ? { ...report, ...evaluation } : report) + '\n',
@@ -217,6 +253,7 @@ export class ServerApp {
       }
       if ((report.round + 1) % c.SAMPLE_EVERY === 0 || last) {
         this.latestGrid = grid();
+        this.dashboard.recordGrid(report.round, this.latestGrid);
         writeFileSync(
           join(runDir, 'samples', `round-${String(report.round + 1).padStart(6, '0')}.png`),
           this.latestGrid,
@@ -240,8 +277,10 @@ export class ServerApp {
           2,
         ) + '\n',
       );
-      this.status = 'finished';
+      this.setStatus('finished');
       this.log.info({ rounds: coordinator.round }, 'run finished');
+    } else {
+      this.dashboard.setStatus('stopped');
     }
     gan.dispose();
   }
@@ -294,6 +333,7 @@ export class ServerApp {
   private async startHttp(): Promise<void> {
     const app = Fastify({ logger: false });
     app.get('/healthz', async () => ({ ok: true }));
+    registerDashboard(app, this.dashboard);
     app.get('/readyz', async (_req, reply) => {
       const ready = this.rabbit.connected && (await this.redis.ping());
       return reply.code(ready ? 200 : 503).send({ ready, rabbitmq: this.rabbit.connected });
@@ -326,8 +366,9 @@ export class ServerApp {
   /** Graceful stop: the round in progress finishes and is checkpointed. */
   async stop(): Promise<void> {
     this.stopping = true;
-    if (this.status !== 'finished' && this.status !== 'failed') this.status = 'stopping';
+    if (this.status !== 'finished' && this.status !== 'failed') this.setStatus('stopping');
     await this.done?.catch(() => {});
+    this.dashboard.close();
     await this.http?.close();
     await this.rabbit?.close();
     await this.redis?.close();
