@@ -139,6 +139,12 @@ export class Coordinator {
    * are counted as late (then dropped) instead of vanishing unseen.
    */
   private previousInbox: RoundInbox | undefined;
+  /**
+   * The blobs of the last completed round (θ_t, φ_t, the updates), deleted when the next round
+   * completes: no one reads them after that, and a store that keeps every round's megabytes
+   * until their TTL grows by gigabytes in a long run. The TTL stays the backstop.
+   */
+  private previousBlobs: string[] = [];
 
   constructor(
     private readonly gan: GlobalGan,
@@ -322,6 +328,11 @@ export class Coordinator {
       if (completed) this.previousInbox = inbox;
       else await inbox.close(); // a retried round starts from an empty queue
     }
+    await this.releaseBlobs([
+      this.names.generatorKey(t),
+      this.names.discriminatorKey(t),
+      ...participants.map((id) => this.names.deviceUpdateKey(t, id)),
+    ]);
 
     phases.totalMs = now() - start;
     phases.deviceComputeMs = Math.max(0, ...accepted.map((a) => a.update.computeMs));
@@ -350,6 +361,18 @@ export class Coordinator {
       phases,
       bytes,
     };
+  }
+
+  /** Deletes the previous round's blobs and keeps `keys` for the next call (best effort). */
+  private async releaseBlobs(keys: string[]): Promise<void> {
+    const stale = this.previousBlobs;
+    this.previousBlobs = keys;
+    try {
+      await this.store.delete(stale);
+    } catch (err) {
+      // A store hiccup must not fail a completed round: the keys' TTL removes them anyway.
+      if (!(err instanceof TransportError)) throw err;
+    }
   }
 
   /** Counts and drops what arrived in the previous round's queue after it closed. */

@@ -207,6 +207,27 @@ describe('round engine over the in-memory transport', () => {
     }
   });
 
+  it("keeps only the last completed round's blobs in the store", async () => {
+    const h = await harness({ schedule: 'serial' });
+    try {
+      for (let t = 0; t < 5; t++) {
+        await h.coordinator.runRound();
+        // θ_t, φ_t and the three updates of round t; round t − 1's are gone
+        assert.deepEqual(
+          h.store.keys().sort(),
+          [
+            n.generatorKey(t),
+            n.discriminatorKey(t),
+            ...h.devices.map((d) => n.deviceUpdateKey(t, d.options.deviceId)),
+          ].sort(),
+          `after round ${t}`,
+        );
+      }
+    } finally {
+      await h.stop();
+    }
+  });
+
   it('the same seed gives the same weights, whatever the arrival order', async () => {
     const finals: number[][] = [];
     for (let i = 0; i < 2; i++) {

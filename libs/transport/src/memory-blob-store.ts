@@ -6,13 +6,22 @@ export class MemoryBlobStore implements BlobStore {
   /** Bytes written and read, for the "bytes that would cross the network" figures. */
   readonly traffic = { putBytes: 0, getBytes: 0 };
 
+  private nextSweepAt = 0;
+
   constructor(private readonly now: () => number = Date.now) {}
 
   async put(key: string, bytes: Uint8Array, opts?: { ttlSeconds?: number }): Promise<void> {
-    const expiresAt = opts?.ttlSeconds ? this.now() + opts.ttlSeconds * 1000 : Infinity;
+    const now = this.now();
+    const expiresAt = opts?.ttlSeconds ? now + opts.ttlSeconds * 1000 : Infinity;
     // Kept as given, not copied: the caller hands the bytes over (BlobStore contract).
     this.blobs.set(key, { bytes, expiresAt });
     this.traffic.putBytes += bytes.length;
+    // Expired blobs are dropped as Redis drops them, not only when read again: a key nobody
+    // reads would otherwise stay forever. One sweep a second at most keeps puts cheap.
+    if (now >= this.nextSweepAt) {
+      this.nextSweepAt = now + 1000;
+      for (const [k, e] of this.blobs) if (e.expiresAt <= now) this.blobs.delete(k);
+    }
   }
 
   async get(key: string): Promise<Uint8Array | null> {
