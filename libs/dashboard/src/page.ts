@@ -54,7 +54,7 @@ export function dashboardPage(title: string): string {
   </section>
   <section class="card wide">
     <div class="card-head"><h2>Configuration</h2></div>
-    <table id="config" class="config"><tbody></tbody></table>
+    <dl id="config" class="config"></dl>
   </section>
 </main>
 </body>

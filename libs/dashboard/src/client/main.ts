@@ -62,6 +62,7 @@ function lossOptions(width: number): uPlot.Options {
     width,
     height: 220,
     scales: { x: { time: false } },
+    legend: { live: false },
     axes: [{ ...axisStyle, label: xLabel() }, { ...axisStyle }],
     series: [
       { label: xLabel() },
@@ -76,6 +77,7 @@ function fidOptions(width: number): uPlot.Options {
     width,
     height: 220,
     scales: { x: { time: false } },
+    legend: { live: false },
     axes: [{ ...axisStyle, label: xLabel() }, { ...axisStyle }],
     series: [
       { label: xLabel() },
@@ -89,6 +91,7 @@ function phaseOptions(width: number): uPlot.Options {
     width,
     height: 200,
     scales: { x: { time: false } },
+    legend: { live: false },
     axes: [
       { ...axisStyle, label: 'round' },
       { ...axisStyle, label: 'ms' },
@@ -346,17 +349,16 @@ function drawDevices(): void {
 }
 
 function drawConfig(): void {
-  const body = $('config').querySelector('tbody');
-  if (!body || !state) return;
-  body.replaceChildren(
+  if (!state) return;
+  $('config').replaceChildren(
     ...Object.entries(state.run.config).map(([k, v]) => {
-      const tr = document.createElement('tr');
-      const th = document.createElement('th');
-      th.textContent = k;
-      const td = document.createElement('td');
-      td.textContent = typeof v === 'object' ? JSON.stringify(v) : String(v);
-      tr.append(th, td);
-      return tr;
+      const row = document.createElement('div');
+      const dt = document.createElement('dt');
+      dt.textContent = k;
+      const dd = document.createElement('dd');
+      dd.textContent = typeof v === 'object' ? JSON.stringify(v) : String(v);
+      row.append(dt, dd);
+      return row;
     }),
   );
 }
