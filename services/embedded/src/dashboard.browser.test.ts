@@ -229,7 +229,7 @@ describe('the live dashboard in a browser', { timeout: 120_000 }, () => {
 
     // The run goes on meanwhile; the page must catch up from the next snapshot.
     let server = await snapshotOf(run.url);
-    while (server.round + 1 < frozen + 3) {
+    while (server.round + 1 < frozen + 3 && server.status === 'training') {
       await new Promise((r) => setTimeout(r, 100)); // polling the server's state, not a wait
       server = await snapshotOf(run.url);
     }
