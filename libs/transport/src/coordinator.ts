@@ -20,7 +20,7 @@ import {
   type Schedule,
 } from '@distgan/gan';
 import type { BlobStore } from './blob-store.js';
-import type { RoundInbox, RoundTransport } from './round-transport.js';
+import type { InboundMessage, RoundInbox, RoundTransport } from './round-transport.js';
 import { QuorumNotReachedError, RoundFailedError, TransportError } from './errors.js';
 
 /** What the server sends devices with every task (DESIGN.md §1 step 2). */
@@ -414,57 +414,20 @@ export class Coordinator {
       this.onEvent({ kind: 'update', round: t, deviceId, outcome, reason });
     };
 
-    while (byDevice.size < expected.size) {
-      const msg = await inbox.receive(deadline - now());
-      if (!msg) break; // deadline
-      bytes.up += msg.body.length;
-      let update: DeviceUpdate;
-      try {
-        const parsed = parseMessage(msg.body, { runId: cfg.runId, types: ['DeviceUpdate'] });
-        update = parsed as DeviceUpdate;
-        if (update.round !== t) {
-          throw new ProtocolError(
-            `update for round ${update.round} arrived in round ${t}'s queue`,
-            {
-              run: cfg.runId,
-              round: t,
-              device: update.deviceId,
-            },
-          );
-        }
-        if (!expected.has(update.deviceId)) {
-          throw new ProtocolError(
-            `device "${update.deviceId}" is not a participant of round ${t}`,
-            {
-              run: cfg.runId,
-              round: t,
-              device: update.deviceId,
-            },
-          );
-        }
-      } catch (err) {
-        if (!(err instanceof ProtocolError)) throw err;
-        msg.reject();
-        record('rejected', undefined, err.message);
-        continue;
-      }
-      if (byDevice.has(update.deviceId)) {
-        msg.ack(); // a redelivered or duplicated update counts once
-        record('duplicate', update.deviceId);
-        continue;
-      }
-      const a0 = now();
+    // Each update's blob is fetched, verified and decoded while the next messages are received:
+    // the store's round trips overlap instead of adding up. The broker's prefetch bounds how many
+    // are in flight (a message is acknowledged once its blob is checked).
+    const inFlight = new Map<string, Promise<void>>();
+    let failure: unknown;
+    let busySince = 0;
+    const admit = async (update: DeviceUpdate, msg: InboundMessage): Promise<void> => {
       try {
         const blob = await this.store.get(update.blob.key);
         if (!blob) {
           throw new BlobIntegrityError(
             'missing',
             `blob "${update.blob.key}" is not in the store (expired or never written)`,
-            {
-              run: cfg.runId,
-              round: t,
-              device: update.deviceId,
-            },
+            { run: cfg.runId, round: t, device: update.deviceId },
           );
         }
         bytes.up += blob.length;
@@ -480,9 +443,63 @@ export class Coordinator {
         if (!(err instanceof BlobIntegrityError)) throw err;
         msg.reject();
         record('rejected', update.deviceId, err.message);
-      } finally {
-        phases.aggregateMs += now() - a0;
       }
+    };
+
+    let deadlinePassed = false;
+    while (!deadlinePassed && byDevice.size < expected.size) {
+      while (failure === undefined && byDevice.size + inFlight.size < expected.size) {
+        const msg = await inbox.receive(deadline - now());
+        if (!msg) {
+          deadlinePassed = true;
+          break;
+        }
+        bytes.up += msg.body.length;
+        let update: DeviceUpdate;
+        try {
+          const parsed = parseMessage(msg.body, { runId: cfg.runId, types: ['DeviceUpdate'] });
+          update = parsed as DeviceUpdate;
+          if (update.round !== t) {
+            throw new ProtocolError(
+              `update for round ${update.round} arrived in round ${t}'s queue`,
+              { run: cfg.runId, round: t, device: update.deviceId },
+            );
+          }
+          if (!expected.has(update.deviceId)) {
+            throw new ProtocolError(
+              `device "${update.deviceId}" is not a participant of round ${t}`,
+              { run: cfg.runId, round: t, device: update.deviceId },
+            );
+          }
+        } catch (err) {
+          if (!(err instanceof ProtocolError)) throw err;
+          msg.reject();
+          record('rejected', undefined, err.message);
+          continue;
+        }
+        const id = update.deviceId;
+        if (byDevice.has(id) || inFlight.has(id)) {
+          msg.ack(); // a redelivered or duplicated update counts once
+          record('duplicate', id);
+          continue;
+        }
+        if (inFlight.size === 0) busySince = now();
+        inFlight.set(
+          id,
+          admit(update, msg)
+            .catch((err: unknown) => {
+              failure ??= err;
+            })
+            .finally(() => {
+              inFlight.delete(id);
+              // Verification time counts once, however many updates overlap.
+              if (inFlight.size === 0) phases.aggregateMs += now() - busySince;
+            }),
+        );
+      }
+      await Promise.all(inFlight.values());
+      if (failure !== undefined) throw failure;
+      // A refused update leaves its device unanswered: keep receiving until the deadline.
     }
     return [...byDevice.values()];
   }
