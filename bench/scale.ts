@@ -1,25 +1,26 @@
 /**
  * How many devices one server handles here, and what each added device costs a round: the
- * coordinator and N in-process device runtimes, each device with its own RabbitMQ connection and
- * queue, sharing the real RabbitMQ and Redis (RABBITMQ_URL, REDIS_URL) on loopback. The models
- * are the 2D ring's small MLPs, so that the figures are the system's cost per device (messages,
- * blob traffic, verification, averaging), not arithmetic.
+ * coordinator in this process, and N device runtimes in a second process, each device with its
+ * own RabbitMQ connection and queue, sharing the real RabbitMQ and Redis (RABBITMQ_URL,
+ * REDIS_URL) on loopback. The models are the 2D ring's small MLPs, so that the figures are the
+ * system's cost per device (messages, blob traffic, verification, averaging), not arithmetic.
  *
  *   npm run bench:scale [-- --quick] [--devices 16,64,128,256] [--rounds 4]
  *
- * Everything shares one event loop: a round's time is the server's work plus every device's.
+ * The devices run in a process of their own (bench/scale-devices.ts) so that the server's phases
+ * are timed on an event loop that runs nothing else: with both in one loop, the server's fetch
+ * of an update also waited for other devices' training. The devices share one core, so a round
+ * still lasts at least the sum of their compute.
  * Server cost per round = broadcast + aggregate (fetch, verify, decode, average) + G steps.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { partitionIid, ringOfGaussians } from '@distgan/data';
-import { GlobalGan, initBackend, LocalDiscriminatorTrainer, type ModelSpec } from '@distgan/gan';
-import {
-  Coordinator,
-  DeviceRuntime,
-  RabbitRoundTransport,
-  RedisBlobStore,
-} from '@distgan/transport';
+import { GlobalGan, initBackend } from '@distgan/gan';
+import { Coordinator, RabbitRoundTransport, RedisBlobStore } from '@distgan/transport';
 import { writeResults } from './common.js';
+import { SCALE_ADAM, SCALE_SPEC, scaleDeviceId } from './scale-common.js';
 
 const { values } = parseArgs({
   options: {
@@ -33,16 +34,44 @@ const counts = (values.devices ?? (quick ? '8,32,64' : '16,32,64,128,256')).spli
 const rounds = Number(values.rounds ?? (quick ? 3 : 5));
 const RABBITMQ_URL = process.env['RABBITMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-const SPEC: ModelSpec = { arch: 'mlp', sampleShape: [2], latentDim: 2 };
-const ADAM = { learningRate: 1e-3, beta1: 0.5, beta2: 0.999 };
 
 await initBackend();
 console.log(
   `RabbitMQ ${RABBITMQ_URL.replace(/:[^:@/]+@/, ':***@')}, Redis ${REDIS_URL}; ring MLP, batch 32, ` +
-    `${rounds} rounds after 1 warm-up per device count`,
+    `${rounds} rounds after 1 warm-up per device count; devices in a second process`,
 );
-const data = ringOfGaussians({ count: 40_000, seed: 1 });
 const store = new RedisBlobStore({ url: REDIS_URL });
+
+/** Starts the device process and resolves once every device listens. */
+function startDevices(
+  runId: string,
+  n: number,
+): Promise<{ child: ChildProcess; connectMs: number }> {
+  const script = fileURLToPath(new URL('./scale-devices.ts', import.meta.url));
+  const child = spawn(
+    process.execPath,
+    ['--conditions=source', '--import', 'tsx', script, runId, String(n)],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`the device process exited with ${code}`)));
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (!line.startsWith('{')) return;
+      const msg = JSON.parse(line) as { ready?: boolean; connectMs?: number };
+      if (msg.ready) resolve({ child, connectMs: msg.connectMs ?? NaN });
+    });
+  });
+}
+
+async function stopDevices(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.removeAllListeners('exit');
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+  await exited;
+  clearTimeout(timer);
+}
 
 interface Row {
   devices: number;
@@ -59,32 +88,18 @@ const rows: Row[] = [];
 let largest = 0;
 for (const n of counts) {
   const runId = `bench-scale-${n}-${Date.now().toString(36)}`;
-  const t0 = performance.now();
-  const shards = partitionIid(data.count, n, 1);
-  const ids = shards.map((_, k) => `dev-${k}`);
+  const ids = Array.from({ length: n }, (_, k) => scaleDeviceId(k));
   let server: RabbitRoundTransport | undefined;
-  const transports: RabbitRoundTransport[] = [];
-  const devices: DeviceRuntime[] = [];
+  let child: ChildProcess | undefined;
   try {
     server = await RabbitRoundTransport.connect({ url: RABBITMQ_URL, runId });
-    for (let k = 0; k < n; k++) {
-      const t = await RabbitRoundTransport.connect({ url: RABBITMQ_URL, runId });
-      transports.push(t);
-      const d = new DeviceRuntime(new LocalDiscriminatorTrainer(SPEC, ADAM), t, store, {
-        runId,
-        deviceId: ids[k]!,
-        data: { dataset: data, indices: shards[k]! },
-        blobTtlSeconds: 120,
-      });
-      await d.start();
-      devices.push(d);
-    }
-    const connectMs = performance.now() - t0;
-    const gan = new GlobalGan(SPEC, { seed: 3, generatorAdam: ADAM });
+    const started = await startDevices(runId, n);
+    child = started.child;
+    const gan = new GlobalGan(SCALE_SPEC, { seed: 3, generatorAdam: SCALE_ADAM });
     const coordinator = new Coordinator(gan, server, store, () => ids, {
       runId,
       schedule: 'serial',
-      training: { localSteps: 1, batchSize: 32, ...ADAM },
+      training: { localSteps: 1, batchSize: 32, ...SCALE_ADAM },
       generatorSteps: 1,
       generatorBatchSize: 32,
       seed: 9,
@@ -121,7 +136,7 @@ for (const n of counts) {
       generatorMs: sums.generatorMs / rounds,
       serverMs: (sums.broadcastMs + sums.aggregateMs + sums.generatorMs) / rounds,
       deviceComputeMsSum: sums.dev / rounds,
-      connectMs,
+      connectMs: started.connectMs,
       accepted: sums.accepted / rounds,
     };
     rows.push(row);
@@ -129,15 +144,14 @@ for (const n of counts) {
     console.log(
       `${String(n).padStart(4)} devices: round ${row.roundMs.toFixed(0)} ms, server ${row.serverMs.toFixed(0)} ms ` +
         `(broadcast ${row.broadcastMs.toFixed(0)}, aggregate ${row.aggregateMs.toFixed(0)}, G ${row.generatorMs.toFixed(0)}), ` +
-        `devices' compute ${row.deviceComputeMsSum.toFixed(0)} ms, ${row.accepted} accepted; set-up ${(connectMs / 1000).toFixed(1)} s`,
+        `devices' compute ${row.deviceComputeMsSum.toFixed(0)} ms, ${row.accepted} accepted; set-up ${(row.connectMs / 1000).toFixed(1)} s`,
     );
   } catch (err) {
     console.log(`${n} devices: failed: ${(err as Error).message}`);
     break;
   } finally {
-    for (const d of devices) await d.stop().catch(() => {});
+    if (child) await stopDevices(child);
     await server?.deleteRunTopology(ids).catch(() => {});
-    for (const t of transports) await t.close().catch(() => {});
     await server?.close().catch(() => {});
   }
 }
