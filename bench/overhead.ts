@@ -19,6 +19,7 @@ import {
   describeServices,
   killAll,
   runDistributed,
+  tearDown,
   uniqueRun,
   until,
 } from '../services/server/src/process-harness.js';
@@ -129,7 +130,7 @@ try {
     }
   }
 } finally {
-  killAll();
+  await tearDown(); // and the runs' queues with them
 }
 
 const ratios = rows

@@ -7,7 +7,7 @@ import { names } from '@distgan/protocol';
 import {
   DEVICE,
   SERVER,
-  killAll,
+  tearDown,
   nextPort,
   start,
   uniqueRun,
@@ -42,7 +42,7 @@ before(async () => {
 });
 
 after(async () => {
-  killAll();
+  await tearDown();
   prom?.stop();
   await services?.stop();
 });

@@ -4,7 +4,7 @@ import type { DashboardSnapshot } from '@distgan/dashboard';
 import {
   DEVICE,
   describeServices,
-  killAll,
+  tearDown,
   nextPort,
   RUN,
   SERVER,
@@ -15,7 +15,7 @@ import {
 
 /* The deployed server's dashboard over the real RabbitMQ and Redis (RABBITMQ_URL, REDIS_URL). */
 console.log(`dashboard tests use ${describeServices()}`);
-after(() => killAll());
+after(tearDown);
 
 const snapshot = async (port: number): Promise<DashboardSnapshot> =>
   (await (await fetch(`http://127.0.0.1:${port}/api/dashboard`)).json()) as DashboardSnapshot;

@@ -13,6 +13,7 @@ import {
   describeServices,
   DEVICE,
   killAll,
+  tearDown,
   metric,
   nextPort,
   RABBITMQ_URL,
@@ -30,7 +31,7 @@ import {
  * (RABBITMQ_URL, REDIS_URL; default: the local services).
  */
 console.log(`distributed tests use ${describeServices()}`);
-after(() => killAll());
+after(tearDown);
 
 describe('server and device services over RabbitMQ and Redis', () => {
   it('a distributed serial run with 3 device processes equals the embedded run with the same seed', async () => {

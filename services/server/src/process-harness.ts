@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RabbitRoundTransport } from '@distgan/transport';
 
 /*
  * Runs the server and device services as child processes for the distributed suites, against
@@ -34,7 +35,20 @@ export function uniqueRun(label: string): string {
 let nextPortValue = 20_000 + Math.floor(Math.random() * 20_000);
 export const nextPort = (): number => nextPortValue++;
 
+/** Per run: the broker its processes used and the device queues they declared. */
+const topologies = new Map<string, { rabbitmqUrl: string; devices: Set<string> }>();
+
 export function start(script: string, env: Record<string, string>): ChildProcess {
+  const runId = env['RUN_ID'];
+  if (runId) {
+    const t = topologies.get(runId) ?? {
+      rabbitmqUrl: env['RABBITMQ_URL'] ?? RABBITMQ_URL,
+      devices: new Set<string>(),
+    };
+    if (script === DEVICE && (env['DEVICE_ID'] || env['DEVICE_INDEX']))
+      t.devices.add(env['DEVICE_ID'] || `device-${env['DEVICE_INDEX']}`);
+    topologies.set(runId, t);
+  }
   const child = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', script], {
     env: { ...process.env, RABBITMQ_URL, REDIS_URL, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -127,4 +141,30 @@ export function metric(text: string, name: string): number {
 /** Kills every child started by `start`. */
 export function killAll(signal: NodeJS.Signals = 'SIGKILL'): void {
   for (const c of children) c.kill(signal);
+}
+
+/**
+ * Kills every child and deletes the queues and exchanges of every run they took part in: device
+ * queues are durable quorum queues, and a broker shared by many test runs would otherwise keep
+ * them all (each holds file descriptors; past the broker's limit, connections hang).
+ */
+export async function tearDown(): Promise<void> {
+  killAll();
+  await Promise.all(
+    children.map((c) =>
+      c.exitCode !== null || c.signalCode !== null
+        ? undefined
+        : new Promise((r) => c.once('exit', r)),
+    ),
+  );
+  for (const [runId, t] of topologies) {
+    const transport = await RabbitRoundTransport.connect({
+      url: t.rabbitmqUrl,
+      runId,
+      initialMaxRetries: 1,
+    }).catch(() => undefined);
+    await transport?.deleteRunTopology([...t.devices]).catch(() => {});
+    await transport?.close();
+  }
+  topologies.clear();
 }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import {
   api,
   describeServices,
-  killAll,
+  tearDown,
   REDIS_URL,
   RABBITMQ_URL,
   runDistributed,
@@ -20,7 +20,7 @@ import {
  * alone (`node scripts/run-tests.mjs fault`, the last step of `npm test`).
  */
 console.log(`restart tests use ${describeServices()}`);
-after(() => killAll());
+after(tearDown);
 
 const local = (url: string): boolean => ['127.0.0.1', 'localhost'].includes(new URL(url).hostname);
 
