@@ -57,52 +57,43 @@ interface Chart {
 const xLabel = (): string => (xMode === 'round' ? 'round' : 'seconds since start');
 const axisStyle = { stroke: '#475569', grid: { stroke: '#e2e8f0' }, ticks: { stroke: '#e2e8f0' } };
 
-function lossOptions(width: number): uPlot.Options {
+/** A line chart against the round (or time): the x series first, then `series`. */
+function lineChart(
+  width: number,
+  height: number,
+  xName: string,
+  yName: string | undefined,
+  series: uPlot.Series[],
+): uPlot.Options {
   return {
     width,
-    height: 220,
-    scales: { x: { time: false } },
-    legend: { live: false },
-    axes: [{ ...axisStyle, label: xLabel() }, { ...axisStyle }],
-    series: [
-      { label: xLabel() },
-      { label: 'D', stroke: '#dc2626', width: 1.5 },
-      { label: 'G', stroke: '#2563eb', width: 1.5 },
-    ],
-  };
-}
-
-function fidOptions(width: number): uPlot.Options {
-  return {
-    width,
-    height: 220,
-    scales: { x: { time: false } },
-    legend: { live: false },
-    axes: [{ ...axisStyle, label: xLabel() }, { ...axisStyle }],
-    series: [
-      { label: xLabel() },
-      { label: 'FID', stroke: '#9333ea', width: 2, points: { show: true, size: 6 } },
-    ],
-  };
-}
-
-function phaseOptions(width: number): uPlot.Options {
-  return {
-    width,
-    height: 200,
+    height,
     scales: { x: { time: false } },
     legend: { live: false },
     axes: [
-      { ...axisStyle, label: 'round' },
-      { ...axisStyle, label: 'ms' },
+      { ...axisStyle, label: xName },
+      { ...axisStyle, ...(yName ? { label: yName } : {}) },
     ],
-    series: [
-      { label: 'round' },
-      ...PHASES.map((p) => ({ label: p.label, stroke: p.color, width: 1.25 })),
-      { label: 'total', stroke: '#0f172a', width: 1, dash: [4, 4] },
-    ],
+    series: [{ label: xName }, ...series],
   };
 }
+
+const lossOptions = (width: number): uPlot.Options =>
+  lineChart(width, 220, xLabel(), undefined, [
+    { label: 'D', stroke: '#dc2626', width: 1.5 },
+    { label: 'G', stroke: '#2563eb', width: 1.5 },
+  ]);
+
+const fidOptions = (width: number): uPlot.Options =>
+  lineChart(width, 220, xLabel(), undefined, [
+    { label: 'FID', stroke: '#9333ea', width: 2, points: { show: true, size: 6 } },
+  ]);
+
+const phaseOptions = (width: number): uPlot.Options =>
+  lineChart(width, 200, 'round', 'ms', [
+    ...PHASES.map((p) => ({ label: p.label, stroke: p.color, width: 1.25 })),
+    { label: 'total', stroke: '#0f172a', width: 1, dash: [4, 4] },
+  ]);
 
 const x = (p: { round: number; elapsedS: number }): number =>
   xMode === 'round' ? p.round + 1 : p.elapsedS;
