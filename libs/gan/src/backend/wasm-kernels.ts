@@ -218,18 +218,17 @@ export const conv2dBackpropFilter: KernelFunc = ({ inputs, backend: b, attrs }) 
 };
 
 /**
- * Conv2DBackpropInput (dx of conv2d, and the forward pass of conv2dTranspose). As a conv2d it is
- * dy with s−1 zeros inserted between rows and columns, padded, convolved with the filter flipped
- * in space and with in/out channels swapped. Most of that conv multiplies inserted zeros, so this
- * computes it in phase (sub-pixel) form: a dx row y = q·s + r − pad only meets filter taps
- * a ≡ r (mod s), so each of the s² phases is a stride-1 conv of dy itself with the sub-filter
- * W[r + s·m]. All phases run as ONE conv whose output channels are (phase_h, phase_w, ci), then
- * are interleaved (depth-to-space) and cropped: the FLOPs of the forward conv, not s² times them.
+ * Conv2DBackpropInput (dx of conv2d, and the forward pass of conv2dTranspose) as a matMul and a
+ * scatter (col2im): every dy pixel's contribution to its kh×kw window of dx is one row of
+ * cols = dy[N·Ho·Wo, Co] · W[kh·kw·Ci, Co]ᵀ, an XNNPACK matMul with exactly the FLOPs of the
+ * forward conv (none spent on inserted zeros, padding or phases), and each row is added into dx
+ * where its window lies inside, in one pass over cols in the heap.
  *
  * Measured on the DCGAN's layers (batch 64, 2-core x86, single-threaded SIMD wasm, ms), for
- * dy [64,7,7,128] → dx [64,14,14,64]: stock kernel 225, zero-inserted conv 113, this 45 (one
- * conv per output phase, each offset folded into its padding so that no crop is needed: 90);
- * for dy [64,14,14,64] → dx [64,28,28,1]: stock 7.9, zero-inserted 28.8, this 2.6.
+ * dy [64,7,7,128] → dx [64,14,14,64]: stock kernel 225, a zero-inserted conv 113, the phase
+ * (sub-pixel) form, one conv with the stride phases as output channels then an interleave, 47;
+ * this 35 (28 of them the matMul). For dy [64,14,14,64] → dx [64,28,28,1]: stock 7.9,
+ * zero-inserted 28.8, phase form 2.65, this 2.5.
  */
 export const conv2dBackpropInput: KernelFunc = ({ inputs, backend: b, attrs }) => {
   const backend = b as BackendWasm;
@@ -241,86 +240,39 @@ export const conv2dBackpropInput: KernelFunc = ({ inputs, backend: b, attrs }) =
   const [, h, w] = a.inputShape;
   const sh = info.strideHeight;
   const sw = info.strideWidth;
-  // Per spatial dimension: M = ⌈k/s⌉ taps per phase; phase rows q ∈ [qlo, qlo + Q) cover dx rows
-  // [0, out) (as q·s + r − pad); dy is padded by `before`/`after` (negative: cropped) so that a
-  // valid conv yields exactly those Q rows; dx starts `offset` rows into the interleaved result.
-  const plan = (k: number, s: number, pad: number, out: number, inLen: number) => {
-    const m = Math.ceil(k / s);
-    const qlo = Math.floor(pad / s);
-    const q = Math.floor((pad + out - 1) / s) - qlo + 1;
-    return { m, q, before: m - 1 - qlo, after: q + qlo - inLen, offset: pad - qlo * s };
-  };
-  const ph = plan(kh, sh, info.padInfo.top, h, ho);
-  const pw = plan(kw, sw, info.padInfo.left, w, wo);
+  const top = info.padInfo.top;
+  const left = info.padInfo.left;
   return withTemps(backend, (keep) => {
-    // Filter: zero-extend to [s·M, s·M], split each axis into (M, s), move (phase_h, phase_w, ci)
-    // last as output channels and co before them as input channels, flip the M×M window.
-    const f =
-      ph.m * sh !== kh || pw.m * sw !== kw
-        ? keep(
-            call(
-              'PadV2',
-              backend,
-              { x: filter },
-              {
-                paddings: [
-                  [0, ph.m * sh - kh],
-                  [0, pw.m * sw - kw],
-                  [0, 0],
-                  [0, 0],
-                ],
-                constantValue: 0,
-              },
-            ),
-          )
-        : filter;
-    const f6 = keep(call('Reshape', backend, { x: f }, { shape: [ph.m, sh, pw.m, sw, ci, co] }));
-    const fT = keep(call('Transpose', backend, { x: f6 }, { perm: [0, 2, 5, 1, 3, 4] }));
-    const f3 = keep(
-      call('Reshape', backend, { x: fT }, { shape: [ph.m, pw.m, co * sh * sw * ci] }),
-    );
-    const fr = keep(call('Reverse', backend, { x: f3 }, { dims: [0, 1] }));
-    const ff = keep(call('Reshape', backend, { x: fr }, { shape: [ph.m, pw.m, co, sh * sw * ci] }));
-    // Input: dy padded (and, with paddings larger than the filter, cropped) to the Q + M − 1 rows
-    // and columns the valid conv reads.
-    let x = dy;
-    const padH = [Math.max(0, ph.before), Math.max(0, ph.after)];
-    const padW = [Math.max(0, pw.before), Math.max(0, pw.after)];
-    if (padH[0] || padH[1] || padW[0] || padW[1]) {
-      x = keep(
-        call('PadV2', backend, { x }, { paddings: [[0, 0], padH, padW, [0, 0]], constantValue: 0 }),
-      );
+    const dy3 = keep(call('Reshape', backend, { x: dy }, { shape: [1, n * ho * wo, co] }));
+    const f3 = keep(call('Reshape', backend, { x: filter }, { shape: [1, kh * kw * ci, co] }));
+    const cols = keep(
+      call('BatchMatMul', backend, { a: dy3, b: f3 }, { transposeA: false, transposeB: true }),
+    ); // [1, N·Ho·Wo, kh·kw·Ci]
+    const out = backend.makeOutput([n, h, w, ci], 'float32');
+    // Views after the allocation, which may have grown (and so replaced) the heap.
+    const src = backend.typedArrayFromHeap(cols) as Float32Array;
+    const dst = backend.typedArrayFromHeap(out) as Float32Array;
+    dst.fill(0);
+    const rowLen = kh * kw * ci;
+    for (let img = 0; img < n; img++) {
+      for (let i = 0; i < ho; i++) {
+        for (let j = 0; j < wo; j++) {
+          const row = ((img * ho + i) * wo + j) * rowLen;
+          for (let p = 0; p < kh; p++) {
+            const y = i * sh + p - top;
+            if (y < 0 || y >= h) continue;
+            for (let q = 0; q < kw; q++) {
+              const x = j * sw + q - left;
+              if (x < 0 || x >= w) continue;
+              const d = ((img * h + y) * w + x) * ci;
+              const c0 = row + (p * kw + q) * ci;
+              for (let c = 0; c < ci; c++) dst[d + c]! += src[c0 + c]!;
+            }
+          }
+        }
+      }
     }
-    const rows = ph.q + ph.m - 1;
-    const cols = pw.q + pw.m - 1;
-    if (x.shape[1] !== rows || x.shape[2] !== cols) {
-      x = keep(
-        crop(
-          backend,
-          x,
-          [0, Math.max(0, -ph.before), Math.max(0, -pw.before), 0],
-          [n, rows, cols, co],
-        ),
-      );
-    }
-    const y = keep(
-      call(
-        'Conv2D',
-        backend,
-        { x, filter: ff },
-        { strides: [1, 1], pad: 'valid', dataFormat: 'NHWC', dilations: [1, 1] },
-      ),
-    ); // [N, Qh, Qw, sh·sw·Ci]
-    // Interleave: [N·Qh, Qw, sh, sw·Ci] → [N·Qh, sh, Qw, sw·Ci] = [N, Qh·sh, Qw·sw, Ci] (a 4D
-    // transpose: several times faster on wasm than the equivalent 6D one).
-    const y4 = keep(call('Reshape', backend, { x: y }, { shape: [n * ph.q, pw.q, sh, sw * ci] }));
-    const yT = keep(call('Transpose', backend, { x: y4 }, { perm: [0, 2, 1, 3] }));
-    const full: Shape4 = [n, ph.q * sh, pw.q * sw, ci];
-    if (ph.offset === 0 && pw.offset === 0 && full[1] === h && full[2] === w) {
-      return call('Reshape', backend, { x: yT }, { shape: full });
-    }
-    const yf = keep(call('Reshape', backend, { x: yT }, { shape: full }));
-    return crop(backend, yf, [0, ph.offset, pw.offset, 0], [n, h, w, ci]);
+    return out;
   });
 };
 
