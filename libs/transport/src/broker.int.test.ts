@@ -1,5 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'amqplib';
 import type { Dataset } from '@distgan/data';
 import { GlobalGan, initBackend, LocalDiscriminatorTrainer, type ModelSpec } from '@distgan/gan';
 import {
@@ -249,6 +250,46 @@ describe('RabbitMQ round transport and Redis blob store', () => {
       assert.equal(t.traffic.droppedUpdates, 1);
     } finally {
       await t.deleteRunTopology([]);
+      await t.close();
+    }
+  });
+
+  it('the broker deletes a device queue and the dead-letter queue once they are idle', async () => {
+    const runId = uniqueRun('idle');
+    const t = await RabbitRoundTransport.connect({
+      url: RABBITMQ_URL,
+      runId,
+      initialMaxRetries: 2,
+      idleQueueExpiresMs: 1_000,
+    });
+    const sub = await t.subscribeTasks('idle-dev', async (m) => m.ack());
+    const n = names(runId);
+    const raw = await connect(RABBITMQ_URL);
+    try {
+      const exists = async (queue: string): Promise<boolean> => {
+        const ch = await raw.createChannel();
+        ch.on('error', () => {});
+        try {
+          await ch.checkQueue(queue);
+          await ch.close();
+          return true;
+        } catch {
+          return false; // 404 closes the channel
+        }
+      };
+      assert.ok(await exists(n.deviceQueue('idle-dev')), 'declared');
+      await new Promise((r) => setTimeout(r, 1_500));
+      assert.ok(await exists(n.deviceQueue('idle-dev')), 'kept while its device consumes');
+      await sub.close();
+      await t.close();
+      let gone = false;
+      for (let i = 0; i < 40 && !gone; i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        gone = !(await exists(n.deviceQueue('idle-dev'))) && !(await exists(n.deadLetterQueue));
+      }
+      assert.ok(gone, 'both queues deleted by the broker after 1 s idle');
+    } finally {
+      await raw.close();
       await t.close();
     }
   });

@@ -23,6 +23,13 @@ export interface RabbitOptions {
   updatePrefetch?: number;
   /** A round queue is deleted by the broker this long after its last use. Default 10 min. */
   roundQueueExpiresMs?: number;
+  /**
+   * A device queue, and the run's dead-letter queue, are deleted by the broker this long after
+   * their last use (no consumer, no declaration): a finished run's durable queues would
+   * otherwise stay forever, each holding broker file descriptors. Default 24 h: far longer than
+   * a device is ever away while it still counts as alive.
+   */
+  idleQueueExpiresMs?: number;
   /** A quorum queue dead-letters a message after this many deliveries. Default 10. */
   deliveryLimit?: number;
   /** Connection state changes, for logs and readiness. */
@@ -111,7 +118,7 @@ export class RabbitRoundTransport implements RoundTransport {
     await ch.assertExchange(this.names.deadLetterExchange, 'fanout', { durable: true });
     await ch.assertQueue(this.names.deadLetterQueue, {
       durable: true,
-      arguments: { 'x-queue-type': 'quorum' },
+      arguments: { 'x-queue-type': 'quorum', 'x-expires': this.idleQueueExpiresMs },
     });
     await ch.bindQueue(this.names.deadLetterQueue, this.names.deadLetterExchange, '');
     this.declaredDeviceQueues.clear();
@@ -138,6 +145,10 @@ export class RabbitRoundTransport implements RoundTransport {
     }
   }
 
+  private get idleQueueExpiresMs(): number {
+    return this.opts.idleQueueExpiresMs ?? 24 * 3_600_000;
+  }
+
   /** The current channel, waiting for a reconnect if there is none. */
   private async ch(): Promise<ConfirmChannel> {
     if (this.closed) throw new TransportError('RabbitMQ', new Error('transport closed'));
@@ -156,7 +167,10 @@ export class RabbitRoundTransport implements RoundTransport {
   private async declareDeviceQueue(ch: ConfirmChannel, deviceId: string): Promise<string> {
     const queue = this.names.deviceQueue(deviceId);
     if (this.declaredDeviceQueues.has(queue)) return queue;
-    await ch.assertQueue(queue, { durable: true, arguments: this.queueArgs() });
+    await ch.assertQueue(queue, {
+      durable: true,
+      arguments: this.queueArgs({ 'x-expires': this.idleQueueExpiresMs }),
+    });
     await ch.bindQueue(queue, this.names.tasksExchange, this.names.broadcastRoutingKey);
     await ch.bindQueue(queue, this.names.tasksExchange, this.names.deviceRoutingKey(deviceId));
     this.declaredDeviceQueues.add(queue);
