@@ -140,6 +140,13 @@ export class Coordinator {
    */
   private previousInbox: RoundInbox | undefined;
   /**
+   * The next round's queue, declared while this round runs: creating a quorum queue takes the
+   * broker tens of milliseconds, which would otherwise sit on every round's critical path.
+   */
+  private nextInbox: { round: number; inbox: Promise<RoundInbox> } | undefined;
+  /** Queue deletions in flight (off the critical path), awaited by `close`. */
+  private readonly closing = new Set<Promise<void>>();
+  /**
    * The blobs of the last completed round (θ_t, φ_t, the updates), deleted when the next round
    * completes: no one reads them after that, and a store that keeps every round's megabytes
    * until their TTL grows by gigabytes in a long run. The TTL stays the backstop.
@@ -232,8 +239,18 @@ export class Coordinator {
       cfg.schedule === 'parallel'
         ? (this.optimizerBuffer = this.gan.getOptimizerState(this.optimizerBuffer))
         : undefined;
-    await this.drainLate(outcomes, t);
-    const inbox = await this.transport.openRound(t);
+    // Deleted after the broadcast: a queue deletion on the channel would hold up the task's
+    // publication behind it.
+    let drained = await this.drainLate(outcomes, t);
+    const afterBroadcast = (): void => {
+      if (drained) this.closeLater(drained);
+      drained = undefined;
+      this.prepareInbox(t + 1);
+    };
+    const inbox = await this.openInbox(t).catch((err: unknown) => {
+      afterBroadcast(); // nothing to wait for: free the drained queue, declare the next one
+      throw err;
+    });
     let completed = false;
 
     try {
@@ -270,6 +287,7 @@ export class Coordinator {
           bytes.down += participants.length * (gBlob.length + dBlob.length + body.length);
           phases.broadcastMs = publishedAt - b0;
           this.onEvent({ kind: 'broadcast-end', round: t });
+          afterBroadcast();
         },
         collect: async () => {
           this.onEvent({ kind: 'collect-start', round: t });
@@ -325,6 +343,7 @@ export class Coordinator {
       }
       throw err;
     } finally {
+      if (drained) this.closeLater(drained); // the round failed before its broadcast
       if (completed) this.previousInbox = inbox;
       else await inbox.close(); // a retried round starts from an empty queue
     }
@@ -375,23 +394,67 @@ export class Coordinator {
     }
   }
 
-  /** Counts and drops what arrived in the previous round's queue after it closed. */
-  private async drainLate(outcomes: Record<UpdateOutcome, number>, t: number): Promise<void> {
+  /** Counts and drops what arrived in the previous round's queue after it closed; returns it. */
+  private async drainLate(
+    outcomes: Record<UpdateOutcome, number>,
+    t: number,
+  ): Promise<RoundInbox | undefined> {
     const late = this.previousInbox;
-    if (!late) return;
+    if (!late) return undefined;
     this.previousInbox = undefined;
     for (let msg = await late.receive(0); msg; msg = await late.receive(0)) {
       msg.ack();
       outcomes.late += 1;
       this.onEvent({ kind: 'update', round: t, outcome: 'late' });
     }
-    await late.close();
+    return late;
   }
 
-  /** Closes the last round's queue (at the end of a run). */
+  /** Round t's queue: the one declared ahead, or a new one. */
+  private openInbox(t: number): Promise<RoundInbox> {
+    const next = this.nextInbox;
+    if (next?.round === t) {
+      this.nextInbox = undefined;
+      return next.inbox;
+    }
+    return this.transport.openRound(t);
+  }
+
+  /** Starts declaring round t's queue (a failure surfaces when round t takes it). */
+  private prepareInbox(t: number): void {
+    if (this.nextInbox?.round === t) return;
+    const stale = this.nextInbox;
+    if (stale)
+      void stale.inbox.then(
+        (i) => this.closeLater(i),
+        () => {},
+      );
+    const inbox = this.transport.openRound(t);
+    inbox.catch(() => {}); // observed by openInbox
+    this.nextInbox = { round: t, inbox };
+  }
+
+  /** Deletes a round's queue without waiting for the broker. */
+  private closeLater(inbox: RoundInbox): void {
+    const p: Promise<void> = inbox
+      .close()
+      .catch(() => {}) // the queue's x-expires removes it anyway
+      .finally(() => this.closing.delete(p));
+    this.closing.add(p);
+  }
+
+  /** Closes the last round's queue and the one declared ahead (at the end of a run). */
   async close(): Promise<void> {
     await this.previousInbox?.close();
     this.previousInbox = undefined;
+    const next = this.nextInbox;
+    this.nextInbox = undefined;
+    if (next)
+      await next.inbox.then(
+        (i) => i.close(),
+        () => {},
+      );
+    await Promise.all([...this.closing]);
   }
 
   /** Receives updates until every participant answered or the deadline passed. */
