@@ -104,13 +104,13 @@ describe('k8s/ (kustomize)', () => {
   it("dev: the NetworkPolicy selects the server and the devices, not the overlay's brokers", () => {
     const objects = kustomize('k8s/overlays/dev');
     const np = objects.find((o) => o.kind === 'NetworkPolicy')!;
-    const selector = (np.spec?.['podSelector'] as { matchLabels?: Record<string, string> })
-      .matchLabels;
-    assert.ok(selector && Object.keys(selector).length > 0, 'a podSelector with labels');
+    const selector: Record<string, string> =
+      (np.spec?.['podSelector'] as { matchLabels?: Record<string, string> }).matchLabels ?? {};
+    assert.ok(Object.keys(selector).length > 0, 'a podSelector with labels');
     for (const o of objects.filter((x) => x.kind === 'Deployment' || x.kind === 'StatefulSet')) {
       const labels = (o.spec?.['template'] as { metadata: { labels: Record<string, string> } })
         .metadata.labels;
-      const selected = Object.entries(selector).every(([k, v]) => labels[k] === v);
+      const selected: boolean = Object.entries(selector).every(([k, v]) => labels[k] === v);
       assert.equal(selected, o.metadata.name.startsWith('distgan-'), `${o.metadata.name} selected`);
     }
   });
