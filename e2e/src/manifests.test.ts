@@ -458,6 +458,40 @@ describe('charts/distgan rendered by chart-render (helm template engine, not hel
       );
       assert.equal(value('REDIS_URL'), 'redis://:$(REDIS_PASSWORD)@distgan-redis-master:6379');
     }
+    // Bitnami's names: a release whose name holds the chart's name, and fullnameOverride.
+    const named = spawnSync(
+      bin,
+      [
+        'my-rabbitmq',
+        chart,
+        '--set',
+        'rabbitmq.enabled=true,redis.enabled=true',
+        '--set',
+        'redis.fullnameOverride=cache',
+      ],
+      { encoding: 'utf8' },
+    );
+    assert.equal(named.status, 0, named.stderr);
+    const namedEnv = envOf(
+      find(
+        parseAllDocuments(named.stdout).map((d) => d.toJSON() as K8sObject),
+        'Deployment',
+        'my-rabbitmq-distgan-server',
+      ),
+    );
+    const secretOf = (n: string): string | undefined =>
+      namedEnv.find((e) => e.name === n)?.valueFrom?.secretKeyRef?.name;
+    assert.equal(secretOf('RABBITMQ_PASSWORD'), 'my-rabbitmq');
+    assert.equal(
+      namedEnv.find((e) => e.name === 'RABBITMQ_URL')?.value,
+      'amqp://distgan:$(RABBITMQ_PASSWORD)@my-rabbitmq:5672',
+    );
+    assert.equal(secretOf('REDIS_PASSWORD'), 'cache');
+    assert.equal(
+      namedEnv.find((e) => e.name === 'REDIS_URL')?.value,
+      'redis://:$(REDIS_PASSWORD)@cache-master:6379',
+    );
+
     const noAuth = render('--set', 'redis.enabled=true', '--set', 'redis.auth.enabled=false').docs;
     const env = envOf(find(noAuth, 'Deployment', 'distgan-server'));
     assert.ok(!env.some((e) => e.name === 'REDIS_PASSWORD'));

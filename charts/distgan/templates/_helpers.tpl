@@ -30,6 +30,25 @@ app.kubernetes.io/component: {{ .component }}
 {{- if .Values.serviceAccount.create -}}{{ default (include "distgan.fullname" .) .Values.serviceAccount.name }}{{- else -}}{{ default "default" .Values.serviceAccount.name }}{{- end -}}
 {{- end -}}
 
+{{/* A bundled Bitnami chart's full name, as that chart computes it (common.names.fullname):
+    its fullnameOverride; else the release name when it already contains the chart's name;
+    else "<release>-<name>". Call with (list . "rabbitmq"). */}}
+{{- define "distgan.subchartFullname" -}}
+{{- $root := index . 0 -}}
+{{- $chart := index . 1 -}}
+{{- $values := index $root.Values $chart -}}
+{{- if $values.fullnameOverride -}}
+{{- $values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default $chart $values.nameOverride -}}
+{{- if contains $name $root.Release.Name -}}
+{{- $root.Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" $root.Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/* RABBITMQ_URL and REDIS_URL, from the bundled charts' Secrets (the bundled Redis has
     auth on, as Bitnami's chart has by default, unless redis.auth.enabled is false) or the
     external ones. */}}
@@ -38,12 +57,12 @@ app.kubernetes.io/component: {{ .component }}
 - name: RABBITMQ_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ .Release.Name }}-rabbitmq
+      name: {{ include "distgan.subchartFullname" (list . "rabbitmq") }}
       key: rabbitmq-password
 {{- end }}
 - name: RABBITMQ_URL
   {{- if .Values.rabbitmq.enabled }}
-  value: {{ printf "amqp://%s:$(RABBITMQ_PASSWORD)@%s-rabbitmq:5672" .Values.rabbitmq.auth.username .Release.Name | quote }}
+  value: {{ printf "amqp://%s:$(RABBITMQ_PASSWORD)@%s:5672" .Values.rabbitmq.auth.username (include "distgan.subchartFullname" (list . "rabbitmq")) | quote }}
   {{- else }}
   valueFrom:
     secretKeyRef:
@@ -54,15 +73,15 @@ app.kubernetes.io/component: {{ .component }}
 - name: REDIS_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ .Release.Name }}-redis
+      name: {{ include "distgan.subchartFullname" (list . "redis") }}
       key: redis-password
 {{- end }}
 - name: REDIS_URL
   {{- if .Values.redis.enabled }}
   {{- if ne (dig "auth" "enabled" true .Values.redis) false }}
-  value: {{ printf "redis://:$(REDIS_PASSWORD)@%s-redis-master:6379" .Release.Name | quote }}
+  value: {{ printf "redis://:$(REDIS_PASSWORD)@%s-master:6379" (include "distgan.subchartFullname" (list . "redis")) | quote }}
   {{- else }}
-  value: {{ printf "redis://%s-redis-master:6379" .Release.Name | quote }}
+  value: {{ printf "redis://%s-master:6379" (include "distgan.subchartFullname" (list . "redis")) | quote }}
   {{- end }}
   {{- else }}
   valueFrom:
