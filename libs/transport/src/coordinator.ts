@@ -242,13 +242,12 @@ export class Coordinator {
     // Deleted after the broadcast: a queue deletion on the channel would hold up the task's
     // publication behind it.
     let drained = await this.drainLate(outcomes, t);
-    const afterBroadcast = (): void => {
+    const releaseDrained = (): void => {
       if (drained) this.closeLater(drained);
       drained = undefined;
-      this.prepareInbox(t + 1);
     };
     const inbox = await this.openInbox(t).catch((err: unknown) => {
-      afterBroadcast(); // nothing to wait for: free the drained queue, declare the next one
+      releaseDrained();
       throw err;
     });
     let completed = false;
@@ -287,7 +286,8 @@ export class Coordinator {
           bytes.down += participants.length * (gBlob.length + dBlob.length + body.length);
           phases.broadcastMs = publishedAt - b0;
           this.onEvent({ kind: 'broadcast-end', round: t });
-          afterBroadcast();
+          releaseDrained();
+          this.prepareInbox(t + 1);
         },
         collect: async () => {
           this.onEvent({ kind: 'collect-start', round: t });
@@ -343,7 +343,7 @@ export class Coordinator {
       }
       throw err;
     } finally {
-      if (drained) this.closeLater(drained); // the round failed before its broadcast
+      releaseDrained(); // a no-op unless the round failed before its broadcast
       if (completed) this.previousInbox = inbox;
       else await inbox.close(); // a retried round starts from an empty queue
     }
