@@ -73,6 +73,16 @@ const containersOf = (o: K8sObject): Container[] =>
   ((o.spec?.['template'] as { spec: { containers: Container[] } } | undefined)?.spec.containers ??
     []) as Container[];
 
+/** The kinds both k8s/ and the chart (with its default values) always contain. */
+const DEPLOYMENT_KINDS = [
+  'Deployment',
+  'StatefulSet',
+  'Service',
+  'ConfigMap',
+  'PodDisruptionBudget',
+  'NetworkPolicy',
+];
+
 describe('k8s/ (kustomize)', () => {
   for (const dir of ['k8s/base', 'k8s/overlays/dev', 'k8s/overlays/gpu']) {
     it(`${dir}: every object validates against the Kubernetes API schemas`, async () => {
@@ -80,15 +90,7 @@ describe('k8s/ (kustomize)', () => {
       assert.ok(objects.length >= 8, `${objects.length} objects`);
       for (const o of objects) await validate(o);
       const kinds = new Set(objects.map((o) => o.kind));
-      for (const k of [
-        'Deployment',
-        'StatefulSet',
-        'Service',
-        'ConfigMap',
-        'PodDisruptionBudget',
-        'NetworkPolicy',
-      ])
-        assert.ok(kinds.has(k), `${dir} has a ${k}`);
+      for (const k of DEPLOYMENT_KINDS) assert.ok(kinds.has(k), `${dir} has a ${k}`);
       for (const o of objects.filter((x) => x.metadata.name.startsWith('distgan-'))) {
         for (const c of containersOf(o)) {
           assert.equal(
@@ -363,15 +365,7 @@ describe('charts/distgan rendered by chart-render (helm template engine, not hel
   const envOf = (o: K8sObject): Env[] => (containersOf(o)[0]?.env ?? []) as Env[];
   const podSpec = (o: K8sObject): Record<string, unknown> =>
     (o.spec?.['template'] as { spec: Record<string, unknown> }).spec;
-  const always = [
-    'Deployment',
-    'StatefulSet',
-    'Service',
-    'ConfigMap',
-    'PodDisruptionBudget',
-    'NetworkPolicy',
-    'ServiceAccount',
-  ];
+  const always = [...DEPLOYMENT_KINDS, 'ServiceAccount'];
 
   it('the default values: every document validates, and the objects are those of k8s/base', async () => {
     const { docs } = render();
