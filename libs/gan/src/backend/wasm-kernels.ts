@@ -358,17 +358,9 @@ export const adamUpdate: KernelFunc = ({ inputs, backend: b, attrs }) => {
   }
   const outs = [w, m, v].map((t) => backend.makeOutput(t.shape, 'float32'));
   // Views after the allocations, which may have grown (and so replaced) the heap.
-  const [wi, mi, vi, gi, wo, mo, vo] = [w, m, v, g, ...outs].map(
-    (t) => backend.typedArrayFromHeap(t) as Float32Array,
-  ) as Float32Array[] as [
-    Float32Array,
-    Float32Array,
-    Float32Array,
-    Float32Array,
-    Float32Array,
-    Float32Array,
-    Float32Array,
-  ];
+  const view = (t: TensorInfo): Float32Array => backend.typedArrayFromHeap(t) as Float32Array;
+  const [wi, mi, vi, gi] = [view(w), view(m), view(v), view(g)];
+  const [wo, mo, vo] = [view(outs[0]!), view(outs[1]!), view(outs[2]!)];
   const c1 = 1 - beta1!;
   const c2 = 1 - beta2!;
   for (let i = 0; i < wi.length; i++) {
