@@ -6,8 +6,9 @@
  *
  *   npm run bench:compute [-- --quick]
  *
- * Backends: wasm with the project's kernels, wasm with its stock kernels (the DCGAN cannot train
- * there: no Conv2DBackpropFilter), and the pure-JS cpu backend (MLP only: a DCGAN step takes
+ * Backends: wasm with the project's kernels, the same without their WebAssembly SIMD parts, wasm
+ * with its stock kernels (the DCGAN cannot train there: no Conv2DBackpropFilter), and the pure-JS
+ * cpu backend (MLP only: a DCGAN step takes
  * minutes). Kernel registration is global, so stock wasm is measured first.
  */
 import os from 'node:os';
@@ -22,6 +23,7 @@ import {
   readSync,
   stepFlops,
   unpatchWasmKernels,
+  useSimdKernels,
   type ModelArch,
   type ModelSpec,
 } from '@distgan/gan';
@@ -149,6 +151,12 @@ console.log(
 measure('wasm-stock', 'mlp', throughputs['wasm'].gflops);
 measure('wasm-stock', 'dcgan', throughputs['wasm'].gflops);
 patchWasmKernels();
+// The project's kernels with their WebAssembly SIMD parts (Adam, Tanh, LeakyRelu, leading-axes
+// sums) switched off: those then run as JavaScript loops or the stock kernels.
+useSimdKernels(false);
+measure('wasm-no-simd', 'mlp', throughputs['wasm'].gflops);
+measure('wasm-no-simd', 'dcgan', throughputs['wasm'].gflops);
+useSimdKernels(true);
 measure('wasm', 'mlp', throughputs['wasm'].gflops);
 measure('wasm', 'dcgan', throughputs['wasm'].gflops);
 await tf.setBackend('cpu');

@@ -8,3 +8,4 @@ export {
   type BackendOptions,
 } from './select.js';
 export { patchWasmKernels, unpatchWasmKernels, wasmKernelsPatched } from './wasm-kernels.js';
+export { useSimdKernels } from './simd.js';

@@ -34,6 +34,15 @@ const wasmApi = (globalThis as { WebAssembly?: WasmApi }).WebAssembly;
 
 let compiled: object | undefined;
 let unsupported = wasmApi === undefined;
+let enabled = true;
+
+/**
+ * Switches the SIMD kernels off (the kernels then run their JavaScript loops) or on again; for
+ * benchmarks that compare both in one process.
+ */
+export function useSimdKernels(on: boolean): void {
+  enabled = on;
+}
 const instances = new WeakMap<Memory, SimdKernels>();
 
 /** The backend's wasm memory, where its Emscripten build exposes it (non-threaded builds do). */
@@ -54,7 +63,7 @@ function heapOf(backend: BackendWasm): Memory | null {
  * JavaScript loops. One instance per heap, made on first use.
  */
 export function simdKernels(backend: BackendWasm): SimdKernels | null {
-  const memory = unsupported ? null : heapOf(backend);
+  const memory = unsupported || !enabled ? null : heapOf(backend);
   if (!memory || !wasmApi) return null;
   let kernels = instances.get(memory);
   if (!kernels) {
