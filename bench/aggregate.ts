@@ -6,7 +6,7 @@
  *   npm run bench:aggregate [-- --quick]
  */
 import { parseArgs } from 'node:util';
-import { averageWeights, StreamingAverage } from '@distgan/gan';
+import { averageWeights, StreamingAverage, useSimdKernels } from '@distgan/gan';
 import { medianMs, writeResults } from './common.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' } } });
@@ -27,6 +27,10 @@ const tAvg = await medianMs(() => {
 }, reps);
 const weighted = updates.map((values) => ({ values, samples: 1000 }));
 const tBlocked = await medianMs(() => averageWeights(weighted, out), reps);
+// The same average with the WebAssembly SIMD kernel switched off: the JavaScript blocked loop.
+useSimdKernels(false);
+const tJs = await medianMs(() => averageWeights(weighted, out), reps);
+useSimdKernels(true);
 let sink = 0;
 // Reads every byte of the updates once, with four independent sums so that the loop is bound
 // by memory, not by the latency of one chain of additions.
@@ -59,13 +63,14 @@ const r = {
   devices,
   megabytes: mb,
   averageMBps: mb / (tBlocked / 1000),
+  javascriptAverageMBps: mb / (tJs / 1000),
   streamingAverageMBps: mb / (tAvg / 1000),
   memoryLoopMBps: mb / (tLoop / 1000),
   memcpyMBps: mb / (tCopy / 1000),
 };
 console.log(`${devices} updates of ${n} values (${mb.toFixed(1)} MB), median of ${reps}`);
 console.log(
-  `blocked average (the server's): ${r.averageMBps.toFixed(0)} MB/s; streaming average: ${r.streamingAverageMBps.toFixed(0)} MB/s; ` +
+  `the server's average (WebAssembly SIMD): ${r.averageMBps.toFixed(0)} MB/s; the same in JavaScript: ${r.javascriptAverageMBps.toFixed(0)} MB/s; streaming average: ${r.streamingAverageMBps.toFixed(0)} MB/s; ` +
     `plain read loop: ${r.memoryLoopMBps.toFixed(0)} MB/s (ratio ${(r.averageMBps / r.memoryLoopMBps).toFixed(2)}); ` +
     `native copy: ${r.memcpyMBps.toFixed(0)} MB/s (ratio ${(r.averageMBps / r.memcpyMBps).toFixed(2)})${sink === 0.5 ? ' ' : ''}`,
 );

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { averageWeights, StreamingAverage } from './aggregate.js';
+import { scratchKernels, useSimdKernels } from './backend/simd.js';
 
 describe('weighted averaging', () => {
   it('is the exact weighted mean Σ (n_k / n) φ_k on hand-made weights', () => {
@@ -71,5 +72,32 @@ describe('weighted averaging', () => {
     assert.throws(() => s.add(new Float32Array(2), 0), RangeError);
     assert.throws(() => s.add(new Float32Array(2), NaN), RangeError);
     assert.equal(s.updates, 0);
+  });
+
+  it('gives the same bits in WebAssembly SIMD as in JavaScript, for any count and size', () => {
+    assert.ok(scratchKernels(1), 'WebAssembly SIMD is not available here');
+    let seed = 7;
+    const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
+    for (const count of [1, 2, 4, 5, 8, 9, 13]) {
+      for (const size of [3, 4, 4099, 2 * 4096 + 6]) {
+        const ups = Array.from({ length: count }, (_, k) => ({
+          values: Float32Array.from({ length: size }, () => rand() * 10 ** (k % 3)),
+          samples: 1 + ((k * 7919) % 1000),
+        }));
+        const simd = averageWeights(ups);
+        useSimdKernels(false);
+        let js: Float32Array;
+        try {
+          js = averageWeights(ups);
+        } finally {
+          useSimdKernels(true);
+        }
+        assert.deepEqual(
+          new Uint32Array(simd.buffer),
+          new Uint32Array(js.buffer),
+          `${count} updates of ${size}`,
+        );
+      }
+    }
   });
 });

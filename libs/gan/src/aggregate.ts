@@ -1,3 +1,5 @@
+import { scratchKernels } from './backend/simd.js';
+
 /** One device's contribution to an average: its weights and its sample count n_k. */
 export interface WeightedUpdate {
   values: Float32Array;
@@ -58,6 +60,62 @@ export class StreamingAverage {
 
 /** Elements per block of the blocked average: its float64 accumulator stays in L1 cache. */
 const BLOCK = 2048;
+/** Values of each update copied into the SIMD module's memory per pass (16 KB: cache-sized). */
+const CHUNK = 4096;
+
+/**
+ * The average in WebAssembly SIMD, chunk by chunk: each update's chunk is copied into the
+ * module's memory, averaged there with the same float64 arithmetic in the same order as the
+ * JavaScript loop below (so the bits are the same), and copied out. False where SIMD is off.
+ */
+function averageSimd(
+  updates: readonly WeightedUpdate[],
+  inv: number,
+  result: Float32Array,
+): boolean {
+  const count = updates.length;
+  const size = result.length;
+  const tables = 16 * Math.ceil((12 * count) / 16);
+  const scratch = scratchKernels(tables + (count + 1) * CHUNK * 4);
+  if (!scratch) return false;
+  const { memory, kernels } = scratch;
+  const ptrs = new Int32Array(memory.buffer, 0, count);
+  const weights = new Float64Array(memory.buffer, 8 * Math.ceil((4 * count) / 8), count);
+  const heap = new Float32Array(memory.buffer);
+  const base = tables / 4;
+  for (let k = 0; k < count; k++) {
+    ptrs[k] = (base + k * CHUNK) * 4;
+    weights[k] = updates[k]!.samples;
+  }
+  const out = base + count * CHUNK;
+  for (let start = 0; start < size; start += CHUNK) {
+    const len = Math.min(CHUNK, size - start);
+    for (let k = 0; k < count; k++) {
+      heap.set(updates[k]!.values.subarray(start, start + len), base + k * CHUNK);
+    }
+    const vectorLen = len & ~3;
+    kernels.average(ptrs.byteOffset, weights.byteOffset, count, out * 4, vectorLen, inv);
+    result.set(heap.subarray(out, out + vectorLen), start);
+    for (let i = start + vectorLen; i < start + len; i++) result[i] = weightedSum(updates, i) * inv;
+  }
+  return true;
+}
+
+/** Σ_k samples_k · values_k[i] in float64, associated as the blocked loop associates it. */
+function weightedSum(updates: readonly WeightedUpdate[], i: number): number {
+  let acc = updates[0]!.samples * updates[0]!.values[i]!;
+  let k = 1;
+  for (; k + 3 < updates.length; k += 4) {
+    const [a, b, c, d] = [updates[k]!, updates[k + 1]!, updates[k + 2]!, updates[k + 3]!];
+    acc +=
+      a.samples * a.values[i]! +
+      b.samples * b.values[i]! +
+      c.samples * c.values[i]! +
+      d.samples * d.values[i]!;
+  }
+  for (; k < updates.length; k++) acc += updates[k]!.samples * updates[k]!.values[i]!;
+  return acc;
+}
 
 /**
  * φ = Σ_k (n_k / n) φ_k over the given updates (DESIGN.md §1, step 3), blocked: for each block
@@ -84,8 +142,9 @@ export function averageWeights(
   const result = out ?? new Float32Array(size);
   if (result.length !== size)
     throw new RangeError(`output holds ${result.length} values, the average has ${size}`);
-  const acc = new Float64Array(BLOCK);
   const inv = 1 / total;
+  if (averageSimd(updates, inv, result)) return result;
+  const acc = new Float64Array(BLOCK);
   for (let start = 0; start < size; start += BLOCK) {
     const end = Math.min(size, start + BLOCK);
     const len = end - start;

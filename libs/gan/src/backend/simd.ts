@@ -21,11 +21,15 @@ export interface SimdKernels {
   leaky_relu(x: number, y: number, n: number, alpha: number): void;
   leaky_relu_grad(x: number, dy: number, dx: number, n: number, alpha: number): void;
   sum_cols(x: number, out: number, rows: number, cols: number, scale: number): void;
+  average(ptrs: number, weights: number, count: number, out: number, n: number, inv: number): void;
 }
 
 /** The few WebAssembly JS API members used here (@types/node 20 does not declare them). */
 interface WasmApi {
-  Memory: abstract new (...args: never[]) => { buffer: ArrayBufferLike };
+  Memory: new (descriptor: { initial: number }) => {
+    readonly buffer: ArrayBuffer;
+    grow(pages: number): number;
+  };
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: unknown };
 }
@@ -64,7 +68,12 @@ function heapOf(backend: BackendWasm): Memory | null {
  */
 export function simdKernels(backend: BackendWasm): SimdKernels | null {
   const memory = unsupported || !enabled ? null : heapOf(backend);
-  if (!memory || !wasmApi) return null;
+  if (!memory) return null;
+  return instantiate(memory);
+}
+
+function instantiate(memory: Memory): SimdKernels | null {
+  if (!wasmApi) return null;
   let kernels = instances.get(memory);
   if (!kernels) {
     try {
@@ -85,4 +94,25 @@ export function simdKernels(backend: BackendWasm): SimdKernels | null {
 /** Byte offset of a tensor's data in the backend's heap. */
 export function heapOffset(backend: BackendWasm, dataId: object): number {
   return backend.dataIdMap.get(dataId)!.memoryOffset;
+}
+
+let scratch: { memory: Memory; kernels: SimdKernels } | undefined;
+
+/**
+ * The SIMD kernels on a memory of their own, at least `bytes` long (grown as needed, kept between
+ * calls), for work on arrays outside the tfjs heap; null where WebAssembly SIMD is unavailable or
+ * switched off. The memory's buffer changes when it grows: take views after this call.
+ */
+export function scratchKernels(bytes: number): { memory: Memory; kernels: SimdKernels } | null {
+  if (unsupported || !enabled || !wasmApi) return null;
+  const PAGE = 65_536;
+  if (!scratch) {
+    const memory = new wasmApi.Memory({ initial: Math.ceil(bytes / PAGE) });
+    const kernels = instantiate(memory);
+    if (!kernels) return null;
+    scratch = { memory, kernels };
+  }
+  const missing = Math.ceil((bytes - scratch.memory.buffer.byteLength) / PAGE);
+  if (missing > 0) scratch.memory.grow(missing);
+  return scratch;
 }

@@ -3,6 +3,8 @@
 ;; without a copy. The backend's stock kernels for these ops are scalar C++ loops, and the same
 ;; loops in JavaScript run at 2-5 ns an element; these run four lanes at a time.
 ;;
+;; `average` runs on a memory of its own (the server's weight average, in chunks copied in).
+;;
 ;; Pointers are byte offsets into that memory; counts are elements. Every function needs its
 ;; count to be a multiple of 4 (of 16 for sum_cols): the callers run JavaScript on the rest.
 ;; Outputs never alias inputs. NaN propagates through every function.
@@ -205,4 +207,67 @@
             (f32x4.demote_f64x2_zero (f64x2.mul (local.get $a7) (local.get $S)))))
         (local.set $c (i32.add (local.get $c) (i32.const 16)))
         (br $next_block))))
+
+  ;; out[i] = (Σ_k w_k x_k[i]) inv for `count` float32 arrays, their byte offsets an i32 table at
+  ;; $ptrs, their weights a float64 table at $weights; n a multiple of 4. Summed in float64 and
+  ;; associated as the JavaScript average is (w_0 x_0, then groups of four as ((a + b) + c) + d,
+  ;; then the rest one by one), so both give the same bits.
+  (func (export "average")
+    (param $ptrs i32) (param $weights i32) (param $count i32) (param $out i32) (param $n i32)
+    (param $inv f64)
+    (local $i i32) (local $end i32) (local $k i32) (local $groups_end i32) (local $v v128)
+    (local $w v128) (local $lo v128) (local $hi v128) (local $glo v128) (local $ghi v128)
+    (local $INV v128)
+    (local.set $INV (f64x2.splat (local.get $inv)))
+    (local.set $end (i32.shl (local.get $n) (i32.const 2)))
+    (local.set $groups_end
+      (i32.add (i32.const 1)
+        (i32.shl (i32.shr_u (i32.sub (local.get $count) (i32.const 1)) (i32.const 2)) (i32.const 2))))
+    (block $done
+      (loop $next
+        (br_if $done (i32.ge_u (local.get $i) (local.get $end)))
+        (local.set $k (i32.const 0))
+        (local.set $v (v128.load (i32.add (i32.load (i32.add (local.get $ptrs) (i32.shl (local.get $k) (i32.const 2)))) (local.get $i))))
+            (local.set $w (f64x2.splat (f64.load (i32.add (local.get $weights) (i32.shl (local.get $k) (i32.const 3))))))
+            (local.set $lo (f64x2.mul (f64x2.promote_low_f32x4 (local.get $v)) (local.get $w)))
+            (local.set $hi (f64x2.mul (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))) (local.get $w)))
+        (local.set $k (i32.const 1))
+        (block $groups_done
+          (loop $next_group
+            (br_if $groups_done (i32.ge_u (local.get $k) (local.get $groups_end)))
+            (local.set $v (v128.load (i32.add (i32.load (i32.add (local.get $ptrs) (i32.shl (local.get $k) (i32.const 2)))) (local.get $i))))
+            (local.set $w (f64x2.splat (f64.load (i32.add (local.get $weights) (i32.shl (local.get $k) (i32.const 3))))))
+            (local.set $glo (f64x2.mul (f64x2.promote_low_f32x4 (local.get $v)) (local.get $w)))
+            (local.set $ghi (f64x2.mul (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))) (local.get $w)))
+            (local.set $v (v128.load (i32.add (i32.load (i32.add (local.get $ptrs) (i32.shl (i32.add (local.get $k) (i32.const 1)) (i32.const 2)))) (local.get $i))))
+            (local.set $w (f64x2.splat (f64.load (i32.add (local.get $weights) (i32.shl (i32.add (local.get $k) (i32.const 1)) (i32.const 3))))))
+            (local.set $glo (f64x2.add (local.get $glo) (f64x2.mul (f64x2.promote_low_f32x4 (local.get $v)) (local.get $w))))
+            (local.set $ghi (f64x2.add (local.get $ghi) (f64x2.mul (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))) (local.get $w))))
+            (local.set $v (v128.load (i32.add (i32.load (i32.add (local.get $ptrs) (i32.shl (i32.add (local.get $k) (i32.const 2)) (i32.const 2)))) (local.get $i))))
+            (local.set $w (f64x2.splat (f64.load (i32.add (local.get $weights) (i32.shl (i32.add (local.get $k) (i32.const 2)) (i32.const 3))))))
+            (local.set $glo (f64x2.add (local.get $glo) (f64x2.mul (f64x2.promote_low_f32x4 (local.get $v)) (local.get $w))))
+            (local.set $ghi (f64x2.add (local.get $ghi) (f64x2.mul (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))) (local.get $w))))
+            (local.set $v (v128.load (i32.add (i32.load (i32.add (local.get $ptrs) (i32.shl (i32.add (local.get $k) (i32.const 3)) (i32.const 2)))) (local.get $i))))
+            (local.set $w (f64x2.splat (f64.load (i32.add (local.get $weights) (i32.shl (i32.add (local.get $k) (i32.const 3)) (i32.const 3))))))
+            (local.set $glo (f64x2.add (local.get $glo) (f64x2.mul (f64x2.promote_low_f32x4 (local.get $v)) (local.get $w))))
+            (local.set $ghi (f64x2.add (local.get $ghi) (f64x2.mul (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))) (local.get $w))))
+            (local.set $lo (f64x2.add (local.get $lo) (local.get $glo)))
+            (local.set $hi (f64x2.add (local.get $hi) (local.get $ghi)))
+            (local.set $k (i32.add (local.get $k) (i32.const 4)))
+            (br $next_group)))
+        (block $singles_done
+          (loop $next_single
+            (br_if $singles_done (i32.ge_u (local.get $k) (local.get $count)))
+            (local.set $v (v128.load (i32.add (i32.load (i32.add (local.get $ptrs) (i32.shl (local.get $k) (i32.const 2)))) (local.get $i))))
+            (local.set $w (f64x2.splat (f64.load (i32.add (local.get $weights) (i32.shl (local.get $k) (i32.const 3))))))
+            (local.set $lo (f64x2.add (local.get $lo) (f64x2.mul (f64x2.promote_low_f32x4 (local.get $v)) (local.get $w))))
+            (local.set $hi (f64x2.add (local.get $hi) (f64x2.mul (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $v) (local.get $v))) (local.get $w))))
+            (local.set $k (i32.add (local.get $k) (i32.const 1)))
+            (br $next_single)))
+        (v128.store (i32.add (local.get $out) (local.get $i))
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+            (f32x4.demote_f64x2_zero (f64x2.mul (local.get $lo) (local.get $INV)))
+            (f32x4.demote_f64x2_zero (f64x2.mul (local.get $hi) (local.get $INV)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 16)))
+        (br $next))))
 )
