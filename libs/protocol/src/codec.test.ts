@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { blobSha256Hex, decodeWeights, encodeWeights } from './codec.js';
+import { blobSha256Hex, decodeWeights, encodeWeights, firstNonFinite } from './codec.js';
 import { BlobIntegrityError } from './errors.js';
 import { fromFloat16Bits, toFloat16Bits } from './float16.js';
 import type { FlatWeights } from './weights.js';
@@ -109,6 +109,26 @@ describe('weight-blob codec', () => {
       const err = refusal(() => decodeWeights(blob, { expect: w.specs }), 'non-finite');
       assert.match(err.message, /out\/kernel/);
     }
+  });
+
+  it('finds the first NaN or ±Infinity at any position, and passes every finite value', () => {
+    const finite = [0, -0, 1, -1, 3.4028234663852886e38, -3.4028234663852886e38, 1e-45, -1e-45];
+    for (const n of [1, 3, 4, 5, 8, 37]) {
+      const v = Float32Array.from({ length: n }, (_, i) => finite[i % finite.length]!);
+      assert.equal(firstNonFinite(v), -1, `all finite, n=${n}`);
+      for (const bad of [NaN, Infinity, -Infinity]) {
+        for (const at of new Set([0, n >> 1, n - 1])) {
+          const w = v.slice();
+          w[at] = bad;
+          if (at + 1 < n) w[n - 1] = NaN; // a later one too: the first is reported
+          assert.equal(firstNonFinite(w), at, `${bad} at ${at} of ${n}`);
+        }
+      }
+    }
+    // a view that does not start at the buffer's beginning
+    const big = new Float32Array(16);
+    big[13] = Infinity;
+    assert.equal(firstNonFinite(big.subarray(5)), 8);
   });
 
   it('refuses truncated blobs at every length', () => {
