@@ -10,7 +10,7 @@ import { Redis } from 'ioredis';
 import { decodeWeights, encodeWeights, blobSha256Hex, type FlatWeights } from '@distgan/protocol';
 import { GlobalGan, initBackend, LocalDiscriminatorTrainer } from '@distgan/gan';
 import { RedisBlobStore } from '@distgan/transport';
-import { medianMs, writeResults } from './common.js';
+import { interleavedMedianMs, writeResults } from './common.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' } } });
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -45,9 +45,11 @@ for (const [name, n] of Object.entries(sizes)) {
     await raw.set(key, bytes, 'EX', 60);
     await raw.getBuffer(key);
   };
-  const tBlob = await medianMs(path('float32'), reps);
-  const tRaw = await medianMs(rawPath, reps);
-  const tHalf = await medianMs(path('float16'), reps);
+  // Side by side: each repetition runs the three paths once, in a rotating order.
+  const [tBlob, tRaw, tHalf] = (await interleavedMedianMs(
+    [path('float32'), rawPath, path('float16')],
+    reps,
+  )) as [number, number, number];
   const r = {
     megabytes: mb,
     blobPathMBps: mb / (tBlob / 1000),

@@ -18,6 +18,29 @@ export function writeResults(name: string, results: Record<string, unknown>): st
 }
 
 /** Median of `reps` timings of `f` (ms), after `warmup` untimed calls. */
+/**
+ * Medians of several functions measured side by side: one call of each per repetition, in an
+ * order that rotates, so that slow spells of the machine (or of a server they share) fall on all
+ * of them alike rather than on whichever ran during them.
+ */
+export async function interleavedMedianMs(
+  fs: readonly (() => unknown)[],
+  reps: number,
+  warmup = 5,
+): Promise<number[]> {
+  for (let i = 0; i < warmup; i++) for (const f of fs) await f();
+  const times: number[][] = fs.map(() => []);
+  for (let i = 0; i < reps; i++) {
+    for (let j = 0; j < fs.length; j++) {
+      const k = (i + j) % fs.length;
+      const t0 = performance.now();
+      await fs[k]!();
+      times[k]!.push(performance.now() - t0);
+    }
+  }
+  return times.map((t) => t.sort((a, b) => a - b)[Math.floor(t.length / 2)]!);
+}
+
 export async function medianMs(f: () => unknown, reps: number, warmup = 5): Promise<number> {
   for (let i = 0; i < warmup; i++) await f();
   const times: number[] = [];
