@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { isValidId } from '@distgan/protocol';
 import { DEFAULTS, METHODS, type EmbeddedConfig } from './config.js';
@@ -166,6 +167,14 @@ export function addTrainOptions(cmd: Command): Command {
     )
     .addOption(
       new Option(
+        '--device-threads <n>',
+        'worker threads that run the devices, each with its own backend (0: the main thread; auto: one per core on a machine with several, at most one per device)',
+      )
+        .argParser(deviceThreads)
+        .default(deviceThreads('auto'), 'auto'),
+    )
+    .addOption(
+      new Option(
         '--eval-every <n>',
         'FID, mode coverage and class balance every n rounds and after the last (0: never)',
       )
@@ -201,6 +210,12 @@ export function addTrainOptions(cmd: Command): Command {
         "wasm: keep the backend's stock kernels (to measure the difference)",
       ),
     );
+}
+
+/** `auto` (one per core) or a whole number of worker threads, at most 64. */
+function deviceThreads(value: string): number {
+  if (value === 'auto') return availableParallelism() > 1 ? availableParallelism() : 0;
+  return integer(0, 64)(value);
 }
 
 /** Where the embedded run serves its dashboard unless told otherwise. */

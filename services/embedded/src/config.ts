@@ -43,6 +43,8 @@ export interface EmbeddedConfig {
   sampleCount: number;
   /** Precision of the device updates on the wire. */
   updateDtype: 'float32' | 'float16';
+  /** Worker threads that run the devices (0: the devices run in the main thread). */
+  deviceThreads: number;
   /** FID, mode coverage and class balance every N rounds and after the last (0: never). */
   evalEvery: number;
   /** Generated samples per evaluation. */
@@ -74,6 +76,7 @@ export const DEFAULTS = {
   sampleEvery: 250,
   sampleCount: 64,
   updateDtype: 'float32',
+  deviceThreads: 0,
   evalEvery: 0,
   evalSamples: 2000,
   out: 'runs',

@@ -23,6 +23,7 @@ import {
   deriveSeed,
   GlobalGan,
   LocalDiscriminatorTrainer,
+  wasmKernelsPatched,
   type BaselineDevice,
   type BaselineRound,
   type ModelSpec,
@@ -39,6 +40,8 @@ import {
 } from '@distgan/transport';
 import type { EmbeddedConfig, Method } from './config.js';
 import { renderFidPlot, renderLossPlot } from './plot.js';
+import { shareDataset, startThreadedDevices, type ThreadedDevices } from './device-threads.js';
+import * as tf from '@tensorflow/tfjs-core';
 
 interface LineCommon {
   method: Method;
@@ -117,7 +120,7 @@ export async function runEmbedded(
   const metricsPath = join(runDir, 'metrics.jsonl');
   writeFileSync(metricsPath, '');
 
-  const dataset = await loadDataset({
+  const loaded = await loadDataset({
     name: config.dataset,
     dir: config.dataDir,
     split: 'train',
@@ -125,6 +128,9 @@ export async function runEmbedded(
     seed: config.seed,
     ringStd: config.ringStd,
   });
+  // Devices in worker threads read the images from shared memory: one copy for all threads.
+  const dataset =
+    config.method === 'distgan' && config.deviceThreads > 0 ? shareDataset(loaded) : loaded;
   // The ring is drawn with these settings; coverage is judged against the same ones.
   const RING = { modes: 8, radius: 2, std: config.ringStd };
   const shards = partition(dataset, {
@@ -306,16 +312,42 @@ async function distganEngine(
   const store = new MemoryBlobStore();
   // In one process a failing device is a failing run: stop at once with its error.
   let deviceFailure: Error | undefined;
-  const devices = shards.map((indices, k) => {
-    const id = deviceId(k);
-    const trainer = new LocalDiscriminatorTrainer(spec, {
-      learningRate: config.lrD,
-      beta1: config.beta1,
-      beta2: config.beta2,
+  const failed = (err: Error): void => {
+    if (deviceFailure) return;
+    deviceFailure = err;
+    void transport.close(); // ends the round in progress
+  };
+  const adam = { learningRate: config.lrD, beta1: config.beta1, beta2: config.beta2 };
+  const ids = shards.map((_, k) => deviceId(k));
+  let threaded: ThreadedDevices | undefined;
+  let devices: { trainer: LocalDiscriminatorTrainer; runtime: DeviceRuntime }[] = [];
+  if (config.deviceThreads > 0) {
+    threaded = await startThreadedDevices({
+      threads: config.deviceThreads,
+      setup: {
+        backend: tf.getBackend(),
+        patchWasm: wasmKernelsPatched(),
+        spec,
+        adam,
+        runId: config.runId,
+        dataset: shareDataset(dataset), // already shared: the same arrays
+        blobTtlSeconds: 600,
+        updateDtype: config.updateDtype,
+      },
+      devices: shards.map((indices, k) => ({ id: ids[k]!, indices })),
+      transport,
+      store,
+      onOutcome: (id, o) => {
+        if (o.kind === 'failed') failed(o.error);
+        hooks.onDeviceOutcome?.(id, o);
+      },
+      onFailure: failed,
     });
-    return {
-      trainer,
-      runtime: new DeviceRuntime(
+  } else {
+    devices = shards.map((indices, k) => {
+      const id = ids[k]!;
+      const trainer = new LocalDiscriminatorTrainer(spec, adam);
+      const runtime = new DeviceRuntime(
         trainer,
         transport,
         store,
@@ -327,16 +359,13 @@ async function distganEngine(
           updateDtype: config.updateDtype,
         },
         (o) => {
-          if (o.kind === 'failed' && !deviceFailure) {
-            deviceFailure = o.error;
-            void transport.close(); // ends the round in progress
-          }
+          if (o.kind === 'failed') failed(o.error);
           hooks.onDeviceOutcome?.(id, o);
         },
-      ),
-    };
-  });
-  const ids = devices.map((d) => d.runtime.options.deviceId);
+      );
+      return { trainer, runtime };
+    });
+  }
   const coordinator = new Coordinator(gan, transport, store, () => ids, {
     runId: config.runId,
     schedule: config.schedule,
@@ -368,6 +397,7 @@ async function distganEngine(
     close: async () => {
       await coordinator.close();
       await Promise.all(devices.map((d) => d.runtime.stop()));
+      await threaded?.stop();
       await transport.close();
     },
     dispose: () => {

@@ -69,6 +69,7 @@ describe('server and device services over RabbitMQ and Redis', () => {
       sampleEvery: 100,
       sampleCount: 16,
       updateDtype: 'float32',
+      deviceThreads: 2, // and the embedded devices in worker threads
       evalEvery: 0,
       evalSamples: 2000,
     });

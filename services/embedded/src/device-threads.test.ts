@@ -1,0 +1,118 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { initBackend } from '@distgan/gan';
+import { DEFAULTS, type EmbeddedConfig } from './config.js';
+import { runEmbedded } from './run.js';
+import { shareDataset, startThreadedDevices } from './device-threads.js';
+import { MemoryBlobStore, MemoryRoundTransport } from '@distgan/transport';
+
+function config(deviceThreads: number, schedule: EmbeddedConfig['schedule']): EmbeddedConfig {
+  return {
+    ...DEFAULTS,
+    runId: `threads-${deviceThreads}-${schedule}`,
+    out: mkdtempSync(join(tmpdir(), 'distgan-threads-')),
+    dataset: 'ring',
+    devices: 5,
+    rounds: 12,
+    schedule,
+    localSteps: 2,
+    batchSize: 32,
+    latentDim: 2,
+    seed: 3,
+    sampleEvery: 1000,
+    deviceThreads,
+  };
+}
+
+interface Line {
+  losses: { d: number; g: number };
+  accepted: { deviceId: string; samples: number; losses: unknown }[];
+}
+const lines = (runDir: string): Line[] =>
+  readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Line);
+/** What a round's devices computed (their timings aside), in device order. */
+const computed = (line: Line): unknown =>
+  line.accepted
+    .map(({ deviceId, samples, losses }) => ({ deviceId, samples, losses }))
+    .sort((x, y) => (x.deviceId < y.deviceId ? -1 : 1));
+
+describe('devices in worker threads (embedded run)', () => {
+  for (const schedule of ['serial', 'parallel'] as const) {
+    it(`${schedule}: 5 devices on 2 threads train exactly as in the main thread`, async () => {
+      await initBackend();
+      const inMain = await runEmbedded(config(0, schedule));
+      const threaded = await runEmbedded(config(2, schedule));
+      assert.equal(threaded.rounds, 12);
+      // The same bits: the final generator, and every round's losses of every device.
+      assert.deepEqual(
+        readFileSync(threaded.generatorPath),
+        readFileSync(inMain.generatorPath),
+        'final generator',
+      );
+      const [a, b] = [lines(inMain.runDir), lines(threaded.runDir)];
+      assert.equal(b.length, a.length);
+      for (let t = 0; t < a.length; t++) {
+        assert.deepEqual(computed(b[t]!), computed(a[t]!), `round ${t}: the devices' losses`);
+        assert.equal(b[t]!.losses.d, a[t]!.losses.d, `round ${t}: D loss`);
+        assert.equal(b[t]!.losses.g, a[t]!.losses.g, `round ${t}: G loss`);
+      }
+    });
+  }
+
+  it('shares the dataset without copying it again, and keeps its values', () => {
+    const images = Float32Array.from({ length: 12 }, (_, i) => i / 12);
+    const ds = {
+      name: 't',
+      sampleShape: [1, 1, 2] as const,
+      count: 6,
+      images,
+      labels: Uint8Array.from([0, 1, 0, 1, 0, 1]),
+      numClasses: 2,
+    };
+    const shared = shareDataset(ds);
+    assert.ok(shared.images.buffer instanceof SharedArrayBuffer);
+    assert.ok(shared.labels.buffer instanceof SharedArrayBuffer);
+    assert.deepEqual(Array.from(shared.images), Array.from(images));
+    assert.equal(shareDataset(shared), shared);
+  });
+
+  it('a worker that cannot start fails the start with its error, and is reported', async () => {
+    const failures: Error[] = [];
+    const dataset = shareDataset({
+      name: 't',
+      sampleShape: [1, 1, 2] as const,
+      count: 2,
+      images: new Float32Array(4),
+      labels: new Uint8Array(2),
+      numClasses: 1,
+    });
+    await assert.rejects(
+      startThreadedDevices({
+        threads: 1,
+        setup: {
+          backend: 'no-such-backend',
+          patchWasm: false,
+          spec: { arch: 'mlp', sampleShape: [1, 1, 2], latentDim: 2 },
+          adam: { learningRate: 1e-3, beta1: 0.5, beta2: 0.999 },
+          runId: 'broken',
+          dataset,
+          blobTtlSeconds: 60,
+          updateDtype: 'float32',
+        },
+        devices: [{ id: 'device-0', indices: Int32Array.from([0, 1]) }],
+        transport: new MemoryRoundTransport('broken'),
+        store: new MemoryBlobStore(),
+        onOutcome: () => {},
+        onFailure: (err) => failures.push(err),
+      }),
+      /no-such-backend/,
+    );
+    assert.equal(failures.length, 1);
+  });
+});

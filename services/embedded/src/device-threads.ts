@@ -1,0 +1,222 @@
+/**
+ * The embedded run's devices in worker threads: each worker hosts some of the device runtimes
+ * with a tfjs backend of its own, so on a machine with several cores the devices train side by
+ * side while the coordinator waits. The transport and the blob store stay in the main thread
+ * (the in-memory twins); the workers reach them through a small request protocol over their
+ * message ports. The dataset is shared, not copied: its images live in a SharedArrayBuffer.
+ *
+ * Every device computes exactly what it computes in the main thread (its own trainer, seeds and
+ * optimizer state, the same kernels), so a run gives the same bits either way.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Dataset } from '@distgan/data';
+import type { ModelSpec } from '@distgan/gan';
+import type {
+  BlobStore,
+  InboundMessage,
+  RoundTransport,
+  TaskOutcome,
+  TaskSubscription,
+} from '@distgan/transport';
+
+/** What a worker is started with (its workerData). */
+export interface WorkerSetup {
+  backend: string;
+  patchWasm: boolean;
+  spec: ModelSpec;
+  adam: { learningRate: number; beta1: number; beta2: number };
+  runId: string;
+  dataset: Dataset;
+  devices: { id: string; indices: Int32Array }[];
+  blobTtlSeconds: number;
+  updateDtype: 'float32' | 'float16';
+}
+
+/** Worker → main. */
+export type WorkerRequest =
+  | { op: 'get'; id: number; key: string }
+  | { op: 'put'; id: number; key: string; bytes: Uint8Array; ttlSeconds?: number }
+  | { op: 'publishUpdate'; id: number; replyTo: string; body: Uint8Array }
+  | { op: 'subscribe'; id: number; deviceId: string }
+  | { op: 'settle'; task: number; how: 'ack' | 'reject' | 'requeue' }
+  | { op: 'outcome'; deviceId: string; outcome: TaskOutcome }
+  | { op: 'ready' }
+  | { op: 'stopped' };
+
+/** Main → worker. */
+export type MainMessage =
+  | { op: 'reply'; id: number; value?: unknown; error?: string }
+  | { op: 'task'; deviceId: string; task: number; body: Uint8Array }
+  | { op: 'stop' };
+
+/** A copy of `dataset` whose images and labels are in shared memory (the same if they are). */
+export function shareDataset(dataset: Dataset): Dataset {
+  if (dataset.images.buffer instanceof SharedArrayBuffer) return dataset;
+  const images = new Float32Array(new SharedArrayBuffer(dataset.images.byteLength));
+  images.set(dataset.images);
+  const labels = new Uint8Array(new SharedArrayBuffer(dataset.labels.byteLength));
+  labels.set(dataset.labels);
+  return { ...dataset, images, labels };
+}
+
+function spawnWorker(setup: WorkerSetup): Worker {
+  const here = import.meta.url;
+  if (here.endsWith('.ts')) {
+    // Run from source (tsx): the worker registers the same loader before importing its module.
+    const url = new URL('./device-worker.ts', here).href;
+    const boot = `import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(url)}); })`;
+    return new Worker(boot, { eval: true, workerData: setup });
+  }
+  return new Worker(new URL('./device-worker.js', here), { workerData: setup });
+}
+
+export interface ThreadedDevices {
+  /** Stops taking tasks (the task in hand finishes), then ends the workers. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `threads` workers (at most one per device), the devices dealt among them in turn, and
+ * resolves once every device listens for tasks. `onFailure` hears a worker that crashed.
+ */
+export async function startThreadedDevices(opts: {
+  threads: number;
+  setup: Omit<WorkerSetup, 'devices'>;
+  devices: { id: string; indices: Int32Array }[];
+  transport: RoundTransport;
+  store: BlobStore;
+  onOutcome: (deviceId: string, outcome: TaskOutcome) => void;
+  onFailure: (err: Error) => void;
+}): Promise<ThreadedDevices> {
+  const n = Math.max(1, Math.min(opts.threads, opts.devices.length));
+  const groups = Array.from({ length: n }, (_, w) => opts.devices.filter((_, k) => k % n === w));
+  const subscriptions: TaskSubscription[] = [];
+  // Every device fetches the same global blobs each round: each blob is copied into shared
+  // memory once and that copy handed to every worker, instead of a clone for each. Keyed by the
+  // stored bytes themselves (the in-memory store returns the same array to every reader), so a
+  // key written again gets a new copy, and a copy lives no longer than the store keeps its blob.
+  const sharedCopies = new WeakMap<Uint8Array, Uint8Array>();
+  const sharedGet = async (key: string): Promise<Uint8Array | null> => {
+    const v = await opts.store.get(key);
+    if (!v) return null;
+    let copy = sharedCopies.get(v);
+    if (!copy) {
+      copy = new Uint8Array(new SharedArrayBuffer(v.byteLength));
+      copy.set(v);
+      sharedCopies.set(v, copy);
+    }
+    return copy;
+  };
+  const workers = groups.map((devices) => {
+    const worker = spawnWorker({ ...opts.setup, devices });
+    const pending = new Map<number, InboundMessage>();
+    let nextTask = 0;
+    // Values are copied to the worker (structured clone): the store's bytes stay the store's.
+    const reply = (id: number, value?: unknown): void =>
+      worker.postMessage({ op: 'reply', id, value } satisfies MainMessage);
+    const fail = (id: number, err: unknown): void =>
+      worker.postMessage({
+        op: 'reply',
+        id,
+        error: err instanceof Error ? err.message : String(err),
+      } satisfies MainMessage);
+    let resolveReady!: () => void;
+    let resolveStopped!: () => void;
+    const ready = new Promise<void>((r) => (resolveReady = r));
+    const stopped = new Promise<void>((r) => (resolveStopped = r));
+    worker.on('message', (m: WorkerRequest) => {
+      switch (m.op) {
+        case 'get':
+          sharedGet(m.key).then(
+            (v) => reply(m.id, v),
+            (err: unknown) => fail(m.id, err),
+          );
+          break;
+        case 'put':
+          opts.store
+            .put(m.key, m.bytes, m.ttlSeconds === undefined ? {} : { ttlSeconds: m.ttlSeconds })
+            .then(
+              () => reply(m.id),
+              (err: unknown) => fail(m.id, err),
+            );
+          break;
+        case 'publishUpdate':
+          opts.transport.publishUpdate(m.replyTo, m.body).then(
+            () => reply(m.id),
+            (err: unknown) => fail(m.id, err),
+          );
+          break;
+        case 'subscribe':
+          opts.transport
+            .subscribeTasks(
+              m.deviceId,
+              (msg) =>
+                new Promise<void>((settled) => {
+                  const task = nextTask++;
+                  pending.set(task, {
+                    body: msg.body,
+                    ack: () => (msg.ack(), settled()),
+                    reject: () => (msg.reject(), settled()),
+                    requeue: () => (msg.requeue(), settled()),
+                  });
+                  worker.postMessage({
+                    op: 'task',
+                    deviceId: m.deviceId,
+                    task,
+                    body: msg.body,
+                  } satisfies MainMessage);
+                }),
+            )
+            .then(
+              (s) => (subscriptions.push(s), reply(m.id)),
+              (err: unknown) => fail(m.id, err),
+            );
+          break;
+        case 'settle': {
+          const msg = pending.get(m.task);
+          pending.delete(m.task);
+          msg?.[m.how]();
+          break;
+        }
+        case 'outcome':
+          opts.onOutcome(m.deviceId, m.outcome);
+          break;
+        case 'ready':
+          resolveReady();
+          break;
+        case 'stopped':
+          resolveStopped();
+          break;
+      }
+    });
+    const crashed = new Promise<never>((_, reject) => {
+      worker.on('error', (err) => {
+        opts.onFailure(err);
+        reject(err);
+      });
+      worker.on('exit', (code) => {
+        if (code !== 0) {
+          const err = new Error(`a device worker exited with code ${code}`);
+          opts.onFailure(err);
+          reject(err);
+        }
+        resolveStopped();
+        // Tasks it held go back to their queues (as a lost RabbitMQ consumer's would).
+        for (const msg of pending.values()) msg.requeue();
+        pending.clear();
+      });
+    });
+    crashed.catch(() => {}); // reported through onFailure
+    return { worker, ready: Promise.race([ready, crashed]), stopped };
+  });
+  await Promise.all(workers.map((w) => w.ready));
+  return {
+    stop: async () => {
+      // No new tasks, then each worker finishes the task in hand and disposes its models.
+      await Promise.all(subscriptions.map((s) => s.close()));
+      for (const { worker } of workers) worker.postMessage({ op: 'stop' } satisfies MainMessage);
+      await Promise.all(workers.map((w) => w.stopped));
+      await Promise.all(workers.map(({ worker }) => worker.terminate()));
+    },
+  };
+}
