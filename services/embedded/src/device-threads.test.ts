@@ -47,7 +47,13 @@ describe('devices in worker threads (embedded run)', () => {
     it(`${schedule}: 5 devices on 2 threads train exactly as in the main thread`, async () => {
       await initBackend();
       const inMain = await runEmbedded(config(0, schedule));
-      const threaded = await runEmbedded(config(2, schedule));
+      const failures: string[] = [];
+      const threaded = await runEmbedded(config(2, schedule), {
+        onDeviceOutcome: (id, o) => {
+          if (o.kind !== 'trained') failures.push(`${id}: ${o.kind}`);
+        },
+      });
+      assert.deepEqual(failures, [], 'every device trained every round');
       assert.equal(threaded.rounds, 12);
       // The same bits: the final generator, and every round's losses of every device.
       assert.deepEqual(
@@ -80,6 +86,22 @@ describe('devices in worker threads (embedded run)', () => {
     assert.ok(shared.labels.buffer instanceof SharedArrayBuffer);
     assert.deepEqual(Array.from(shared.images), Array.from(images));
     assert.equal(shareDataset(shared), shared);
+  });
+
+  it('starts and stops its workers without reporting a failure', async () => {
+    const failures: Error[] = [];
+    const devices = await startThreadedDevices({
+      threads: 2,
+      setup: { ...tinySetup(), backend: 'cpu' },
+      devices: [0, 1, 2].map((k) => ({ id: `device-${k}`, indices: Int32Array.from([0, 1]) })),
+      transport: new MemoryRoundTransport('tiny'),
+      store: new MemoryBlobStore(),
+      onOutcome: () => {},
+      onFailure: (err) => failures.push(err),
+    });
+    await devices.stop();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(failures, []);
   });
 
   it('a worker that cannot start fails the start with its error, and is reported', async () => {
@@ -116,3 +138,22 @@ describe('devices in worker threads (embedded run)', () => {
     assert.equal(failures.length, 1);
   });
 });
+
+function tinySetup(): Omit<Parameters<typeof startThreadedDevices>[0]['setup'], 'backend'> {
+  return {
+    patchWasm: false,
+    spec: { arch: 'mlp', sampleShape: [1, 1, 2], latentDim: 2 },
+    adam: { learningRate: 1e-3, beta1: 0.5, beta2: 0.999 },
+    runId: 'tiny',
+    dataset: shareDataset({
+      name: 't',
+      sampleShape: [1, 1, 2] as const,
+      count: 2,
+      images: new Float32Array(4),
+      labels: new Uint8Array(2),
+      numClasses: 1,
+    }),
+    blobTtlSeconds: 60,
+    updateDtype: 'float32',
+  };
+}

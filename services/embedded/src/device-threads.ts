@@ -91,6 +91,7 @@ export async function startThreadedDevices(opts: {
   const n = Math.max(1, Math.min(opts.threads, opts.devices.length));
   const groups = Array.from({ length: n }, (_, w) => opts.devices.filter((_, k) => k % n === w));
   const subscriptions: TaskSubscription[] = [];
+  let stopping = false;
   // Every device fetches the same global blobs each round: each blob is copied into shared
   // memory once and that copy handed to every worker, instead of a clone for each. Keyed by the
   // stored bytes themselves (the in-memory store returns the same array to every reader), so a
@@ -195,7 +196,8 @@ export async function startThreadedDevices(opts: {
         reject(err);
       });
       worker.on('exit', (code) => {
-        if (code !== 0) {
+        // After a stop the worker is terminated on purpose (exit code 1): not a failure.
+        if (code !== 0 && !stopping) {
           const err = new Error(`a device worker exited with code ${code}`);
           opts.onFailure(err);
           reject(err);
@@ -216,6 +218,7 @@ export async function startThreadedDevices(opts: {
       await Promise.all(subscriptions.map((s) => s.close()));
       for (const { worker } of workers) worker.postMessage({ op: 'stop' } satisfies MainMessage);
       await Promise.all(workers.map((w) => w.stopped));
+      stopping = true;
       await Promise.all(workers.map(({ worker }) => worker.terminate()));
     },
   };
