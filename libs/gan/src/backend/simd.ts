@@ -91,11 +91,6 @@ function instantiate(memory: Memory): SimdKernels | null {
   return kernels;
 }
 
-/** Byte offset of a tensor's data in the backend's heap. */
-export function heapOffset(backend: BackendWasm, dataId: object): number {
-  return backend.dataIdMap.get(dataId)!.memoryOffset;
-}
-
 let scratch: { memory: Memory; kernels: SimdKernels } | undefined;
 
 /**

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { KernelConfig, KernelFunc, NamedAttrMap, TensorInfo } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { heapOffset, simdKernels } from './simd.js';
+import { simdKernels, type SimdKernels } from './simd.js';
 
 /*
  * Kernels registered on the wasm backend at start-up, so that training on wasm is possible
@@ -303,8 +303,8 @@ export function leadingAxesReduction(original: KernelFunc, mean: boolean): Kerne
     const simd = c % 16 === 0 ? simdKernels(backend) : null;
     if (simd) {
       simd.sum_cols(
-        heapOffset(backend, x.dataId),
-        heapOffset(backend, out.dataId),
+        backend.getMemoryOffset(x.dataId),
+        backend.getMemoryOffset(out.dataId),
         p,
         c,
         mean ? 1 / p : 1,
@@ -356,13 +356,7 @@ export function identity(original: KernelFunc): KernelFunc {
  */
 function simdUnary(
   original: KernelFunc,
-  run: (
-    simd: NonNullable<ReturnType<typeof simdKernels>>,
-    x: number,
-    y: number,
-    n: number,
-    attrs: NamedAttrMap,
-  ) => void,
+  run: (simd: SimdKernels, x: number, y: number, n: number, attrs: NamedAttrMap) => void,
 ): KernelFunc {
   return ({ inputs, backend: b, attrs }) => {
     const { x } = inputs as { x: TensorInfo };
@@ -371,7 +365,13 @@ function simdUnary(
     const simd = x.dtype === 'float32' && n % 4 === 0 ? simdKernels(backend) : null;
     if (!simd) return original({ inputs, backend, attrs });
     const out = backend.makeOutput(x.shape, 'float32');
-    run(simd, heapOffset(backend, x.dataId), heapOffset(backend, out.dataId), n, attrs ?? {});
+    run(
+      simd,
+      backend.getMemoryOffset(x.dataId),
+      backend.getMemoryOffset(out.dataId),
+      n,
+      attrs ?? {},
+    );
     return out;
   };
 }
@@ -403,9 +403,9 @@ export const leakyReluGrad: KernelFunc = ({ inputs, backend: b, attrs }) => {
   const simd = n % 4 === 0 ? simdKernels(backend) : null;
   if (simd) {
     simd.leaky_relu_grad(
-      heapOffset(backend, x.dataId),
-      heapOffset(backend, dy.dataId),
-      heapOffset(backend, out.dataId),
+      backend.getMemoryOffset(x.dataId),
+      backend.getMemoryOffset(dy.dataId),
+      backend.getMemoryOffset(out.dataId),
       n,
       alpha,
     );
@@ -443,7 +443,7 @@ export const ADAM_UPDATE = 'DistganAdamUpdate';
  * stepSize, epsilon} (stepSize already bias-corrected), outputs [w', m', v'] as new buffers
  * (inputs are never written, so aliases of them stay intact). As separate tfjs ops the same
  * update is ten kernel calls and ten passes over memory (about 14 ms for the MLP generator's
- * 400,000-weight layer, against 1–2 ms here).
+ * 400,000-weight layer, against 0.7 ms here in SIMD and 3 ms in the JavaScript loop).
  */
 export const adamUpdate: KernelFunc = ({ inputs, backend: b, attrs }) => {
   const backend = b as BackendWasm;
@@ -458,7 +458,7 @@ export const adamUpdate: KernelFunc = ({ inputs, backend: b, attrs }) => {
   const n = sizeOf(w);
   const simd = n % 4 === 0 ? simdKernels(backend) : null;
   if (simd) {
-    const at = (t: TensorInfo): number => heapOffset(backend, t.dataId);
+    const at = (t: TensorInfo): number => backend.getMemoryOffset(t.dataId);
     simd.adam(
       at(w),
       at(m),
