@@ -106,29 +106,12 @@ describe('devices in worker threads (embedded run)', () => {
 
   it('a worker that cannot start fails the start with its error, and is reported', async () => {
     const failures: Error[] = [];
-    const dataset = shareDataset({
-      name: 't',
-      sampleShape: [1, 1, 2] as const,
-      count: 2,
-      images: new Float32Array(4),
-      labels: new Uint8Array(2),
-      numClasses: 1,
-    });
     await assert.rejects(
       startThreadedDevices({
         threads: 1,
-        setup: {
-          backend: 'no-such-backend',
-          patchWasm: false,
-          spec: { arch: 'mlp', sampleShape: [1, 1, 2], latentDim: 2 },
-          adam: { learningRate: 1e-3, beta1: 0.5, beta2: 0.999 },
-          runId: 'broken',
-          dataset,
-          blobTtlSeconds: 60,
-          updateDtype: 'float32',
-        },
+        setup: { ...tinySetup(), backend: 'no-such-backend' },
         devices: [{ id: 'device-0', indices: Int32Array.from([0, 1]) }],
-        transport: new MemoryRoundTransport('broken'),
+        transport: new MemoryRoundTransport('tiny'),
         store: new MemoryBlobStore(),
         onOutcome: () => {},
         onFailure: (err) => failures.push(err),

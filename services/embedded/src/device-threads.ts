@@ -10,26 +10,56 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Dataset } from '@distgan/data';
-import type { ModelSpec } from '@distgan/gan';
-import type {
-  BlobStore,
-  InboundMessage,
-  RoundTransport,
-  TaskOutcome,
-  TaskSubscription,
+import { LocalDiscriminatorTrainer, type ModelSpec } from '@distgan/gan';
+import {
+  DeviceRuntime,
+  type BlobStore,
+  type InboundMessage,
+  type RoundTransport,
+  type TaskOutcome,
+  type TaskSubscription,
 } from '@distgan/transport';
 
-/** What a worker is started with (its workerData). */
-export interface WorkerSetup {
-  backend: string;
-  patchWasm: boolean;
+/** What every device of a run is made with, in the main thread and in a worker alike. */
+export interface DeviceSetup {
   spec: ModelSpec;
   adam: { learningRate: number; beta1: number; beta2: number };
   runId: string;
   dataset: Dataset;
-  devices: { id: string; indices: Int32Array }[];
   blobTtlSeconds: number;
   updateDtype: 'float32' | 'float16';
+}
+
+/** What a worker is started with (its workerData). */
+export interface WorkerSetup extends DeviceSetup {
+  backend: string;
+  patchWasm: boolean;
+  devices: { id: string; indices: Int32Array }[];
+}
+
+/** One device: its trainer and the runtime that feeds it tasks (start it, then stop it). */
+export function createDevice(
+  setup: DeviceSetup,
+  device: { id: string; indices: Int32Array },
+  transport: RoundTransport,
+  store: BlobStore,
+  onOutcome: (outcome: TaskOutcome) => void,
+): { trainer: LocalDiscriminatorTrainer; runtime: DeviceRuntime } {
+  const trainer = new LocalDiscriminatorTrainer(setup.spec, setup.adam);
+  const runtime = new DeviceRuntime(
+    trainer,
+    transport,
+    store,
+    {
+      runId: setup.runId,
+      deviceId: device.id,
+      data: { dataset: setup.dataset, indices: device.indices },
+      blobTtlSeconds: setup.blobTtlSeconds,
+      updateDtype: setup.updateDtype,
+    },
+    onOutcome,
+  );
+  return { trainer, runtime };
 }
 
 /** Worker → main. */
@@ -112,15 +142,19 @@ export async function startThreadedDevices(opts: {
     const worker = spawnWorker({ ...opts.setup, devices });
     const pending = new Map<number, InboundMessage>();
     let nextTask = 0;
-    // Values are copied to the worker (structured clone): the store's bytes stay the store's.
-    const reply = (id: number, value?: unknown): void =>
-      worker.postMessage({ op: 'reply', id, value } satisfies MainMessage);
-    const fail = (id: number, err: unknown): void =>
-      worker.postMessage({
-        op: 'reply',
-        id,
-        error: err instanceof Error ? err.message : String(err),
-      } satisfies MainMessage);
+    // Answers request `id` with what `work` resolves to, or with its error's message. Values are
+    // cloned into the worker; views of shared memory stay shared.
+    const answer = (id: number, work: Promise<unknown>): void => {
+      work.then(
+        (value) => worker.postMessage({ op: 'reply', id, value } satisfies MainMessage),
+        (err: unknown) =>
+          worker.postMessage({
+            op: 'reply',
+            id,
+            error: err instanceof Error ? err.message : String(err),
+          } satisfies MainMessage),
+      );
+    };
     let resolveReady!: () => void;
     let resolveStopped!: () => void;
     const ready = new Promise<void>((r) => (resolveReady = r));
@@ -128,50 +162,39 @@ export async function startThreadedDevices(opts: {
     worker.on('message', (m: WorkerRequest) => {
       switch (m.op) {
         case 'get':
-          sharedGet(m.key).then(
-            (v) => reply(m.id, v),
-            (err: unknown) => fail(m.id, err),
-          );
+          answer(m.id, sharedGet(m.key));
           break;
         case 'put':
-          opts.store
-            .put(m.key, m.bytes, m.ttlSeconds === undefined ? {} : { ttlSeconds: m.ttlSeconds })
-            .then(
-              () => reply(m.id),
-              (err: unknown) => fail(m.id, err),
-            );
+          answer(m.id, opts.store.put(m.key, m.bytes, { ttlSeconds: m.ttlSeconds }));
           break;
         case 'publishUpdate':
-          opts.transport.publishUpdate(m.replyTo, m.body).then(
-            () => reply(m.id),
-            (err: unknown) => fail(m.id, err),
-          );
+          answer(m.id, opts.transport.publishUpdate(m.replyTo, m.body));
           break;
         case 'subscribe':
-          opts.transport
-            .subscribeTasks(
-              m.deviceId,
-              (msg) =>
-                new Promise<void>((settled) => {
-                  const task = nextTask++;
-                  pending.set(task, {
-                    body: msg.body,
-                    ack: () => (msg.ack(), settled()),
-                    reject: () => (msg.reject(), settled()),
-                    requeue: () => (msg.requeue(), settled()),
-                  });
-                  worker.postMessage({
-                    op: 'task',
-                    deviceId: m.deviceId,
-                    task,
-                    body: msg.body,
-                  } satisfies MainMessage);
-                }),
-            )
-            .then(
-              (s) => (subscriptions.push(s), reply(m.id)),
-              (err: unknown) => fail(m.id, err),
-            );
+          answer(
+            m.id,
+            opts.transport
+              .subscribeTasks(
+                m.deviceId,
+                (msg) =>
+                  new Promise<void>((settled) => {
+                    const task = nextTask++;
+                    pending.set(task, {
+                      body: msg.body,
+                      ack: () => (msg.ack(), settled()),
+                      reject: () => (msg.reject(), settled()),
+                      requeue: () => (msg.requeue(), settled()),
+                    });
+                    worker.postMessage({
+                      op: 'task',
+                      deviceId: m.deviceId,
+                      task,
+                      body: msg.body,
+                    } satisfies MainMessage);
+                  }),
+              )
+              .then((s) => void subscriptions.push(s)),
+          );
           break;
         case 'settle': {
           const msg = pending.get(m.task);

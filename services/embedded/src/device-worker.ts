@@ -3,14 +3,14 @@
  * the transport and the blob store as proxies of the main thread's.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { initBackend, LocalDiscriminatorTrainer } from '@distgan/gan';
+import { initBackend } from '@distgan/gan';
+import type { BlobStore, InboundMessage, RoundTransport } from '@distgan/transport';
 import {
-  DeviceRuntime,
-  type BlobStore,
-  type InboundMessage,
-  type RoundTransport,
-} from '@distgan/transport';
-import type { MainMessage, WorkerRequest, WorkerSetup } from './device-threads.js';
+  createDevice,
+  type MainMessage,
+  type WorkerRequest,
+  type WorkerSetup,
+} from './device-threads.js';
 
 const setup = workerData as WorkerSetup;
 const port = parentPort!;
@@ -57,23 +57,11 @@ const transport: RoundTransport = {
 };
 
 await initBackend({ forced: setup.backend, patchWasm: setup.patchWasm });
-const devices = setup.devices.map(({ id, indices }) => {
-  const trainer = new LocalDiscriminatorTrainer(setup.spec, setup.adam);
-  const runtime = new DeviceRuntime(
-    trainer,
-    transport,
-    store,
-    {
-      runId: setup.runId,
-      deviceId: id,
-      data: { dataset: setup.dataset, indices },
-      blobTtlSeconds: setup.blobTtlSeconds,
-      updateDtype: setup.updateDtype,
-    },
-    (outcome) => send({ op: 'outcome', deviceId: id, outcome }),
-  );
-  return { trainer, runtime };
-});
+const devices = setup.devices.map((device) =>
+  createDevice(setup, device, transport, store, (outcome) =>
+    send({ op: 'outcome', deviceId: device.id, outcome }),
+  ),
+);
 
 port.on('message', (m: MainMessage) => {
   if (m.op === 'reply') {

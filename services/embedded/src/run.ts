@@ -22,7 +22,6 @@ import {
   createBaseline,
   deriveSeed,
   GlobalGan,
-  LocalDiscriminatorTrainer,
   wasmKernelsPatched,
   type BaselineDevice,
   type BaselineRound,
@@ -32,7 +31,6 @@ import { encodeWeights, type FlatWeights } from '@distgan/protocol';
 import {
   Coordinator,
   modelSpecFor,
-  DeviceRuntime,
   MemoryBlobStore,
   MemoryRoundTransport,
   type RoundReport,
@@ -40,7 +38,13 @@ import {
 } from '@distgan/transport';
 import type { EmbeddedConfig, Method } from './config.js';
 import { renderFidPlot, renderLossPlot } from './plot.js';
-import { shareDataset, startThreadedDevices, type ThreadedDevices } from './device-threads.js';
+import {
+  createDevice,
+  shareDataset,
+  startThreadedDevices,
+  type DeviceSetup,
+  type ThreadedDevices,
+} from './device-threads.js';
 import * as tf from '@tensorflow/tfjs-core';
 
 interface LineCommon {
@@ -317,54 +321,37 @@ async function distganEngine(
     deviceFailure = err;
     void transport.close(); // ends the round in progress
   };
-  const adam = { learningRate: config.lrD, beta1: config.beta1, beta2: config.beta2 };
-  const ids = shards.map((_, k) => deviceId(k));
+  const setup: DeviceSetup = {
+    spec,
+    adam: { learningRate: config.lrD, beta1: config.beta1, beta2: config.beta2 },
+    runId: config.runId,
+    // Shared memory already when the devices run in threads (see runEmbedded): the same arrays.
+    dataset: config.deviceThreads > 0 ? shareDataset(dataset) : dataset,
+    blobTtlSeconds: 600,
+    updateDtype: config.updateDtype,
+  };
+  const shardOf = shards.map((indices, k) => ({ id: deviceId(k), indices }));
+  const ids = shardOf.map((d) => d.id);
+  const onOutcome = (id: string, o: TaskOutcome): void => {
+    if (o.kind === 'failed') failed(o.error);
+    hooks.onDeviceOutcome?.(id, o);
+  };
   let threaded: ThreadedDevices | undefined;
-  let devices: { trainer: LocalDiscriminatorTrainer; runtime: DeviceRuntime }[] = [];
+  let devices: ReturnType<typeof createDevice>[] = [];
   if (config.deviceThreads > 0) {
     threaded = await startThreadedDevices({
       threads: config.deviceThreads,
-      setup: {
-        backend: tf.getBackend(),
-        patchWasm: wasmKernelsPatched(),
-        spec,
-        adam,
-        runId: config.runId,
-        dataset: shareDataset(dataset), // already shared: the same arrays
-        blobTtlSeconds: 600,
-        updateDtype: config.updateDtype,
-      },
-      devices: shards.map((indices, k) => ({ id: ids[k]!, indices })),
+      setup: { ...setup, backend: tf.getBackend(), patchWasm: wasmKernelsPatched() },
+      devices: shardOf,
       transport,
       store,
-      onOutcome: (id, o) => {
-        if (o.kind === 'failed') failed(o.error);
-        hooks.onDeviceOutcome?.(id, o);
-      },
+      onOutcome,
       onFailure: failed,
     });
   } else {
-    devices = shards.map((indices, k) => {
-      const id = ids[k]!;
-      const trainer = new LocalDiscriminatorTrainer(spec, adam);
-      const runtime = new DeviceRuntime(
-        trainer,
-        transport,
-        store,
-        {
-          runId: config.runId,
-          deviceId: id,
-          data: { dataset, indices },
-          blobTtlSeconds: 600,
-          updateDtype: config.updateDtype,
-        },
-        (o) => {
-          if (o.kind === 'failed') failed(o.error);
-          hooks.onDeviceOutcome?.(id, o);
-        },
-      );
-      return { trainer, runtime };
-    });
+    devices = shardOf.map((d) =>
+      createDevice(setup, d, transport, store, (o) => onOutcome(d.id, o)),
+    );
   }
   const coordinator = new Coordinator(gan, transport, store, () => ids, {
     runId: config.runId,
