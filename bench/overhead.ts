@@ -14,8 +14,10 @@
 import { parseArgs } from 'node:util';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { RabbitRoundTransport } from '@distgan/transport';
 import {
   api,
+  RABBITMQ_URL,
   describeServices,
   killAll,
   runDistributed,
@@ -63,7 +65,54 @@ interface Row {
 }
 const rows: Row[] = [];
 
+/**
+ * Median time of one task → update exchange with no work between: the server publishes a task to
+ * a device's queue, the device takes it and publishes an update to the round's queue, the server
+ * receives it; two connections as in a deployment, with and without TCP_NODELAY.
+ */
+async function messageRoundTripMs(noDelay: boolean, samples: number): Promise<number> {
+  const runId = uniqueRun(`latency-${noDelay ? 'nodelay' : 'nagle'}`);
+  const server = await RabbitRoundTransport.connect({ url: RABBITMQ_URL, runId, noDelay });
+  const device = await RabbitRoundTransport.connect({ url: RABBITMQ_URL, runId, noDelay });
+  const inbox = await server.openRound(0);
+  // The transport does not read bodies; any bytes will do.
+  const body = new TextEncoder().encode(JSON.stringify({ payload: 'x'.repeat(600) }));
+  const subscription = await device.subscribeTasks('device-0', async (task) => {
+    await device.publishUpdate(inbox.name, body);
+    task.ack();
+  });
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < samples + 3; i++) {
+      const t0 = performance.now();
+      await server.publishTask(body, { kind: 'devices', deviceIds: ['device-0'] });
+      const msg = await inbox.receive(10_000);
+      const t1 = performance.now();
+      if (!msg) throw new Error('an update did not arrive within 10 s');
+      msg.ack();
+      if (i >= 3) times.push(t1 - t0);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  } finally {
+    await subscription.close();
+    await inbox.close();
+    await device.deleteRunTopology(['device-0']);
+    await server.close();
+    await device.close();
+  }
+  times.sort((a, b) => a - b);
+  return times[times.length >> 1]!;
+}
+
 console.log(`${describeServices()}; ${rounds} rounds after ${WARMUP} warm-up rounds`);
+const latency = {
+  noDelayMs: await messageRoundTripMs(true, quick ? 10 : 40),
+  nagleMs: await messageRoundTripMs(false, quick ? 10 : 40),
+};
+console.log(
+  `task → update round trip, median: ${latency.noDelayMs.toFixed(2)} ms with TCP_NODELAY ` +
+    `(the transport's default), ${latency.nagleMs.toFixed(2)} ms without`,
+);
 console.log(
   '| model | schedule | devices | ms/round | slowest device ms | G ms | aggregate ms | overhead |',
 );
@@ -154,6 +203,7 @@ const path = writeResults('overhead', {
   quick,
   rounds,
   services: describeServices(),
+  messageLatency: latency,
   rows,
   parallelOverSerial: ratios,
   dcgan8Overhead: dcgan8?.overheadShare ?? null,
