@@ -32,6 +32,7 @@ export interface DeviceSetup {
 
 /** What a worker is started with (its workerData). */
 export interface WorkerSetup extends DeviceSetup {
+  /** A TFJS_BACKEND value: the main thread's candidate ('tensorflow-gpu', 'tensorflow', 'wasm'…). */
   backend: string;
   patchWasm: boolean;
   devices: { id: string; indices: Int32Array }[];

@@ -22,6 +22,7 @@ import {
   createBaseline,
   deriveSeed,
   GlobalGan,
+  initBackend,
   wasmKernelsPatched,
   type BaselineDevice,
   type BaselineRound,
@@ -45,7 +46,6 @@ import {
   type DeviceSetup,
   type ThreadedDevices,
 } from './device-threads.js';
-import * as tf from '@tensorflow/tfjs-core';
 
 interface LineCommon {
   method: Method;
@@ -341,7 +341,13 @@ async function distganEngine(
   if (config.deviceThreads > 0) {
     threaded = await startThreadedDevices({
       threads: config.deviceThreads,
-      setup: { ...setup, backend: tf.getBackend(), patchWasm: wasmKernelsPatched() },
+      // The candidate, not tfjs's backend name: both native packages are called 'tensorflow', and
+      // a process on tfjs-node-gpu must start its workers on the GPU package too.
+      setup: {
+        ...setup,
+        backend: (await initBackend()).candidate,
+        patchWasm: wasmKernelsPatched(),
+      },
       devices: shardOf,
       transport,
       store,
