@@ -5,7 +5,7 @@ import {
   type DeviceRow,
   type EvalPoint,
   type GridRef,
-  type PhaseSplit,
+  type PhaseTimings,
   type RoundPoint,
   type RunInfo,
   type RunStatus,
@@ -28,7 +28,7 @@ export interface RoundInput {
   /** Seconds since the run started (default: the hub's clock). */
   elapsedS?: number;
   losses: { d: number; g: number };
-  phases?: PhaseSplit;
+  phases?: PhaseTimings;
   accepted?: {
     deviceId: string;
     samples: number;
@@ -271,7 +271,7 @@ export class DashboardHub {
   }
 }
 
-function pickPhases(p: PhaseSplit): PhaseSplit {
+function pickPhases(p: PhaseTimings): PhaseTimings {
   return {
     broadcastMs: p.broadcastMs,
     deviceComputeMs: p.deviceComputeMs,

@@ -28,7 +28,7 @@ export type {
   DeviceRow,
   EvalPoint,
   GridRef,
-  PhaseSplit,
+  PhaseTimings,
   RoundPoint,
   RunInfo,
   RunKind,

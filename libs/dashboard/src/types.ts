@@ -1,3 +1,7 @@
+import type { PhaseTimings } from '@distgan/protocol';
+
+export type { PhaseTimings };
+
 // What the dashboard's server side and its page agree on: the snapshot (GET /api/dashboard, and
 // the first event of every stream) and the events of GET /api/events. No Node or DOM imports:
 // the page's bundle includes this file.
@@ -26,16 +30,6 @@ export interface RunInfo {
   config: Record<string, unknown>;
 }
 
-/** Milliseconds of one round's phases (the coordinator's PhaseTimings). */
-export interface PhaseSplit {
-  broadcastMs: number;
-  deviceComputeMs: number;
-  collectMs: number;
-  aggregateMs: number;
-  generatorMs: number;
-  totalMs: number;
-}
-
 /** One round in the history. `round` counts from 0, as in metrics.jsonl. */
 export interface RoundPoint {
   round: number;
@@ -44,7 +38,7 @@ export interface RoundPoint {
   d: number;
   g: number;
   /** Absent for the baselines, whose rounds have no such phases. */
-  phases?: PhaseSplit;
+  phases?: PhaseTimings;
   /** Updates the round averaged. */
   accepted: number;
   late: number;

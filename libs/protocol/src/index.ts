@@ -5,3 +5,4 @@ export * from './codec.js';
 export * from './names.js';
 export * from './messages.js';
 export * from './settings.js';
+export * from './timings.js';

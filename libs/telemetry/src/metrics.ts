@@ -1,3 +1,4 @@
+import type { PhaseTimings } from '@distgan/protocol';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /*
@@ -159,14 +160,7 @@ export function recordRound(
     round: number;
     outcomes: Record<UpdateOutcomeLabel, number>;
     losses: { d: number; g: number };
-    phases: {
-      broadcastMs: number;
-      deviceComputeMs: number;
-      collectMs: number;
-      aggregateMs: number;
-      generatorMs: number;
-      totalMs: number;
-    };
+    phases: PhaseTimings;
     bytes: { down: number; up: number };
   },
 ): void {

@@ -11,6 +11,7 @@ import {
   ProtocolError,
   type DeviceUpdate,
   type RoundTask,
+  type PhaseTimings,
 } from '@distgan/protocol';
 import {
   deriveSeed,
@@ -75,19 +76,7 @@ export type RoundEvent =
   | { kind: 'round-failed'; round: number; attempt: number; error: Error }
   | { kind: 'round-end'; report: RoundReport };
 
-export interface PhaseTimings {
-  /** Encode G and D, store them, publish the task. */
-  broadcastMs: number;
-  /** Longest local training time reported by an accepted device. */
-  deviceComputeMs: number;
-  /** From the task's publication to the round's close. */
-  collectMs: number;
-  /** Fetch, verify, decode and average the updates, install φ_{t+1}. */
-  aggregateMs: number;
-  /** The M generator steps. */
-  generatorMs: number;
-  totalMs: number;
-}
+export type { PhaseTimings };
 
 export interface DeviceRoundResult {
   deviceId: string;
