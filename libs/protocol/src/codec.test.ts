@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { blobSha256Hex, decodeWeights, encodeWeights, firstNonFinite } from './codec.js';
 import { BlobIntegrityError } from './errors.js';
-import { fromFloat16Bits, toFloat16Bits } from './float16.js';
+import { fromFloat16Bits, toFloat16Array, toFloat16Bits } from './float16.js';
 import type { FlatWeights } from './weights.js';
 
 function weights(seed = 1): FlatWeights {
@@ -68,6 +68,40 @@ describe('weight-blob codec', () => {
     assert.equal(fromFloat16Bits(toFloat16Bits(1 + 2 ** -11)), 1); // tie → even
     assert.equal(fromFloat16Bits(toFloat16Bits(1 + 3 * 2 ** -11)), 1 + 2 ** -9); // tie → even (up)
     assert.equal(fromFloat16Bits(toFloat16Bits(-Infinity)), -Infinity);
+  });
+
+  it('converts whole arrays to float16 with the same bits as the scalar conversion', () => {
+    // A million float32 bit patterns spread over all 2^32 (every sign, exponent and rounding
+    // case), the patterns around float16's rounding boundaries, and the special values.
+    const patterns: number[] = [];
+    for (let b = 0; b < 2 ** 32; b += 4093) patterns.push(b);
+    for (const exp of [102, 103, 112, 113, 127, 142, 143, 254, 255]) {
+      for (const low of [0, 1, 0xfff, 0x1000, 0x1001, 0x1fff, 0x2000, 0x3000, 0x7fe000, 0x7fffff]) {
+        patterns.push((exp << 23) | low, ((exp << 23) | low | 0x80000000) >>> 0);
+      }
+    }
+    const bits = Uint32Array.from(patterns);
+    const src = new Float32Array(bits.buffer);
+    const out = new Uint16Array(src.length);
+    toFloat16Array(src, out);
+    let mismatches = 0;
+    for (let i = 0; i < src.length; i++) {
+      const want = toFloat16Bits(src[i]!);
+      // NaN payloads need not agree, only NaN-ness.
+      const bothNaN = (want & 0x7c00) === 0x7c00 && want & 0x3ff && (out[i]! & 0x3ff) !== 0;
+      if (out[i] !== want && !bothNaN) mismatches += 1;
+    }
+    assert.equal(mismatches, 0);
+  });
+
+  it('reports the first finite value that overflows float16, and only those', () => {
+    const at = (values: number[]): number =>
+      toFloat16Array(Float32Array.from(values), new Uint16Array(values.length));
+    assert.equal(at([1, 65504, -65504, Infinity, -Infinity, NaN, 0, -0, 1e-9]), -1);
+    assert.equal(at([Math.fround(65519.99)]), -1); // rounds down to 65504
+    assert.equal(at([1, 65520, 2, 1e6]), 1); // 65520 rounds up to Inf
+    assert.equal(at([-1e30, 3]), 0);
+    assert.throws(() => toFloat16Array(new Float32Array(4), new Uint16Array(3)), RangeError);
   });
 
   it('refuses float16 encoding of values beyond its range instead of writing Infinity', () => {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { BlobIntegrityError, type ErrorContext } from './errors.js';
-import { float16Table, toFloat16Bits } from './float16.js';
+import { float16Table, toFloat16Array } from './float16.js';
 import { describeLayoutMismatch, totalSize, type FlatWeights, type TensorSpec } from './weights.js';
 
 /*
@@ -73,15 +73,11 @@ export function encodeWeightsWith(
   } else {
     const v = new Float32Array(count);
     fill(v);
-    const out = new Uint16Array(blob.buffer, dataOffset, count);
-    for (let i = 0; i < count; i++) {
-      const h = toFloat16Bits(v[i]!);
-      if ((h & 0x7c00) === 0x7c00 && Number.isFinite(v[i]!)) {
-        throw new RangeError(
-          `value ${v[i]} at index ${i} is beyond float16's range (±65504): encode these weights as float32`,
-        );
-      }
-      out[i] = h;
+    const bad = toFloat16Array(v, new Uint16Array(blob.buffer, dataOffset, count));
+    if (bad >= 0) {
+      throw new RangeError(
+        `value ${v[bad]} at index ${bad} is beyond float16's range (±65504): encode these weights as float32`,
+      );
     }
   }
   blob.set(sha256(blob.subarray(PREFIX)), 12);

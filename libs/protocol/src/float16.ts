@@ -29,6 +29,48 @@ export function toFloat16Bits(value: number): number {
   return sign | half;
 }
 
+/**
+ * float32 → float16 over whole arrays, bit-identical to `toFloat16Bits` value by value, about
+ * four times faster. Values that are normal in float16 (nearly all weights) are converted on
+ * their integer bits without a data-dependent branch; zeros, subnormals, NaN, ±Inf and values
+ * out of range go through the scalar function. Returns the index of the first finite value that
+ * overflowed to ±Inf, or -1.
+ */
+export function toFloat16Array(src: Float32Array, out: Uint16Array): number {
+  if (out.length < src.length) {
+    throw new RangeError(`${src.length} values do not fit into ${out.length} float16 slots`);
+  }
+  // Int32, not Uint32: V8 keeps int32 elements as integers; uint32 above 2^31 become doubles.
+  const bits = new Int32Array(src.buffer, src.byteOffset, src.length);
+  const n = bits.length;
+  const EXP = 0x7f800000;
+  let flag = 0;
+  let slowOverflow = -1;
+  for (let i = 0; i < n; i++) {
+    const x = bits[i]!;
+    // |x| from float16's smallest normal (2^-14) up: negative below it, ≥ 0x0f000000 from 2^16.
+    const a = (x & 0x7fffffff) - 0x38800000;
+    if (a >= 0 && a < 0x0f000000) {
+      // Rebias the exponent (127 → 15), then round to nearest even: adding 0xfff plus the lowest
+      // kept bit carries exactly when the dropped 13 bits are above half, or half with an odd
+      // kept bit; a carry out of the mantissa bumps the exponent, up to Inf (0x7c00).
+      const b = a + 0x00800000;
+      const half = (b + 0xfff + ((b >>> 13) & 1)) >>> 13;
+      flag |= half + 0x400; // bit 15 set once any half reached 0x7c00
+      out[i] = ((x >>> 16) & 0x8000) | half;
+    } else {
+      const h = toFloat16Bits(src[i]!);
+      if (slowOverflow < 0 && (h & 0x7fff) === 0x7c00 && (x & EXP) !== EXP) slowOverflow = i;
+      out[i] = h;
+    }
+  }
+  if ((flag & 0x8000) === 0) return slowOverflow;
+  for (let i = 0; i < n; i++) {
+    if ((out[i]! & 0x7fff) === 0x7c00 && (bits[i]! & EXP) !== EXP) return i;
+  }
+  return -1;
+}
+
 let table: Float32Array | undefined;
 
 /** float16 bits → float32, through a 64 Ki-entry table built on first use. */
