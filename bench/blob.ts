@@ -14,7 +14,7 @@ import { interleavedMedianMs, writeResults } from './common.js';
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean' } } });
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
-const reps = values.quick ? 5 : 30;
+const reps = values.quick ? 5 : 150;
 
 // The MLP discriminator's size (533,505 parameters) and a DCGAN-sized one (about 2.7 M).
 const sizes = { mlp: 533_505, dcgan: 2_700_000 };
