@@ -5,7 +5,7 @@
  * by RABBITMQ_URL and REDIS_URL (loopback); and the parallel schedule's round time against the
  * serial one's.
  *
- *   npm run bench:overhead [-- --quick] [--models dcgan,mlp] [--devices 1,4,8,16] [--rounds 6]
+ *   npm run bench:overhead [-- --quick] [--models dcgan,mlp] [--devices 1,4,8,16] [--rounds 10]
  *
  * Computation on a round's critical path: serial, the slowest device's local training plus the
  * generator steps; parallel, the larger of the two (they overlap). With more device processes
@@ -36,7 +36,7 @@ const { values } = parseArgs({
   },
 });
 const quick = values.quick === true;
-const rounds = Number(values.rounds ?? (quick ? 3 : 6));
+const rounds = Number(values.rounds ?? (quick ? 3 : 10));
 const deviceCounts = (values.devices ?? (quick ? '1,4' : '1,4,8,16')).split(',').map(Number);
 const models = (values.models ?? (quick ? 'mlp' : 'dcgan,mlp')).split(',');
 const WARMUP = 2;
