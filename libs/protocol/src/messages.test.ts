@@ -43,6 +43,7 @@ function update(): DeviceUpdate {
     blob: { key: n.deviceUpdateKey(3, 'dev-0'), sha256: sha, bytes: 1234 },
     losses: { d: 1.2, dReal: 0.6, dFake: 0.6 },
     computeMs: 12.5,
+    timings: { fetchMs: 3.1, verifyMs: 1.7, encodeMs: 0.4, storeMs: 0.9 },
     steps: 2,
     optimizerReset: false,
     sentAt: 1_800_000_000_500,
@@ -98,6 +99,11 @@ describe('messages', () => {
     refused(bytes({ ...update(), blob: { ...update().blob, sha256: 'xyz' } }), /\/blob\/sha256/);
     refused(bytes({ ...update(), losses: { d: null, dReal: 0, dFake: 0 } }), /\/losses\/d/);
     refused(bytes({ ...update(), extra: true }), /\/extra: unexpected field/);
+    const timings = update().timings!;
+    refused(bytes({ ...update(), timings: { ...timings, fetchMs: -1 } }), /\/timings\/fetchMs/);
+    refused(bytes({ ...update(), timings: { ...timings, wallMs: 1 } }), /\/timings\/wallMs/);
+    const { timings: _none, ...older } = update(); // devices before the field: still accepted
+    assert.deepEqual(parseMessage(bytes(older), { runId: run, types: ['DeviceUpdate'] }), older);
     const { samples: _omitted, ...noSamples } = update();
     refused(bytes(noSamples), /samples/);
     refused(bytes({ ...task(), participants: [] }), /\/participants/, ['RoundTask']);

@@ -70,6 +70,16 @@ export const DeviceUpdateSchema = Type.Object(
       { additionalProperties: false },
     ),
     computeMs: Millis,
+    /**
+     * Where the device's time outside training went: fetching (θ_t, φ_t) from the store,
+     * verifying and decoding them, encoding its φ_k, storing it. Optional (older devices).
+     */
+    timings: Type.Optional(
+      Type.Object(
+        { fetchMs: Millis, verifyMs: Millis, encodeMs: Millis, storeMs: Millis },
+        { additionalProperties: false },
+      ),
+    ),
     steps: Count,
     /** True when the device started this round with a fresh Adam state. */
     optimizerReset: Type.Boolean(),

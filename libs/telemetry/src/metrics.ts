@@ -116,10 +116,14 @@ export function createServerMetrics(opts: { defaultMetrics?: boolean } = {}): Se
   };
 }
 
+/** A device's time on one task, piece by piece (the update's `timings`, and its training). */
+export type DevicePhase = 'fetch' | 'verify' | 'train' | 'encode' | 'store';
+
 export interface DeviceMetrics {
   registry: Registry;
   tasksTotal: Counter<'outcome'>;
   trainSeconds: Histogram;
+  phaseSeconds: Histogram<'phase'>;
   lastRound: Gauge;
 }
 
@@ -140,6 +144,13 @@ export function createDeviceMetrics(opts: { defaultMetrics?: boolean } = {}): De
       name: 'distgan_device_train_seconds',
       help: 'Local training time of one task (L discriminator steps).',
       buckets: SECONDS,
+      registers: r,
+    }),
+    phaseSeconds: new Histogram({
+      name: 'distgan_device_phase_seconds',
+      help: 'Time of one task by phase: fetch and verify (θ_t, φ_t), train, encode and store φ_k.',
+      labelNames: ['phase'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
       registers: r,
     }),
     lastRound: new Gauge({

@@ -83,6 +83,8 @@ export interface DeviceRoundResult {
   samples: number;
   losses: DeviceUpdate['losses'];
   computeMs: number;
+  /** The device's own account of its time outside training (see DeviceUpdate). */
+  timings?: DeviceUpdate['timings'];
   /** Time from the task's publication to this update's arrival at the server. */
   latencyMs: number;
 }
@@ -357,6 +359,7 @@ export class Coordinator {
         samples: a.update.samples,
         losses: a.update.losses,
         computeMs: a.update.computeMs,
+        ...(a.update.timings ? { timings: a.update.timings } : {}),
         latencyMs: a.latencyMs,
       })),
       outcomes,

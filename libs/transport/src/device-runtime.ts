@@ -128,6 +128,7 @@ export class DeviceRuntime {
     if (task.deadlineAt < Date.now())
       return { kind: 'skipped', round: t, reason: 'deadline passed' };
 
+    const f0 = performance.now();
     const [gBlob, dBlob] = await Promise.all([
       this.store.get(task.generator.key),
       this.store.get(task.discriminator.key),
@@ -140,6 +141,7 @@ export class DeviceRuntime {
         ctx,
       );
     }
+    const v0 = performance.now();
     const g = decodeWeights(gBlob, {
       expect: this.trainer.generator.params.specs,
       sha256: task.generator.sha256,
@@ -170,13 +172,16 @@ export class DeviceRuntime {
     }
 
     // Read from the model straight into the blob: no intermediate copy.
+    const e0 = performance.now();
     const blob = encodeWeightsWith(
       this.trainer.discriminator.params.specs,
       (v) => this.trainer.discriminatorWeights(v),
       { dtype: this.options.updateDtype ?? 'float32' },
     );
     const key = this.names.deviceUpdateKey(t, deviceId);
+    const s0 = performance.now();
     await this.store.put(key, blob, { ttlSeconds: this.options.blobTtlSeconds });
+    const s1 = performance.now();
     const update: DeviceUpdate = {
       type: 'DeviceUpdate',
       version: PROTOCOL_VERSION,
@@ -187,6 +192,7 @@ export class DeviceRuntime {
       blob: { key, sha256: blobSha256Hex(blob), bytes: blob.length },
       losses,
       computeMs,
+      timings: { fetchMs: v0 - f0, verifyMs: t0 - v0, encodeMs: s0 - e0, storeMs: s1 - s0 },
       steps: localSteps,
       optimizerReset,
       sentAt: Date.now(),

@@ -207,6 +207,40 @@ describe('round engine over the in-memory transport', () => {
     }
   });
 
+  it("reports each device's time outside training, piece by piece, in the round report", async () => {
+    const h = await harness({ schedule: 'serial' });
+    // A slow store: fetching the global weights and storing an update each take 30 ms more.
+    const { get, put } = { get: h.store.get.bind(h.store), put: h.store.put.bind(h.store) };
+    const pause = (): Promise<void> => new Promise((r) => setTimeout(r, 30));
+    h.store.get = async (key) => {
+      if (key === n.generatorKey(0) || key === n.discriminatorKey(0)) await pause();
+      return get(key);
+    };
+    h.store.put = async (key, bytes, opts) => {
+      if (h.devices.some((d) => key === n.deviceUpdateKey(0, d.options.deviceId))) await pause();
+      return put(key, bytes, opts);
+    };
+    try {
+      const report = await h.coordinator.runRound();
+      assert.equal(report.accepted.length, 3);
+      for (const a of report.accepted) {
+        const t = a.timings;
+        assert.ok(t, `${a.deviceId} reported no timings`);
+        // Both global blobs are fetched at once: one pause, not two.
+        assert.ok(t.fetchMs >= 28 && t.fetchMs < 58, `fetch ${t.fetchMs} ms`);
+        assert.ok(t.storeMs >= 28, `store ${t.storeMs} ms`);
+        assert.ok(t.verifyMs > 0 && t.verifyMs < 28, `verify ${t.verifyMs} ms`);
+        assert.ok(t.encodeMs > 0 && t.encodeMs < 28, `encode ${t.encodeMs} ms`);
+        const trained = h.outcomes.find(
+          (o) => o.kind === 'trained' && o.update.deviceId === a.deviceId,
+        );
+        assert.deepEqual(trained?.kind === 'trained' && trained.update.timings, t);
+      }
+    } finally {
+      await h.stop();
+    }
+  });
+
   it("keeps only the last completed round's blobs in the store", async () => {
     const h = await harness({ schedule: 'serial' });
     try {

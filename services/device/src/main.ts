@@ -69,6 +69,14 @@ const runtime = new DeviceRuntime(
     metrics.tasksTotal.inc({ outcome: o.kind });
     if (o.kind === 'trained') {
       metrics.trainSeconds.observe(o.computeMs / 1000);
+      metrics.phaseSeconds.observe({ phase: 'train' }, o.computeMs / 1000);
+      const t = o.update.timings;
+      if (t) {
+        metrics.phaseSeconds.observe({ phase: 'fetch' }, t.fetchMs / 1000);
+        metrics.phaseSeconds.observe({ phase: 'verify' }, t.verifyMs / 1000);
+        metrics.phaseSeconds.observe({ phase: 'encode' }, t.encodeMs / 1000);
+        metrics.phaseSeconds.observe({ phase: 'store' }, t.storeMs / 1000);
+      }
       metrics.lastRound.set(o.round);
       log.info({ round: o.round, ms: Math.round(o.computeMs), d: o.update.losses.d }, 'trained');
     } else if (o.kind === 'failed') {
