@@ -25,7 +25,10 @@ import {
   uniqueRun,
   until,
 } from '../services/server/src/process-harness.js';
+import type { DeviceUpdate, PhaseTimings } from '@distgan/protocol';
 import { writeResults } from './common.js';
+
+const fmtMs = (ms: number): string => (ms < 10 ? ms.toFixed(1) : ms.toFixed(0));
 
 const { values } = parseArgs({
   options: {
@@ -43,13 +46,8 @@ const WARMUP = 2;
 
 interface Line {
   round: number;
-  phases: {
-    totalMs: number;
-    deviceComputeMs: number;
-    generatorMs: number;
-    aggregateMs: number;
-    broadcastMs: number;
-  };
+  phases: PhaseTimings;
+  accepted: { timings?: NonNullable<DeviceUpdate['timings']> }[];
 }
 interface Row {
   model: string;
@@ -62,7 +60,14 @@ interface Row {
   broadcastMs: number;
   computeMs: number;
   overheadShare: number;
+  /** Medians over every accepted update of the measured rounds: the devices' own timings. */
+  deviceMedianMs: { fetch: number; verify: number; encode: number; store: number };
 }
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s[s.length >> 1]!;
+};
 const rows: Row[] = [];
 
 /**
@@ -114,9 +119,10 @@ console.log(
     `(the transport's default), ${latency.nagleMs.toFixed(2)} ms without`,
 );
 console.log(
-  '| model | schedule | devices | ms/round | slowest device ms | G ms | aggregate ms | overhead |',
+  '| model | schedule | devices | ms/round | slowest device ms | G ms | aggregate ms | overhead | ' +
+    'device fetch / verify / encode / store ms (medians) |',
 );
-console.log('|---|---|---:|---:|---:|---:|---:|---:|');
+console.log('|---|---|---:|---:|---:|---:|---:|---:|---|');
 try {
   for (const model of models) {
     for (const n of deviceCounts) {
@@ -149,6 +155,7 @@ try {
           .split('\n')
           .map((l) => JSON.parse(l) as Line)
           .slice(WARMUP);
+        const timings = lines.flatMap((l) => l.accepted.flatMap((a) => a.timings ?? []));
         const mean = (f: (l: Line) => number): number =>
           lines.reduce((s, l) => s + f(l), 0) / lines.length;
         const row: Row = {
@@ -166,12 +173,20 @@ try {
               : Math.max(l.phases.deviceComputeMs, l.phases.generatorMs),
           ),
           overheadShare: 0,
+          deviceMedianMs: {
+            fetch: median(timings.map((t) => t.fetchMs)),
+            verify: median(timings.map((t) => t.verifyMs)),
+            encode: median(timings.map((t) => t.encodeMs)),
+            store: median(timings.map((t) => t.storeMs)),
+          },
         };
         row.overheadShare = Math.max(0, 1 - row.computeMs / row.roundMs);
         rows.push(row);
         console.log(
           `| ${model} | ${schedule} | ${n} | ${row.roundMs.toFixed(0)} | ${row.deviceComputeMs.toFixed(0)} | ` +
-            `${row.generatorMs.toFixed(0)} | ${row.aggregateMs.toFixed(0)} | ${(100 * row.overheadShare).toFixed(1)}% |`,
+            `${row.generatorMs.toFixed(0)} | ${row.aggregateMs.toFixed(0)} | ${(100 * row.overheadShare).toFixed(1)}% | ` +
+            `${fmtMs(row.deviceMedianMs.fetch)} / ${fmtMs(row.deviceMedianMs.verify)} / ` +
+            `${fmtMs(row.deviceMedianMs.encode)} / ${fmtMs(row.deviceMedianMs.store)} |`,
         );
         killAll('SIGTERM');
         await new Promise((r) => setTimeout(r, 1000));
