@@ -11,6 +11,7 @@ import {
   type BlobDtype,
   type DeviceUpdate,
   type RoundTask,
+  type TensorSpec,
 } from '@distgan/protocol';
 import { deriveSeed, type LocalDiscriminatorTrainer } from '@distgan/gan';
 import { drawBatch, Rng, type Dataset } from '@distgan/data';
@@ -128,28 +129,31 @@ export class DeviceRuntime {
     if (task.deadlineAt < Date.now())
       return { kind: 'skipped', round: t, reason: 'deadline passed' };
 
-    const f0 = performance.now();
-    const [gBlob, dBlob] = await Promise.all([
-      this.store.get(task.generator.key),
-      this.store.get(task.discriminator.key),
-    ]);
+    // Each blob is verified as soon as it is in: G's check overlaps D's transfer.
     const ctx = { run: runId, round: t, device: deviceId };
-    if (!gBlob || !dBlob) {
-      throw new BlobIntegrityError(
-        'missing',
-        `round ${t}'s global weights are not in the store (expired?)`,
-        ctx,
-      );
-    }
-    const v0 = performance.now();
-    const g = decodeWeights(gBlob, {
-      expect: this.trainer.generator.params.specs,
-      sha256: task.generator.sha256,
-    });
-    const d = decodeWeights(dBlob, {
-      expect: this.trainer.discriminator.params.specs,
-      sha256: task.discriminator.sha256,
-    });
+    let verifyMs = 0;
+    const fetchAndVerify = async (
+      ref: RoundTask['generator'],
+      specs: readonly TensorSpec[],
+    ): Promise<Float32Array> => {
+      const blob = await this.store.get(ref.key);
+      if (!blob) {
+        throw new BlobIntegrityError(
+          'missing',
+          `round ${t}'s global weights are not in the store (expired?)`,
+          ctx,
+        );
+      }
+      const v0 = performance.now();
+      const { values } = decodeWeights(blob, { expect: specs, sha256: ref.sha256, context: ctx });
+      verifyMs += performance.now() - v0;
+      return values;
+    };
+    const f0 = performance.now();
+    const [g, d] = await Promise.all([
+      fetchAndVerify(task.generator, this.trainer.generator.params.specs),
+      fetchAndVerify(task.discriminator, this.trainer.discriminator.params.specs),
+    ]);
 
     const t0 = performance.now();
     const { localSteps, batchSize, learningRate, beta1, beta2 } = task.training;
@@ -157,7 +161,7 @@ export class DeviceRuntime {
     // Adam state is kept between consecutive rounds and reset for a new or returning device.
     const optimizerReset = this.lastRound === undefined || t > this.lastRound + 1;
     if (optimizerReset) this.trainer.resetOptimizer();
-    this.trainer.setGlobal(g.values, d.values);
+    this.trainer.setGlobal(g, d);
     const losses = this.trainer.train(
       localSteps,
       batchSize,
@@ -192,7 +196,8 @@ export class DeviceRuntime {
       blob: { key, sha256: blobSha256Hex(blob), bytes: blob.length },
       losses,
       computeMs,
-      timings: { fetchMs: v0 - f0, verifyMs: t0 - v0, encodeMs: s0 - e0, storeMs: s1 - s0 },
+      // Fetching is the pre-training time not spent verifying (the two overlap).
+      timings: { fetchMs: t0 - f0 - verifyMs, verifyMs, encodeMs: s0 - e0, storeMs: s1 - s0 },
       steps: localSteps,
       optimizerReset,
       sentAt: Date.now(),

@@ -16,7 +16,9 @@ import {
   parseMessage,
   PROTOCOL_VERSION,
   blobSha256Hex,
+  BlobIntegrityError,
   type DeviceUpdate,
+  type RoundTask,
 } from '@distgan/protocol';
 import { Coordinator, type CoordinatorConfig, type RoundEvent } from './coordinator.js';
 import { DeviceRuntime, type TaskOutcome } from './device-runtime.js';
@@ -237,6 +239,73 @@ describe('round engine over the in-memory transport', () => {
         assert.deepEqual(trained?.kind === 'trained' && trained.update.timings, t);
       }
     } finally {
+      await h.stop();
+    }
+  });
+
+  it('a device refuses a corrupted or missing θ_t/φ_t and leaves its model untouched', async () => {
+    const h = await harness({ deviceCount: 1 });
+    const device = h.devices[0]!;
+    const t = 5;
+    const gKey = n.generatorKey(t);
+    const dKey = n.discriminatorKey(t);
+    const gBlob = encodeWeights(h.gan.generatorWeights());
+    const dBlob = encodeWeights(h.gan.discriminatorWeights());
+    const inbox = await h.transport.openRound(t);
+    const task: RoundTask = {
+      type: 'RoundTask',
+      version: PROTOCOL_VERSION,
+      runId: RUN,
+      round: t,
+      schedule: 'serial',
+      generator: { key: gKey, sha256: blobSha256Hex(gBlob) },
+      discriminator: { key: dKey, sha256: blobSha256Hex(dBlob) },
+      replyTo: inbox.name,
+      deadlineAt: Date.now() + 60_000,
+      issuedAt: Date.now(),
+      training: { localSteps: 1, batchSize: 8, ...ADAM },
+      seed: 1,
+      participants: [device.options.deviceId],
+    };
+    const body = encodeMessage(task);
+    // The device's own discriminator (its trainer), to see that nothing reached it.
+    const trainer = (device as unknown as { trainer: LocalDiscriminatorTrainer }).trainer;
+    const before = trainer.discriminatorWeights().values.slice();
+    const refusal = async (
+      reason: BlobIntegrityError['reason'],
+      pattern: RegExp,
+    ): Promise<void> => {
+      await assert.rejects(device.handle(body), (err: unknown) => {
+        assert.ok(err instanceof BlobIntegrityError, String(err));
+        assert.equal(err.reason, reason);
+        assert.match(err.message, pattern);
+        assert.deepEqual(err.context, { run: RUN, round: t, device: device.options.deviceId });
+        return true;
+      });
+      assert.deepEqual(trainer.discriminatorWeights().values, before);
+    };
+    try {
+      // A flipped byte in θ_t's data, then in φ_t's: the digest check refuses each.
+      const badG = gBlob.slice();
+      badG[badG.length - 3]! ^= 0x10;
+      await h.store.put(gKey, badG);
+      await h.store.put(dKey, dBlob);
+      await refusal('checksum-mismatch', /digest/);
+      const badD = dBlob.slice();
+      badD[badD.length - 5]! ^= 0x01;
+      await h.store.put(gKey, gBlob);
+      await h.store.put(dKey, badD);
+      await refusal('checksum-mismatch', /digest/);
+      // φ_t expired from the store.
+      await h.store.delete([dKey]);
+      await refusal('missing', /not in the store/);
+      // Intact blobs: the same task trains (the refusals were the blobs', not the task's).
+      await h.store.put(dKey, dBlob);
+      const ok = await device.handle(body);
+      assert.equal(ok.kind, 'trained');
+      assert.notDeepEqual(trainer.discriminatorWeights().values, before);
+    } finally {
+      await inbox.close();
       await h.stop();
     }
   });
