@@ -101,6 +101,7 @@ describe('the embedded CLI', () => {
       [['--beta2', '1'], /--beta2.*must be in \[0, 1\)/],
       [['--dataset', 'cifar10'], /--dataset cifar10 needs --data-dir/],
       [['--run-id', 'a b'], /--run-id.*use 1-63 letters/],
+      [['--device-thread-heap-mb', '-5'], /--device-thread-heap-mb.*must be between 0 and 65536/],
     ] as const) {
       const r = cli([...args, '--out', out]);
       assert.notEqual(r.status, 0, args.join(' '));
@@ -126,6 +127,8 @@ describe('the embedded CLI', () => {
       '--alpha',
       '--seed',
       '--out',
+      '--device-threads',
+      '--device-thread-heap-mb',
     ]) {
       assert.ok(r.stdout.includes(flag), flag);
     }

@@ -45,6 +45,8 @@ export interface EmbeddedConfig {
   updateDtype: 'float32' | 'float16';
   /** Worker threads that run the devices (0: the devices run in the main thread). */
   deviceThreads: number;
+  /** Each device thread's V8 heap limit in MB (0: V8's default). */
+  deviceThreadHeapMb: number;
   /** FID, mode coverage and class balance every N rounds and after the last (0: never). */
   evalEvery: number;
   /** Generated samples per evaluation. */
@@ -77,6 +79,7 @@ export const DEFAULTS = {
   sampleCount: 64,
   updateDtype: 'float32',
   deviceThreads: 0,
+  deviceThreadHeapMb: 0,
   evalEvery: 0,
   evalSamples: 2000,
   out: 'runs',

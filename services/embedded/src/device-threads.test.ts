@@ -104,6 +104,30 @@ describe('devices in worker threads (embedded run)', () => {
     assert.deepEqual(failures, []);
   });
 
+  it('caps each worker heap when asked: a cap too small to load the backend is a clear error', async () => {
+    const start = (heapMb: number, failures: Error[]): ReturnType<typeof startThreadedDevices> =>
+      startThreadedDevices({
+        threads: 1,
+        heapMb,
+        setup: { ...tinySetup(), backend: 'cpu' },
+        devices: [{ id: 'device-0', indices: Int32Array.from([0, 1]) }],
+        transport: new MemoryRoundTransport('tiny'),
+        store: new MemoryBlobStore(),
+        onOutcome: () => {},
+        onFailure: (err) => failures.push(err),
+      });
+    const tooSmall: Error[] = [];
+    await assert.rejects(
+      start(4, tooSmall),
+      /ran out of its 4 MB heap \(--device-thread-heap-mb\)/,
+    );
+    assert.equal(tooSmall.length, 1);
+    const enough: Error[] = [];
+    const devices = await start(256, enough);
+    await devices.stop();
+    assert.deepEqual(enough, []);
+  });
+
   it('a worker that cannot start fails the start with its error, and is reported', async () => {
     const failures: Error[] = [];
     await assert.rejects(

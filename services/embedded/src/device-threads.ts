@@ -90,15 +90,17 @@ export function shareDataset(dataset: Dataset): Dataset {
   return { ...dataset, images, labels };
 }
 
-function spawnWorker(setup: WorkerSetup): Worker {
+function spawnWorker(setup: WorkerSetup, heapMb: number): Worker {
+  // A cap makes V8 collect sooner, and the blob copies a worker has finished with go with it.
+  const limits = heapMb > 0 ? { resourceLimits: { maxOldGenerationSizeMb: heapMb } } : {};
   const here = import.meta.url;
   if (here.endsWith('.ts')) {
     // Run from source (tsx): the worker registers the same loader before importing its module.
     const url = new URL('./device-worker.ts', here).href;
     const boot = `import('tsx/esm/api').then((api) => { api.register(); return import(${JSON.stringify(url)}); })`;
-    return new Worker(boot, { eval: true, workerData: setup });
+    return new Worker(boot, { eval: true, workerData: setup, ...limits });
   }
-  return new Worker(new URL('./device-worker.js', here), { workerData: setup });
+  return new Worker(new URL('./device-worker.js', here), { workerData: setup, ...limits });
 }
 
 export interface ThreadedDevices {
@@ -112,6 +114,8 @@ export interface ThreadedDevices {
  */
 export async function startThreadedDevices(opts: {
   threads: number;
+  /** Each worker's V8 old-generation limit in MB; 0 or absent: V8's default. */
+  heapMb?: number;
   setup: Omit<WorkerSetup, 'devices'>;
   devices: { id: string; indices: Int32Array }[];
   transport: RoundTransport;
@@ -140,7 +144,8 @@ export async function startThreadedDevices(opts: {
     return copy;
   };
   const workers = groups.map((devices) => {
-    const worker = spawnWorker({ ...opts.setup, devices });
+    const heapMb = opts.heapMb ?? 0;
+    const worker = spawnWorker({ ...opts.setup, devices }, heapMb);
     const pending = new Map<number, InboundMessage>();
     let nextTask = 0;
     // Answers request `id` with what `work` resolves to, or with its error's message. Values are
@@ -214,14 +219,25 @@ export async function startThreadedDevices(opts: {
           break;
       }
     });
+    let failed = false;
     const crashed = new Promise<never>((_, reject) => {
-      worker.on('error', (err) => {
+      worker.on('error', (cause) => {
+        const err =
+          (cause as { code?: string }).code === 'ERR_WORKER_OUT_OF_MEMORY'
+            ? new Error(
+                `a device worker ran out of its ${heapMb} MB heap (--device-thread-heap-mb): ` +
+                  "give it more, or 0 for V8's default",
+                { cause },
+              )
+            : cause;
+        failed = true;
         opts.onFailure(err);
         reject(err);
       });
       worker.on('exit', (code) => {
-        // After a stop the worker is terminated on purpose (exit code 1): not a failure.
-        if (code !== 0 && !stopping) {
+        // After a stop the worker is terminated on purpose (exit code 1): not a failure. After
+        // an error the exit is its consequence, already reported.
+        if (code !== 0 && !stopping && !failed) {
           const err = new Error(`a device worker exited with code ${code}`);
           opts.onFailure(err);
           reject(err);

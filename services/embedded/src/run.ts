@@ -341,6 +341,7 @@ async function distganEngine(
   if (config.deviceThreads > 0) {
     threaded = await startThreadedDevices({
       threads: config.deviceThreads,
+      heapMb: config.deviceThreadHeapMb,
       // The candidate, not tfjs's backend name: both native packages are called 'tensorflow', and
       // a process on tfjs-node-gpu must start its workers on the GPU package too.
       setup: {

@@ -70,6 +70,7 @@ describe('server and device services over RabbitMQ and Redis', () => {
       sampleCount: 16,
       updateDtype: 'float32',
       deviceThreads: 2, // and the embedded devices in worker threads
+      deviceThreadHeapMb: 0,
       evalEvery: 0,
       evalSamples: 2000,
     });
