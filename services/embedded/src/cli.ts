@@ -176,7 +176,7 @@ export function addTrainOptions(cmd: Command): Command {
     .addOption(
       new Option(
         '--device-thread-heap-mb <mb>',
-        "each device thread's V8 heap limit (0: V8's default); 256 about halves the peak memory of the default run, for some 7% more time per round",
+        "each device thread's V8 heap limit (0: V8's default); 256 about halves the peak memory of the default run, for 3-7% more time per round",
       )
         .argParser(integer(0, 65536))
         .default(DEFAULTS.deviceThreadHeapMb),
