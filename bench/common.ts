@@ -17,7 +17,6 @@ export function writeResults(name: string, results: Record<string, unknown>): st
   return path;
 }
 
-/** Median of `reps` timings of `f` (ms), after `warmup` untimed calls. */
 /**
  * Medians of several functions measured side by side: one call of each per repetition, in an
  * order that rotates, so that slow spells of the machine (or of a server they share) fall on all
@@ -41,6 +40,7 @@ export async function interleavedMedianMs(
   return times.map((t) => t.sort((a, b) => a - b)[Math.floor(t.length / 2)]!);
 }
 
+/** Median of `reps` timings of `f` (ms), after `warmup` untimed calls. */
 export async function medianMs(f: () => unknown, reps: number, warmup = 5): Promise<number> {
   for (let i = 0; i < warmup; i++) await f();
   const times: number[] = [];

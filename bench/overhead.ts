@@ -105,8 +105,7 @@ async function messageRoundTripMs(noDelay: boolean, samples: number): Promise<nu
     await server.close();
     await device.close();
   }
-  times.sort((a, b) => a - b);
-  return times[times.length >> 1]!;
+  return median(times);
 }
 
 console.log(`${describeServices()}; ${rounds} rounds after ${WARMUP} warm-up rounds`);

@@ -90,61 +90,51 @@ describe('devices in worker threads (embedded run)', () => {
 
   it('starts and stops its workers without reporting a failure', async () => {
     const failures: Error[] = [];
-    const devices = await startThreadedDevices({
-      threads: 2,
-      setup: { ...tinySetup(), backend: 'cpu' },
-      devices: [0, 1, 2].map((k) => ({ id: `device-${k}`, indices: Int32Array.from([0, 1]) })),
-      transport: new MemoryRoundTransport('tiny'),
-      store: new MemoryBlobStore(),
-      onOutcome: () => {},
-      onFailure: (err) => failures.push(err),
-    });
+    const devices = await startTiny({ threads: 2, devices: 3, backend: 'cpu' }, failures);
     await devices.stop();
     await new Promise((r) => setTimeout(r, 50));
     assert.deepEqual(failures, []);
   });
 
   it('caps each worker heap when asked: a cap too small to load the backend is a clear error', async () => {
-    const start = (heapMb: number, failures: Error[]): ReturnType<typeof startThreadedDevices> =>
-      startThreadedDevices({
-        threads: 1,
-        heapMb,
-        setup: { ...tinySetup(), backend: 'cpu' },
-        devices: [{ id: 'device-0', indices: Int32Array.from([0, 1]) }],
-        transport: new MemoryRoundTransport('tiny'),
-        store: new MemoryBlobStore(),
-        onOutcome: () => {},
-        onFailure: (err) => failures.push(err),
-      });
     const tooSmall: Error[] = [];
     await assert.rejects(
-      start(4, tooSmall),
+      startTiny({ heapMb: 4, backend: 'cpu' }, tooSmall),
       /ran out of its 4 MB heap \(--device-thread-heap-mb\)/,
     );
     assert.equal(tooSmall.length, 1);
     const enough: Error[] = [];
-    const devices = await start(256, enough);
+    const devices = await startTiny({ heapMb: 256, backend: 'cpu' }, enough);
     await devices.stop();
     assert.deepEqual(enough, []);
   });
 
   it('a worker that cannot start fails the start with its error, and is reported', async () => {
     const failures: Error[] = [];
-    await assert.rejects(
-      startThreadedDevices({
-        threads: 1,
-        setup: { ...tinySetup(), backend: 'no-such-backend' },
-        devices: [{ id: 'device-0', indices: Int32Array.from([0, 1]) }],
-        transport: new MemoryRoundTransport('tiny'),
-        store: new MemoryBlobStore(),
-        onOutcome: () => {},
-        onFailure: (err) => failures.push(err),
-      }),
-      /no-such-backend/,
-    );
+    await assert.rejects(startTiny({ backend: 'no-such-backend' }, failures), /no-such-backend/);
     assert.equal(failures.length, 1);
   });
 });
+
+/** Tiny devices (two samples each) in worker threads, their failures collected in `failures`. */
+function startTiny(
+  opts: { threads?: number; devices?: number; heapMb?: number; backend: string },
+  failures: Error[],
+): ReturnType<typeof startThreadedDevices> {
+  return startThreadedDevices({
+    threads: opts.threads ?? 1,
+    heapMb: opts.heapMb,
+    setup: { ...tinySetup(), backend: opts.backend },
+    devices: Array.from({ length: opts.devices ?? 1 }, (_, k) => ({
+      id: `device-${k}`,
+      indices: Int32Array.from([0, 1]),
+    })),
+    transport: new MemoryRoundTransport('tiny'),
+    store: new MemoryBlobStore(),
+    onOutcome: () => {},
+    onFailure: (err) => failures.push(err),
+  });
+}
 
 function tinySetup(): Omit<Parameters<typeof startThreadedDevices>[0]['setup'], 'backend'> {
   return {
