@@ -1,13 +1,22 @@
 /**
  * The weight-blob path against raw Redis, in one run: encode + store + fetch + verify + decode
  * of a model's weights through the project's codec and Redis blob store, beside plain ioredis
- * SET/GET of the same bytes.
+ * SET/GET of the same bytes. The blob path runs with the default digest (BLAKE3 where it is native)
+ * and, beside it, with SHA-256 (the digest of format-1 blobs, and the choice for FIPS deployments).
  *
  *   npm run bench:blob [-- --quick]
  */
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
-import { decodeWeights, encodeWeights, blobSha256Hex, type FlatWeights } from '@distgan/protocol';
+import {
+  blobDigestHex,
+  decodeWeights,
+  defaultDigestAlgorithm,
+  digestImplementations,
+  encodeWeights,
+  type DigestAlgorithm,
+  type FlatWeights,
+} from '@distgan/protocol';
 import { GlobalGan, initBackend, LocalDiscriminatorTrainer } from '@distgan/gan';
 import { RedisBlobStore } from '@distgan/transport';
 import { interleavedMedianMs, writeResults } from './common.js';
@@ -20,13 +29,21 @@ const reps = values.quick ? 5 : 150;
 const sizes = { mlp: 533_505, dcgan: 2_700_000 };
 const store = new RedisBlobStore({ url: REDIS_URL });
 const raw = new Redis(REDIS_URL);
-const results: Record<string, unknown> = { redis: REDIS_URL, reps };
+const digest = defaultDigestAlgorithm();
+const results: Record<string, unknown> = {
+  redis: REDIS_URL,
+  reps,
+  digest,
+  digestImplementation: digestImplementations()[digest],
+};
 
-console.log(`Redis at ${REDIS_URL}, median of ${reps}`);
 console.log(
-  '| weights | MB | blob path MB/s | raw SET+GET MB/s | ratio | float16 blob path MB/s |',
+  `Redis at ${REDIS_URL}, median of ${reps}; default digest ${digest} (${digestImplementations()[digest]})`,
 );
-console.log('|---|---|---|---|---|---|');
+console.log(
+  `| weights | MB | blob path MB/s (${digest}) | raw SET+GET MB/s | ratio | blob path MB/s (sha256) | ratio | float16 blob path MB/s |`,
+);
+console.log('|---|---|---|---|---|---|---|---|');
 for (const [name, n] of Object.entries(sizes)) {
   const w: FlatWeights = {
     specs: [{ name: 'w', shape: [n] }],
@@ -34,31 +51,36 @@ for (const [name, n] of Object.entries(sizes)) {
   };
   const key = `distgan:bench:blob:${name}`;
   const mb = (n * 4) / 1e6;
-  const path = (dtype: 'float32' | 'float16') => async (): Promise<void> => {
-    const blob = encodeWeights(w, { dtype });
-    await store.put(key, blob, { ttlSeconds: 60 });
-    const got = await store.get(key);
-    decodeWeights(got!, { expect: w.specs, sha256: blobSha256Hex(blob) });
-  };
+  const path =
+    (dtype: 'float32' | 'float16', digest?: DigestAlgorithm) => async (): Promise<void> => {
+      const blob = encodeWeights(w, { dtype, digest });
+      await store.put(key, blob, { ttlSeconds: 60 });
+      const got = await store.get(key);
+      decodeWeights(got!, { expect: w.specs, digest: blobDigestHex(blob) });
+    };
   const bytes = Buffer.from(w.values.buffer);
   const rawPath = async (): Promise<void> => {
     await raw.set(key, bytes, 'EX', 60);
     await raw.getBuffer(key);
   };
-  // Side by side: each repetition runs the three paths once, in a rotating order.
-  const [tBlob, tRaw, tHalf] = (await interleavedMedianMs(
-    [path('float32'), rawPath, path('float16')],
+  // Side by side: each repetition runs the four paths once, in a rotating order.
+  const [tBlob, tRaw, tSha, tHalf] = (await interleavedMedianMs(
+    [path('float32'), rawPath, path('float32', 'sha256'), path('float16')],
     reps,
-  )) as [number, number, number];
+  )) as [number, number, number, number];
   const r = {
     megabytes: mb,
     blobPathMBps: mb / (tBlob / 1000),
     rawRedisMBps: mb / (tRaw / 1000),
+    sha256BlobPathMBps: mb / (tSha / 1000),
     float16BlobPathMBps: mb / (tHalf / 1000),
   };
-  results[name] = { ...r, ratio: r.blobPathMBps / r.rawRedisMBps };
+  const ratio = r.blobPathMBps / r.rawRedisMBps;
+  const sha256Ratio = r.sha256BlobPathMBps / r.rawRedisMBps;
+  results[name] = { ...r, ratio, sha256Ratio };
   console.log(
-    `| ${name} | ${mb.toFixed(1)} | ${r.blobPathMBps.toFixed(0)} | ${r.rawRedisMBps.toFixed(0)} | ${(r.blobPathMBps / r.rawRedisMBps).toFixed(2)} | ${r.float16BlobPathMBps.toFixed(0)} |`,
+    `| ${name} | ${mb.toFixed(1)} | ${r.blobPathMBps.toFixed(0)} | ${r.rawRedisMBps.toFixed(0)} | ${ratio.toFixed(2)} | ` +
+      `${r.sha256BlobPathMBps.toFixed(0)} | ${sha256Ratio.toFixed(2)} | ${r.float16BlobPathMBps.toFixed(0)} |`,
   );
   await raw.del(key);
 }

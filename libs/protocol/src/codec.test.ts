@@ -1,6 +1,19 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { blobSha256Hex, decodeWeights, encodeWeights, firstNonFinite } from './codec.js';
+import {
+  blobDigestAlgorithm,
+  blobDigestHex,
+  decodeWeights,
+  encodeWeights,
+  firstNonFinite,
+} from './codec.js';
+import {
+  DIGEST_ALGORITHMS,
+  defaultDigestAlgorithm,
+  digestBytes,
+  digestImplementations,
+  portableBlake3Digest,
+} from './digest.js';
 import { BlobIntegrityError } from './errors.js';
 import { fromFloat16Bits, toFloat16Array, toFloat16Bits } from './float16.js';
 import type { FlatWeights } from './weights.js';
@@ -40,7 +53,7 @@ describe('weight-blob codec', () => {
   it('round-trips float32 exactly, with names and shapes', () => {
     const w = weights();
     const blob = encodeWeights(w);
-    const back = decodeWeights(blob, { expect: w.specs, sha256: blobSha256Hex(blob) });
+    const back = decodeWeights(blob, { expect: w.specs, digest: blobDigestHex(blob) });
     assert.deepEqual(back.specs, w.specs);
     assert.deepEqual(Array.from(back.values), Array.from(w.values));
   });
@@ -110,20 +123,87 @@ describe('weight-blob codec', () => {
     assert.throws(() => encodeWeights(w, { dtype: 'float16' }), /beyond float16's range/);
   });
 
-  it('refuses a flipped byte anywhere in the payload or header', () => {
+  it('refuses a flipped byte anywhere in the payload or header, under either digest', () => {
     const w = weights();
-    const blob = encodeWeights(w);
-    for (const at of [20, 50, blob.length - 1]) {
-      const bad = blob.slice();
-      bad[at]! ^= 0x10;
-      refusal(() => decodeWeights(bad, { expect: w.specs }), 'checksum-mismatch');
+    for (const digest of DIGEST_ALGORITHMS) {
+      const blob = encodeWeights(w, { digest });
+      assert.equal(blobDigestAlgorithm(blob), digest);
+      for (const at of [20, 50, blob.length - 1]) {
+        const bad = blob.slice();
+        bad[at]! ^= 0x10;
+        const err = refusal(() => decodeWeights(bad, { expect: w.specs }), 'checksum-mismatch');
+        assert.match(err.message, digest === 'blake3' ? /BLAKE3/ : /SHA-256/);
+      }
     }
+  });
+
+  it('hashes with BLAKE3 by default where it is native, and both digests decode', () => {
+    // This machine has the native BLAKE3; where it has not, SHA-256 is the default.
+    assert.match(digestImplementations().blake3, /native/);
+    assert.equal(defaultDigestAlgorithm(), 'blake3');
+    const w = weights();
+    const byDefault = encodeWeights(w);
+    assert.equal(blobDigestAlgorithm(byDefault), 'blake3');
+    const sha = encodeWeights(w, { digest: 'sha256' });
+    // Same layout and data, different digest field and algorithm byte.
+    assert.equal(sha.length, byDefault.length);
+    assert.notEqual(blobDigestHex(sha), blobDigestHex(byDefault));
+    assert.deepEqual(sha.subarray(44), byDefault.subarray(44));
+    for (const blob of [byDefault, sha]) {
+      const back = decodeWeights(blob, { expect: w.specs, digest: blobDigestHex(blob) });
+      assert.deepEqual(Array.from(back.values), Array.from(w.values));
+    }
+    // The digest field really is that algorithm's digest of the rest.
+    assert.equal(
+      blobDigestHex(sha),
+      Buffer.from(digestBytes('sha256', sha.subarray(44))).toString('hex'),
+    );
+  });
+
+  it('computes the published digests, natively and in pure JS alike', () => {
+    const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+    const empty = new Uint8Array(0);
+    // BLAKE3 and SHA-256 of the empty input, from their specifications' test vectors.
+    const blake3Empty = 'af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262';
+    assert.equal(hex(digestBytes('blake3', empty)), blake3Empty);
+    assert.equal(hex(portableBlake3Digest(empty)), blake3Empty);
+    assert.equal(
+      hex(digestBytes('sha256', empty)),
+      'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
+    );
+    // Around BLAKE3's 64-byte blocks and 1024-byte chunks, and a many-chunk input from a view.
+    const data = new Uint8Array(70_000).map((_, i) => (i * 2654435761) >>> 24);
+    for (const n of [1, 63, 64, 65, 1023, 1024, 1025, 2048, 3073, 65_536, 69_999]) {
+      const bytes = data.subarray(70_000 - n);
+      assert.equal(hex(digestBytes('blake3', bytes)), hex(portableBlake3Digest(bytes)), `n=${n}`);
+    }
+  });
+
+  it('decodes format-1 blobs of earlier builds (SHA-256), and refuses unknown digest codes', () => {
+    const w = weights();
+    // A version-1 blob is a version-2 SHA-256 blob with the version field 1 (the field is
+    // outside the digest).
+    const v1 = encodeWeights(w, { digest: 'sha256' });
+    v1[4] = 1;
+    assert.equal(blobDigestAlgorithm(v1), 'sha256');
+    assert.deepEqual(
+      Array.from(decodeWeights(v1, { expect: w.specs }).values),
+      Array.from(w.values),
+    );
+    // Version 1 had no BLAKE3: byte 7 was reserved.
+    const v1b3 = encodeWeights(w, { digest: 'blake3' });
+    v1b3[4] = 1;
+    refusal(() => decodeWeights(v1b3), 'bad-header');
+    const unknown = encodeWeights(w);
+    unknown[7] = 9;
+    const err = refusal(() => decodeWeights(unknown), 'bad-header');
+    assert.match(err.message, /unknown digest algorithm 9/);
   });
 
   it("refuses a blob whose digest differs from the message's", () => {
     const a = encodeWeights(weights(1));
     const b = encodeWeights(weights(2));
-    refusal(() => decodeWeights(a, { sha256: blobSha256Hex(b) }), 'checksum-mismatch');
+    refusal(() => decodeWeights(a, { digest: blobDigestHex(b) }), 'checksum-mismatch');
   });
 
   it('refuses a blob of another model (wrong shape or tensor count)', () => {

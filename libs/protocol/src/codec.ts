@@ -1,37 +1,44 @@
-import { createHash } from 'node:crypto';
+import { defaultDigestAlgorithm, digestBytes, type DigestAlgorithm } from './digest.js';
 import { BlobIntegrityError, type ErrorContext } from './errors.js';
 import { float16Table, toFloat16Array } from './float16.js';
 import { describeLayoutMismatch, totalSize, type FlatWeights, type TensorSpec } from './weights.js';
 
 /*
- * Weight blob, format version 1 (all integers little-endian):
+ * Weight blob, format version 2 (all integers little-endian):
  *   0  magic "DGWB"             4 bytes
  *   4  format version           u16
  *   6  dtype                    u8   0 = float32, 1 = float16
- *   7  reserved                 u8   0
+ *   7  digest algorithm         u8   0 = SHA-256, 1 = BLAKE3-256
  *   8  header length            u32  bytes of the header JSON
- *  12  SHA-256                  32 bytes, of everything after this field (header, padding, data)
+ *  12  digest                   32 bytes, of everything after this field (header, padding, data)
  *  44  header JSON              {"tensors":[{"name","shape"}…],"count":N}
  *      zero padding to a multiple of 8
  *      data                     N values of dtype
+ * Version 1 is the same layout with byte 7 reserved as 0 and the digest always SHA-256: blobs
+ * written by earlier builds (saved models, checkpoints) still decode.
  * The digest covers the header as well as the tensor data, so a corrupted name or shape is
  * caught even when the reader has no expected layout to compare with.
  */
 const MAGIC = [0x44, 0x47, 0x57, 0x42]; // "DGWB"
-export const BLOB_FORMAT_VERSION = 1;
+export const BLOB_FORMAT_VERSION = 2;
 const PREFIX = 44;
 const DTYPES = { float32: 0, float16: 1 } as const;
 export type BlobDtype = keyof typeof DTYPES;
+const DIGESTS: Record<DigestAlgorithm, number> = { sha256: 0, blake3: 1 };
+const DIGEST_NAMES: Record<DigestAlgorithm, string> = { sha256: 'SHA-256', blake3: 'BLAKE3' };
 
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
   throw new Error('the weight-blob codec needs a little-endian host');
 }
 
-const sha256 = (bytes: Uint8Array): Buffer => createHash('sha256').update(bytes).digest();
+const hex = (bytes: Uint8Array): string =>
+  Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('hex');
 
 export interface EncodeOptions {
   /** Payload precision. float16 halves the bytes; values beyond ±65504 are refused. */
   dtype?: BlobDtype;
+  /** Content digest. Default: BLAKE3 where it runs natively, else SHA-256 (digest.ts). */
+  digest?: DigestAlgorithm;
 }
 
 /** Encodes weights into one blob (one allocation; float32 data copied once). */
@@ -55,6 +62,7 @@ export function encodeWeightsWith(
   opts: EncodeOptions = {},
 ): Uint8Array {
   const dtype = opts.dtype ?? 'float32';
+  const digest = opts.digest ?? defaultDigestAlgorithm();
   const count = totalSize(specs);
   const header = new TextEncoder().encode(
     JSON.stringify({ tensors: specs.map((s) => ({ name: s.name, shape: s.shape })), count }),
@@ -66,6 +74,7 @@ export function encodeWeightsWith(
   const view = new DataView(blob.buffer);
   view.setUint16(4, BLOB_FORMAT_VERSION, true);
   blob[6] = DTYPES[dtype];
+  blob[7] = DIGESTS[digest];
   view.setUint32(8, header.length, true);
   blob.set(header, PREFIX);
   if (dtype === 'float32') {
@@ -80,7 +89,7 @@ export function encodeWeightsWith(
       );
     }
   }
-  blob.set(sha256(blob.subarray(PREFIX)), 12);
+  blob.set(digestBytes(digest, blob.subarray(PREFIX)), 12);
   return blob;
 }
 
@@ -88,7 +97,7 @@ export interface DecodeOptions {
   /** The layout the reader's model has; a blob with another layout is refused. */
   expect?: readonly TensorSpec[];
   /** The digest the message announced (hex); it must equal the blob's. */
-  sha256?: string;
+  digest?: string;
   /** Run/round/device, for error messages. */
   context?: ErrorContext;
 }
@@ -98,6 +107,7 @@ interface Parsed {
   specs: TensorSpec[];
   count: number;
   dataOffset: number;
+  algorithm: DigestAlgorithm;
   digest: string;
 }
 
@@ -110,12 +120,19 @@ function parseHeader(blob: Uint8Array, ctx: ErrorContext): Parsed {
   if (MAGIC.some((b, i) => blob[i] !== b)) fail('bad-magic', 'this is not a distgan weight blob');
   const view = new DataView(blob.buffer, blob.byteOffset, blob.byteLength);
   const version = view.getUint16(4, true);
-  if (version !== BLOB_FORMAT_VERSION) {
+  if (version !== 1 && version !== BLOB_FORMAT_VERSION) {
     fail(
       'unsupported-version',
-      `format version ${version}; this build reads version ${BLOB_FORMAT_VERSION}`,
+      `format version ${version}; this build reads versions 1 to ${BLOB_FORMAT_VERSION}`,
     );
   }
+  const digestCode = blob[7];
+  const algorithm: DigestAlgorithm =
+    digestCode === 0
+      ? 'sha256'
+      : digestCode === 1 && version >= 2
+        ? 'blake3'
+        : fail('bad-header', `unknown digest algorithm ${digestCode} in a version ${version} blob`);
   const dtypeCode = blob[6];
   const dtype =
     dtypeCode === 0
@@ -126,13 +143,15 @@ function parseHeader(blob: Uint8Array, ctx: ErrorContext): Parsed {
   const headerLength = view.getUint32(8, true);
   if (PREFIX + headerLength > blob.length)
     fail('truncated', `header of ${headerLength} bytes runs past the end`);
-  const storedDigest = (): string =>
-    Buffer.from(blob.buffer, blob.byteOffset + 12, 32).toString('hex');
+  const storedDigest = (): string => hex(blob.subarray(12, PREFIX));
   // A header that does not parse was most likely damaged on the way: say so when the digest agrees.
   const badHeader = (detail: string): never => {
-    const actual = sha256(blob.subarray(PREFIX)).toString('hex');
+    const actual = hex(digestBytes(algorithm, blob.subarray(PREFIX)));
     if (actual !== storedDigest())
-      fail('checksum-mismatch', `content digest ${actual} differs from the header's`);
+      fail(
+        'checksum-mismatch',
+        `content digest (${DIGEST_NAMES[algorithm]}) ${actual} differs from the header's`,
+      );
     return fail('bad-header', detail);
   };
   let header: unknown;
@@ -166,16 +185,21 @@ function parseHeader(blob: Uint8Array, ctx: ErrorContext): Parsed {
   if (blob.length > expectedLength)
     fail('bad-header', `${blob.length - expectedLength} unexpected bytes after the data`);
   const digest = storedDigest();
-  return { dtype, specs, count, dataOffset, digest };
+  return { dtype, specs, count, dataOffset, algorithm, digest };
 }
 
 /** The digest (hex) a blob carries in its header, for the message that announces it. */
-export function blobSha256Hex(blob: Uint8Array): string {
+export function blobDigestHex(blob: Uint8Array): string {
   return parseHeader(blob, {}).digest;
 }
 
+/** The algorithm of the digest a blob carries. */
+export function blobDigestAlgorithm(blob: Uint8Array): DigestAlgorithm {
+  return parseHeader(blob, {}).algorithm;
+}
+
 /**
- * Decodes and verifies a blob: checksum (the blob's own, and the message's if given), layout
+ * Decodes and verifies a blob: digest (the blob's own, and the message's if given), layout
  * (against `expect` if given), finite values. Anything wrong throws BlobIntegrityError and
  * nothing is returned, so a bad blob never reaches a model or an average. float32 data is
  * returned as a view into `blob` when aligned (no copy); float16 is widened to float32.
@@ -183,18 +207,18 @@ export function blobSha256Hex(blob: Uint8Array): string {
 export function decodeWeights(blob: Uint8Array, opts: DecodeOptions = {}): FlatWeights {
   const ctx = opts.context ?? {};
   const p = parseHeader(blob, ctx);
-  const actual = sha256(blob.subarray(PREFIX)).toString('hex');
+  const actual = hex(digestBytes(p.algorithm, blob.subarray(PREFIX)));
   if (actual !== p.digest) {
     throw new BlobIntegrityError(
       'checksum-mismatch',
-      `content digest ${actual} differs from the header's ${p.digest}`,
+      `content digest (${DIGEST_NAMES[p.algorithm]}) ${actual} differs from the header's ${p.digest}`,
       ctx,
     );
   }
-  if (opts.sha256 !== undefined && opts.sha256 !== p.digest) {
+  if (opts.digest !== undefined && opts.digest !== p.digest) {
     throw new BlobIntegrityError(
       'checksum-mismatch',
-      `blob digest ${p.digest} differs from the message's ${opts.sha256}`,
+      `blob digest ${p.digest} differs from the message's ${opts.digest}`,
       ctx,
     );
   }

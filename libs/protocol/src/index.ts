@@ -1,6 +1,7 @@
 export * from './errors.js';
 export * from './weights.js';
 export * from './float16.js';
+export * from './digest.js';
 export * from './codec.js';
 export * from './names.js';
 export * from './messages.js';

@@ -21,8 +21,8 @@ function task(): RoundTask {
     runId: run,
     round: 3,
     schedule: 'serial',
-    generator: { key: n.generatorKey(3), sha256: sha },
-    discriminator: { key: n.discriminatorKey(3), sha256: sha },
+    generator: { key: n.generatorKey(3), digest: sha },
+    discriminator: { key: n.discriminatorKey(3), digest: sha },
     replyTo: n.roundQueue(3),
     deadlineAt: 1_800_000_001_000,
     issuedAt: 1_800_000_000_000,
@@ -40,7 +40,7 @@ function update(): DeviceUpdate {
     round: 3,
     deviceId: 'dev-0',
     samples: 15000,
-    blob: { key: n.deviceUpdateKey(3, 'dev-0'), sha256: sha, bytes: 1234 },
+    blob: { key: n.deviceUpdateKey(3, 'dev-0'), digest: sha, bytes: 1234 },
     losses: { d: 1.2, dReal: 0.6, dFake: 0.6 },
     computeMs: 12.5,
     timings: { fetchMs: 3.1, verifyMs: 1.7, encodeMs: 0.4, storeMs: 0.9 },
@@ -88,7 +88,9 @@ describe('messages', () => {
   it('refuses unknown types, types not accepted here, other versions and other runs', () => {
     refused(bytes({ ...update(), type: 'Hello' }), /unknown message type "Hello"/);
     refused(bytes(task()), /RoundTask is not accepted here/);
-    refused(bytes({ ...update(), version: 2 }), /protocol version 2/);
+    // An older build's message (version 1 announced SHA-256 digests as `sha256`), and a newer one's.
+    refused(bytes({ ...update(), version: 1 }), /protocol version 1, this build speaks version 2/);
+    refused(bytes({ ...update(), version: PROTOCOL_VERSION + 1 }), /protocol version 3/);
     refused(bytes({ ...update(), runId: 'other-run' }), /belongs to run "other-run"/);
   });
 
@@ -96,7 +98,7 @@ describe('messages', () => {
     refused(bytes({ ...update(), samples: 0 }), /\/samples/);
     refused(bytes({ ...update(), samples: 1.5 }), /\/samples/);
     refused(bytes({ ...update(), deviceId: 'a:b' }), /\/deviceId/);
-    refused(bytes({ ...update(), blob: { ...update().blob, sha256: 'xyz' } }), /\/blob\/sha256/);
+    refused(bytes({ ...update(), blob: { ...update().blob, digest: 'xyz' } }), /\/blob\/digest/);
     refused(bytes({ ...update(), losses: { d: null, dReal: 0, dFake: 0 } }), /\/losses\/d/);
     refused(bytes({ ...update(), extra: true }), /\/extra: unexpected field/);
     const timings = update().timings!;

@@ -4,7 +4,7 @@ import { ProtocolError, type ErrorContext } from './errors.js';
 import { ID_PATTERN } from './names.js';
 
 /** Version of the JSON messages; a receiver refuses any other. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Messages larger than this are refused before parsing (weights never travel in messages). */
 export const MAX_MESSAGE_BYTES = 1 << 20;
@@ -14,9 +14,10 @@ const Round = Type.Integer({ minimum: 0 });
 const Count = Type.Integer({ minimum: 1 });
 const Millis = Type.Number({ minimum: 0 });
 const Finite = Type.Number();
-const Sha256 = Type.String({ pattern: '^[0-9a-f]{64}$' });
+/** A blob's 32-byte content digest in hex; the blob's header names the algorithm (codec.ts). */
+const Digest = Type.String({ pattern: '^[0-9a-f]{64}$' });
 const BlobKey = Type.String({ pattern: '^distgan:[A-Za-z0-9_:-]+$', maxLength: 512 });
-const BlobRef = Type.Object({ key: BlobKey, sha256: Sha256 }, { additionalProperties: false });
+const BlobRef = Type.Object({ key: BlobKey, digest: Digest }, { additionalProperties: false });
 const Header = {
   version: Type.Literal(PROTOCOL_VERSION),
   runId: Id,
@@ -62,7 +63,7 @@ export const DeviceUpdateSchema = Type.Object(
     /** n_k: the weight of this update in the average. */
     samples: Count,
     blob: Type.Object(
-      { key: BlobKey, sha256: Sha256, bytes: Type.Integer({ minimum: 1 }) },
+      { key: BlobKey, digest: Digest, bytes: Type.Integer({ minimum: 1 }) },
       { additionalProperties: false },
     ),
     losses: Type.Object(

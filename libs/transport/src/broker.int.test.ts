@@ -4,7 +4,7 @@ import { connect } from 'amqplib';
 import type { Dataset } from '@distgan/data';
 import { GlobalGan, initBackend, LocalDiscriminatorTrainer, type ModelSpec } from '@distgan/gan';
 import {
-  blobSha256Hex,
+  blobDigestHex,
   encodeWeights,
   names,
   parseMessage,
@@ -133,7 +133,7 @@ async function misbehave(
   const update = async (
     blob: Uint8Array,
     patch: Partial<DeviceUpdate>,
-    announced = blobSha256Hex(blob),
+    announced = blobDigestHex(blob),
   ): Promise<Uint8Array> => {
     const key = names(runId).deviceUpdateKey(task.round, 'rogue');
     await store.put(key, blob, { ttlSeconds: 60 });
@@ -144,7 +144,7 @@ async function misbehave(
       round: task.round,
       deviceId: 'rogue',
       samples: 1_000_000,
-      blob: { key, sha256: announced, bytes: blob.length },
+      blob: { key, digest: announced, bytes: blob.length },
       losses: { d: 1, dReal: 0.5, dFake: 0.5 },
       computeMs: 1,
       steps: 1,
@@ -162,7 +162,7 @@ async function misbehave(
     enc.encode(JSON.stringify({ type: 'DeviceUpdate', version: 1, runId, round: task.round })), // wrong schema
     await update(encodeWeights(good), { runId: 'another-run' }), // unknown run
     await update(encodeWeights(good), { round: task.round === 0 ? 1 : task.round - 1 }), // another round's update
-    await update(encodeWeights(good), {}, blobSha256Hex(other)), // checksum differs from the announced one
+    await update(encodeWeights(good), {}, blobDigestHex(other)), // checksum differs from the announced one
     await update(encodeWeights(nan), {}), // NaN weights
   ];
   for (const body of bad) await t.publishUpdate(task.replyTo, body);

@@ -1,6 +1,6 @@
 import {
   BlobIntegrityError,
-  blobSha256Hex,
+  blobDigestHex,
   decodeWeights,
   encodeMessage,
   encodeWeights,
@@ -261,8 +261,8 @@ export class Coordinator {
             runId: cfg.runId,
             round: t,
             schedule: cfg.schedule,
-            generator: { key: gKey, sha256: blobSha256Hex(gBlob) },
-            discriminator: { key: dKey, sha256: blobSha256Hex(dBlob) },
+            generator: { key: gKey, digest: blobDigestHex(gBlob) },
+            discriminator: { key: dKey, digest: blobDigestHex(dBlob) },
             replyTo: inbox.name,
             deadlineAt: Date.now() + cfg.roundDeadlineMs,
             issuedAt: Date.now(),
@@ -486,7 +486,7 @@ export class Coordinator {
           );
         }
         bytes.up += blob.length;
-        const weights = decodeWeights(blob, { expect: dSpecs, sha256: update.blob.sha256 });
+        const weights = decodeWeights(blob, { expect: dSpecs, digest: update.blob.digest });
         byDevice.set(update.deviceId, {
           update,
           values: weights.values,

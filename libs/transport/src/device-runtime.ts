@@ -1,6 +1,6 @@
 import {
   BlobIntegrityError,
-  blobSha256Hex,
+  blobDigestHex,
   decodeWeights,
   encodeMessage,
   encodeWeightsWith,
@@ -145,7 +145,7 @@ export class DeviceRuntime {
         );
       }
       const v0 = performance.now();
-      const { values } = decodeWeights(blob, { expect: specs, sha256: ref.sha256, context: ctx });
+      const { values } = decodeWeights(blob, { expect: specs, digest: ref.digest, context: ctx });
       verifyMs += performance.now() - v0;
       return values;
     };
@@ -193,7 +193,7 @@ export class DeviceRuntime {
       round: t,
       deviceId,
       samples: this.samples,
-      blob: { key, sha256: blobSha256Hex(blob), bytes: blob.length },
+      blob: { key, digest: blobDigestHex(blob), bytes: blob.length },
       losses,
       computeMs,
       // Fetching is the pre-training time not spent verifying (the two overlap).
