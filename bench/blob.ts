@@ -25,8 +25,10 @@ const { values } = parseArgs({ options: { quick: { type: 'boolean' } } });
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 const reps = values.quick ? 5 : 150;
 
-// The MLP discriminator's size (533,505 parameters) and a DCGAN-sized one (about 2.7 M).
-const sizes = { mlp: 533_505, dcgan: 2_700_000 };
+// The blobs of a run on MNIST (latent 64): the MLP discriminator (533,505 parameters, the update
+// every MLP device sends), the DCGAN generator (540,225, what every DCGAN device fetches) and
+// discriminator (138,561); and a 10.8 MB one (2.7 M) for the trend with size.
+const sizes = { mlp: 533_505, dcgan: 540_225, dcganDiscriminator: 138_561, large: 2_700_000 };
 const store = new RedisBlobStore({ url: REDIS_URL });
 const raw = new Redis(REDIS_URL);
 const digest = defaultDigestAlgorithm();

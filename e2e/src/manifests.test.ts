@@ -154,6 +154,8 @@ describe('container images (Dockerfiles, checked statically: no container engine
       assert.ok((text.match(/^FROM /gm) ?? []).length >= 2, 'multi-stage');
       assert.match(text, /npm prune --omit=dev/);
       assert.match(text, /^USER node$/m);
+      // The native BLAKE3 loads in the image (its platform package is an optional dependency).
+      assert.match(text, /node -e "require\('@napi-rs\/blake-hash'\)\.blake3\(/);
       assert.match(text, /^HEALTHCHECK .*\\\n\s+CMD .*\/healthz/m);
       assert.match(text, /^CMD \["node", "services\/(server|device)\/dist\/main\.js"\]$/m);
       for (const [, src] of text.matchAll(/^COPY (?!--from)(\S+)/gm)) {
@@ -208,6 +210,7 @@ describe('charts/distgan', () => {
       ['a misspelt key', { devices: { replica: 3 } }],
       ['a port out of range', { server: { port: 70000 } }],
       ['beta1 of 1', { run: { beta1: 1 } }],
+      ['a digest that is not offered', { run: { blobDigest: 'md5' } }],
     ];
     for (const [what, patch] of bad)
       assert.equal(check(withValues(patch)), false, `accepted ${what}`);

@@ -56,7 +56,22 @@ export function digestImplementations(): Record<DigestAlgorithm, string> {
   };
 }
 
+let chosen: DigestAlgorithm | undefined;
+
 /** The digest new blobs carry unless told otherwise: BLAKE3 where it is native, else SHA-256. */
 export function defaultDigestAlgorithm(): DigestAlgorithm {
-  return nativeBlake3 ? 'blake3' : 'sha256';
+  return chosen ?? (nativeBlake3 ? 'blake3' : 'sha256');
+}
+
+/**
+ * Sets the digest this process writes (a start-up choice, like the tfjs backend; `auto` goes back
+ * to the default above). Readers accept either digest whatever is set here.
+ */
+export function setDigestAlgorithm(algorithm: DigestAlgorithm | 'auto'): {
+  algorithm: DigestAlgorithm;
+  implementation: string;
+} {
+  chosen = algorithm === 'auto' ? undefined : algorithm;
+  const now = defaultDigestAlgorithm();
+  return { algorithm: now, implementation: digestImplementations()[now] };
 }

@@ -21,6 +21,11 @@ export const CONNECTION_SETTINGS = {
     parse: parsers.id,
     help: 'the run: queue and key names are prefixed with it',
   } as Setting<string>,
+  BLOB_DIGEST: {
+    parse: parsers.oneOf('auto', 'blake3', 'sha256'),
+    default: 'auto',
+    help: 'digest of the weight blobs this process writes (auto: BLAKE3 where it is native, else SHA-256; sha256 for FIPS); either is read',
+  } as Setting<'auto' | 'blake3' | 'sha256'>,
 };
 
 export const DATA_SETTINGS = {

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import Fastify from 'fastify';
 import { describeBackend, initBackend, LocalDiscriminatorTrainer } from '@distgan/gan';
-import { ConfigError } from '@distgan/protocol';
+import { ConfigError, setDigestAlgorithm } from '@distgan/protocol';
 import { createDeviceMetrics, createLogger } from '@distgan/telemetry';
 import {
   dataConfigOf,
@@ -32,6 +32,7 @@ const log = createLogger({
 });
 const backend = await initBackend({ forced: process.env['TFJS_BACKEND'] || undefined });
 log.info({ backend: describeBackend(backend) }, 'backend');
+log.info(setDigestAlgorithm(c.BLOB_DIGEST), 'blob digest');
 const metrics = createDeviceMetrics();
 
 const dataset = await loadRunDataset(dataConfigOf(c));

@@ -102,6 +102,7 @@ describe('the embedded CLI', () => {
       [['--dataset', 'cifar10'], /--dataset cifar10 needs --data-dir/],
       [['--run-id', 'a b'], /--run-id.*use 1-63 letters/],
       [['--device-thread-heap-mb', '-5'], /--device-thread-heap-mb.*must be between 0 and 65536/],
+      [['--blob-digest', 'md5'], /--blob-digest.*Allowed choices are auto, blake3, sha256/],
     ] as const) {
       const r = cli([...args, '--out', out]);
       assert.notEqual(r.status, 0, args.join(' '));
@@ -129,6 +130,7 @@ describe('the embedded CLI', () => {
       '--out',
       '--device-threads',
       '--device-thread-heap-mb',
+      '--blob-digest',
     ]) {
       assert.ok(r.stdout.includes(flag), flag);
     }

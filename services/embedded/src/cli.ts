@@ -167,6 +167,14 @@ export function addTrainOptions(cmd: Command): Command {
     )
     .addOption(
       new Option(
+        '--blob-digest <digest>',
+        'digest of the weight blobs (auto: BLAKE3 where it is native, else SHA-256; sha256 for FIPS)',
+      )
+        .choices(['auto', 'blake3', 'sha256'])
+        .default(DEFAULTS.blobDigest),
+    )
+    .addOption(
+      new Option(
         '--device-threads <n>',
         'worker threads that run the devices, each with its own backend (0: the main thread; auto: one per core on a machine with several, at most one per device)',
       )

@@ -43,6 +43,8 @@ export interface EmbeddedConfig {
   sampleCount: number;
   /** Precision of the device updates on the wire. */
   updateDtype: 'float32' | 'float16';
+  /** Digest of the weight blobs (auto: BLAKE3 where it is native, else SHA-256). */
+  blobDigest: 'auto' | 'blake3' | 'sha256';
   /** Worker threads that run the devices (0: the devices run in the main thread). */
   deviceThreads: number;
   /** Each device thread's V8 heap limit in MB (0: V8's default). */
@@ -78,6 +80,7 @@ export const DEFAULTS = {
   sampleEvery: 250,
   sampleCount: 64,
   updateDtype: 'float32',
+  blobDigest: 'auto',
   deviceThreads: 0,
   deviceThreadHeapMb: 0,
   evalEvery: 0,

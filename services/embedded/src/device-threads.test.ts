@@ -3,7 +3,18 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend } from '@distgan/gan';
+import { GlobalGan, initBackend } from '@distgan/gan';
+import {
+  PROTOCOL_VERSION,
+  blobDigestAlgorithm,
+  blobDigestHex,
+  encodeMessage,
+  encodeWeights,
+  names,
+  parseMessage,
+  type DeviceUpdate,
+  type RoundTask,
+} from '@distgan/protocol';
 import { DEFAULTS, type EmbeddedConfig } from './config.js';
 import { runEmbedded } from './run.js';
 import { shareDataset, startThreadedDevices } from './device-threads.js';
@@ -109,6 +120,54 @@ describe('devices in worker threads (embedded run)', () => {
     assert.deepEqual(enough, []);
   });
 
+  it('a worker writes the digest it is told, and reads the other one', async () => {
+    await initBackend();
+    const transport = new MemoryRoundTransport('tiny');
+    const store = new MemoryBlobStore();
+    const failures: Error[] = [];
+    const devices = await startTiny({ backend: 'cpu' }, failures, { transport, store });
+    const gan = new GlobalGan(tinySetup().spec, { seed: 1, generatorAdam: tinySetup().adam });
+    const n = names('tiny');
+    try {
+      // The main thread writes BLAKE3 (its default here); the worker was set up with SHA-256.
+      const g = encodeWeights(gan.generatorWeights(), { digest: 'blake3' });
+      const d = encodeWeights(gan.discriminatorWeights(), { digest: 'blake3' });
+      await store.put(n.generatorKey(0), g);
+      await store.put(n.discriminatorKey(0), d);
+      const inbox = await transport.openRound(0);
+      const task: RoundTask = {
+        type: 'RoundTask',
+        version: PROTOCOL_VERSION,
+        runId: 'tiny',
+        round: 0,
+        schedule: 'serial',
+        generator: { key: n.generatorKey(0), digest: blobDigestHex(g) },
+        discriminator: { key: n.discriminatorKey(0), digest: blobDigestHex(d) },
+        replyTo: inbox.name,
+        deadlineAt: Date.now() + 60_000,
+        issuedAt: Date.now(),
+        training: { localSteps: 1, batchSize: 2, ...tinySetup().adam },
+        seed: 1,
+        participants: ['device-0'],
+      };
+      await transport.publishTask(encodeMessage(task), { kind: 'all' });
+      const msg = await inbox.receive(30_000);
+      assert.ok(msg, 'an update arrived');
+      const update = parseMessage(msg.body, {
+        runId: 'tiny',
+        types: ['DeviceUpdate'],
+      }) as DeviceUpdate;
+      const blob = await store.get(update.blob.key);
+      assert.ok(blob);
+      assert.equal(blobDigestAlgorithm(blob), 'sha256');
+      assert.equal(blobDigestHex(blob), update.blob.digest);
+      assert.deepEqual(failures, []);
+    } finally {
+      gan.dispose();
+      await devices.stop();
+    }
+  });
+
   it('a worker that cannot start fails the start with its error, and is reported', async () => {
     const failures: Error[] = [];
     await assert.rejects(startTiny({ backend: 'no-such-backend' }, failures), /no-such-backend/);
@@ -120,6 +179,10 @@ describe('devices in worker threads (embedded run)', () => {
 function startTiny(
   opts: { threads?: number; devices?: number; heapMb?: number; backend: string },
   failures: Error[],
+  wire: { transport: MemoryRoundTransport; store: MemoryBlobStore } = {
+    transport: new MemoryRoundTransport('tiny'),
+    store: new MemoryBlobStore(),
+  },
 ): ReturnType<typeof startThreadedDevices> {
   return startThreadedDevices({
     threads: opts.threads ?? 1,
@@ -129,8 +192,8 @@ function startTiny(
       id: `device-${k}`,
       indices: Int32Array.from([0, 1]),
     })),
-    transport: new MemoryRoundTransport('tiny'),
-    store: new MemoryBlobStore(),
+    transport: wire.transport,
+    store: wire.store,
     onOutcome: () => {},
     onFailure: (err) => failures.push(err),
   });
@@ -152,5 +215,6 @@ function tinySetup(): Omit<Parameters<typeof startThreadedDevices>[0]['setup'], 
     }),
     blobTtlSeconds: 60,
     updateDtype: 'float32',
+    blobDigest: 'sha256',
   };
 }

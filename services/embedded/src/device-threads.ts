@@ -11,6 +11,7 @@
 import { Worker } from 'node:worker_threads';
 import type { Dataset } from '@distgan/data';
 import { LocalDiscriminatorTrainer, type ModelSpec } from '@distgan/gan';
+import type { DigestAlgorithm } from '@distgan/protocol';
 import {
   DeviceRuntime,
   type BlobStore,
@@ -28,6 +29,8 @@ export interface DeviceSetup {
   dataset: Dataset;
   blobTtlSeconds: number;
   updateDtype: 'float32' | 'float16';
+  /** The digest the devices' blobs carry (each worker thread has its own codec state). */
+  blobDigest: DigestAlgorithm;
 }
 
 /** What a worker is started with (its workerData). */

@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '@distgan/gan';
 import type { BlobStore, InboundMessage, RoundTransport } from '@distgan/transport';
+import { setDigestAlgorithm } from '@distgan/protocol';
 import {
   createDevice,
   type MainMessage,
@@ -57,6 +58,7 @@ const transport: RoundTransport = {
 };
 
 await initBackend({ forced: setup.backend, patchWasm: setup.patchWasm });
+setDigestAlgorithm(setup.blobDigest);
 const devices = setup.devices.map((device) =>
   createDevice(setup, device, transport, store, (outcome) =>
     send({ op: 'outcome', deviceId: device.id, outcome }),

@@ -5,6 +5,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import Fastify from 'fastify';
 import { DashboardHub, publicConfig, registerDashboard } from '@distgan/dashboard';
 import { describeBackend, initBackend } from '@distgan/gan';
+import { setDigestAlgorithm } from '@distgan/protocol';
 import { addTrainOptions, toConfig, type TrainFlags } from './cli.js';
 import type { EmbeddedConfig } from './config.js';
 import { deviceId, runEmbedded, type RoundLine } from './run.js';
@@ -82,6 +83,8 @@ async function train(flags: TrainFlags, cmd: Command): Promise<void> {
     patchWasm: flags.wasmKernels,
   });
   console.log(`backend: ${describeBackend(backend)}`);
+  const digest = setDigestAlgorithm(config.blobDigest);
+  console.log(`blob digest: ${digest.algorithm} (${digest.implementation})`);
   const dashboard = flags.dashboard
     ? await startDashboard(config, flags, cmd.getOptionValueSource('dashboardPort') === 'default')
     : undefined;

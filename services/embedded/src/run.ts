@@ -28,7 +28,12 @@ import {
   type BaselineRound,
   type ModelSpec,
 } from '@distgan/gan';
-import { encodeWeights, type FlatWeights } from '@distgan/protocol';
+import {
+  defaultDigestAlgorithm,
+  encodeWeights,
+  setDigestAlgorithm,
+  type FlatWeights,
+} from '@distgan/protocol';
 import {
   Coordinator,
   modelSpecFor,
@@ -118,6 +123,8 @@ export async function runEmbedded(
   config: EmbeddedConfig,
   hooks: RunHooks = {},
 ): Promise<RunSummary> {
+  // The process's codec writes this digest from now on (the device threads are told it too).
+  setDigestAlgorithm(config.blobDigest);
   const runDir = join(config.out, config.runId);
   const samplesDir = join(runDir, 'samples');
   mkdirSync(samplesDir, { recursive: true });
@@ -329,6 +336,7 @@ async function distganEngine(
     dataset: config.deviceThreads > 0 ? shareDataset(dataset) : dataset,
     blobTtlSeconds: 600,
     updateDtype: config.updateDtype,
+    blobDigest: defaultDigestAlgorithm(),
   };
   const shardOf = shards.map((indices, k) => ({ id: deviceId(k), indices }));
   const ids = shardOf.map((d) => d.id);

@@ -36,9 +36,30 @@ after(tearDown);
 describe('server and device services over RabbitMQ and Redis', () => {
   it('a distributed serial run with 3 device processes equals the embedded run with the same seed', async () => {
     const runId = uniqueRun('equiv');
-    const d = await runDistributed(runId, { ROUNDS: '6', QUORUM: '3', SCHEDULE: 'serial' }, 3);
+    // A mixed fleet as well: device 1 writes SHA-256 blobs, the others and the server BLAKE3.
+    const d = await runDistributed(
+      runId,
+      { ROUNDS: '6', QUORUM: '3', SCHEDULE: 'serial' },
+      3,
+      (k) => ({ BLOB_DIGEST: k === 1 ? 'sha256' : 'auto', LOG_LEVEL: 'info' }),
+    );
+    const logs = d.devices.map((p) => {
+      const seen = { text: '' };
+      p.stdout?.on('data', (b: Buffer) => (seen.text += b.toString()));
+      return seen;
+    });
     await until('the run to finish', async () =>
       (await api(d.port)).status === 'finished' ? true : undefined,
+    );
+    // Each device said which digest it writes.
+    const digestOf = (text: string): unknown =>
+      text
+        .split('\n')
+        .filter((l) => l.includes('"blob digest"'))
+        .map((l) => (JSON.parse(l) as { algorithm: string }).algorithm)[0];
+    assert.deepEqual(
+      logs.map((l) => digestOf(l.text)),
+      ['blake3', 'sha256', 'blake3'],
     );
 
     await initBackend();
@@ -69,6 +90,7 @@ describe('server and device services over RabbitMQ and Redis', () => {
       sampleEvery: 100,
       sampleCount: 16,
       updateDtype: 'float32',
+      blobDigest: 'auto',
       deviceThreads: 2, // and the embedded devices in worker threads
       deviceThreadHeapMb: 0,
       evalEvery: 0,

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { describeBackend, initBackend } from '@distgan/gan';
-import { ConfigError } from '@distgan/protocol';
+import { ConfigError, setDigestAlgorithm } from '@distgan/protocol';
 import { createLogger } from '@distgan/telemetry';
 import { loadServerConfig, type ServerConfig } from './config.js';
 import { ServerApp } from './app.js';
@@ -22,6 +22,7 @@ const log = createLogger({
 });
 const backend = await initBackend({ forced: process.env['TFJS_BACKEND'] || undefined });
 log.info({ backend: describeBackend(backend) }, 'backend');
+log.info(setDigestAlgorithm(config.BLOB_DIGEST), 'blob digest');
 
 const app = new ServerApp(config, log);
 let stopping = false;

@@ -90,6 +90,8 @@ export async function runDistributed(
   runId: string,
   env: Record<string, string>,
   devices: number,
+  /** Settings of device k only, on top of `env`. */
+  deviceEnv: (k: number) => Record<string, string> = () => ({}),
 ): Promise<{
   port: number;
   out: string;
@@ -116,6 +118,7 @@ export async function runDistributed(
       DEVICE_INDEX: String(k),
       NUM_DEVICES: String(devices),
       PORT: String(devicePorts[k]),
+      ...deviceEnv(k),
     }),
   );
   return { port, out, server, devices: devs, devicePorts };
