@@ -108,7 +108,31 @@ async function messageRoundTripMs(noDelay: boolean, samples: number): Promise<nu
   return median(times);
 }
 
+/**
+ * What touching memory again costs on this machine: a 4 MB copy between two buffers whose pages
+ * were touched just before, and after they lay untouched for 300 ms. A round's blobs, Redis's
+ * reply buffers and the receive buffers are touched once per round, so on a machine where pages
+ * go cold (some VMs) that cost is paid in every round's messaging.
+ */
+async function copyMs(untouchedMs: number, samples: number): Promise<number> {
+  const a = Buffer.alloc(4 << 20, 1);
+  const b = Buffer.alloc(4 << 20, 2);
+  const times: number[] = [];
+  for (let i = 0; i < samples; i++) {
+    if (untouchedMs > 0) await new Promise((r) => setTimeout(r, untouchedMs));
+    const t0 = performance.now();
+    a.copy(b);
+    times.push(performance.now() - t0);
+  }
+  return median(times);
+}
+
 console.log(`${describeServices()}; ${rounds} rounds after ${WARMUP} warm-up rounds`);
+const coldMemory = { hotCopy4MBMs: await copyMs(0, 21), copy4MBAfter300MsMs: await copyMs(300, 9) };
+console.log(
+  `this machine: a 4 MB copy takes ${coldMemory.hotCopy4MBMs.toFixed(2)} ms with its pages just ` +
+    `touched, ${coldMemory.copy4MBAfter300MsMs.toFixed(2)} ms after 300 ms untouched`,
+);
 const latency = {
   noDelayMs: await messageRoundTripMs(true, quick ? 10 : 40),
   nagleMs: await messageRoundTripMs(false, quick ? 10 : 40),
@@ -218,6 +242,7 @@ const path = writeResults('overhead', {
   rounds,
   services: describeServices(),
   messageLatency: latency,
+  coldMemory,
   rows,
   parallelOverSerial: ratios,
   dcgan8Overhead: dcgan8?.overheadShare ?? null,
