@@ -25,6 +25,9 @@ const PREFIX = 44;
 const DTYPES = { float32: 0, float16: 1 } as const;
 export type BlobDtype = keyof typeof DTYPES;
 const DIGESTS: Record<DigestAlgorithm, number> = { sha256: 0, blake3: 1 };
+const DIGEST_BY_CODE = new Map(
+  (Object.entries(DIGESTS) as [DigestAlgorithm, number][]).map(([a, code]) => [code, a]),
+);
 const DIGEST_NAMES: Record<DigestAlgorithm, string> = { sha256: 'SHA-256', blake3: 'BLAKE3' };
 
 if (new Uint8Array(new Uint16Array([1]).buffer)[0] !== 1) {
@@ -126,13 +129,13 @@ function parseHeader(blob: Uint8Array, ctx: ErrorContext): Parsed {
       `format version ${version}; this build reads versions 1 to ${BLOB_FORMAT_VERSION}`,
     );
   }
-  const digestCode = blob[7];
-  const algorithm: DigestAlgorithm =
-    digestCode === 0
-      ? 'sha256'
-      : digestCode === 1 && version >= 2
-        ? 'blake3'
-        : fail('bad-header', `unknown digest algorithm ${digestCode} in a version ${version} blob`);
+  // Version 1 knew SHA-256 only (its byte 7 was reserved as 0).
+  const digestCode = blob[7]!;
+  const known = DIGEST_BY_CODE.get(digestCode);
+  const algorithm =
+    known && (version >= 2 || known === 'sha256')
+      ? known
+      : fail('bad-header', `unknown digest algorithm ${digestCode} in a version ${version} blob`);
   const dtypeCode = blob[6];
   const dtype =
     dtypeCode === 0
