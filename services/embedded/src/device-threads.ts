@@ -29,8 +29,6 @@ export interface DeviceSetup {
   dataset: Dataset;
   blobTtlSeconds: number;
   updateDtype: 'float32' | 'float16';
-  /** The digest the devices' blobs carry (each worker thread has its own codec state). */
-  blobDigest: DigestAlgorithm;
 }
 
 /** What a worker is started with (its workerData). */
@@ -38,6 +36,8 @@ export interface WorkerSetup extends DeviceSetup {
   /** A TFJS_BACKEND value: the main thread's candidate ('tensorflow-gpu', 'tensorflow', 'wasm'…). */
   backend: string;
   patchWasm: boolean;
+  /** The digest the main thread writes: a worker has a codec of its own, told the same. */
+  blobDigest: DigestAlgorithm;
   devices: { id: string; indices: Int32Array }[];
 }
 

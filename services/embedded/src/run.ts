@@ -336,7 +336,6 @@ async function distganEngine(
     dataset: config.deviceThreads > 0 ? shareDataset(dataset) : dataset,
     blobTtlSeconds: 600,
     updateDtype: config.updateDtype,
-    blobDigest: defaultDigestAlgorithm(),
   };
   const shardOf = shards.map((indices, k) => ({ id: deviceId(k), indices }));
   const ids = shardOf.map((d) => d.id);
@@ -356,6 +355,7 @@ async function distganEngine(
         ...setup,
         backend: (await initBackend()).candidate,
         patchWasm: wasmKernelsPatched(),
+        blobDigest: defaultDigestAlgorithm(),
       },
       devices: shardOf,
       transport,
