@@ -11,6 +11,9 @@ import { blake3 as portableBlake3 } from '@noble/hashes/blake3.js';
  */
 export type DigestAlgorithm = 'blake3' | 'sha256';
 export const DIGEST_ALGORITHMS: readonly DigestAlgorithm[] = ['blake3', 'sha256'];
+/** What a process can be told to write: an algorithm, or `auto` (defaultDigestAlgorithm). */
+export type DigestChoice = DigestAlgorithm | 'auto';
+export const DIGEST_CHOICES: readonly DigestChoice[] = ['auto', ...DIGEST_ALGORITHMS];
 
 type Hash32 = (bytes: Uint8Array) => Uint8Array;
 
@@ -67,7 +70,7 @@ export function defaultDigestAlgorithm(): DigestAlgorithm {
  * Sets the digest this process writes (a start-up choice, like the tfjs backend; `auto` goes back
  * to the default above). Readers accept either digest whatever is set here.
  */
-export function setDigestAlgorithm(algorithm: DigestAlgorithm | 'auto'): {
+export function setDigestAlgorithm(algorithm: DigestChoice): {
   algorithm: DigestAlgorithm;
   implementation: string;
 } {

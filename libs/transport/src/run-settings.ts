@@ -1,6 +1,6 @@
 import { loadDataset, partition, type Dataset } from '@distgan/data';
 import type { ModelArch, ModelSpec } from '@distgan/gan';
-import { parsers, type Setting } from '@distgan/protocol';
+import { DIGEST_CHOICES, parsers, type DigestChoice, type Setting } from '@distgan/protocol';
 
 /*
  * The settings a distributed run shares between the server and the devices: which data, how it
@@ -22,10 +22,10 @@ export const CONNECTION_SETTINGS = {
     help: 'the run: queue and key names are prefixed with it',
   } as Setting<string>,
   BLOB_DIGEST: {
-    parse: parsers.oneOf('auto', 'blake3', 'sha256'),
+    parse: parsers.oneOf(...DIGEST_CHOICES),
     default: 'auto',
     help: 'digest of the weight blobs this process writes (auto: BLAKE3 where it is native, else SHA-256; sha256 for FIPS); either is read',
-  } as Setting<'auto' | 'blake3' | 'sha256'>,
+  } as Setting<DigestChoice>,
 };
 
 export const DATA_SETTINGS = {

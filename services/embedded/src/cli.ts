@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { isValidId } from '@distgan/protocol';
+import { DIGEST_CHOICES, isValidId } from '@distgan/protocol';
 import { DEFAULTS, METHODS, type EmbeddedConfig } from './config.js';
 
 function integer(min: number, max = Number.MAX_SAFE_INTEGER) {
@@ -170,7 +170,7 @@ export function addTrainOptions(cmd: Command): Command {
         '--blob-digest <digest>',
         'digest of the weight blobs (auto: BLAKE3 where it is native, else SHA-256; sha256 for FIPS)',
       )
-        .choices(['auto', 'blake3', 'sha256'])
+        .choices(DIGEST_CHOICES)
         .default(DEFAULTS.blobDigest),
     )
     .addOption(

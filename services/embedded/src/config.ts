@@ -1,4 +1,5 @@
 import type { BaselineMethod, ModelArch, Schedule } from '@distgan/gan';
+import type { DigestChoice } from '@distgan/protocol';
 
 export type DatasetName = 'mnist' | 'fashion-mnist' | 'cifar10' | 'ring';
 export type PartitionScheme = 'iid' | 'shards' | 'dirichlet';
@@ -44,7 +45,7 @@ export interface EmbeddedConfig {
   /** Precision of the device updates on the wire. */
   updateDtype: 'float32' | 'float16';
   /** Digest of the weight blobs (auto: BLAKE3 where it is native, else SHA-256). */
-  blobDigest: 'auto' | 'blake3' | 'sha256';
+  blobDigest: DigestChoice;
   /** Worker threads that run the devices (0: the devices run in the main thread). */
   deviceThreads: number;
   /** Each device thread's V8 heap limit in MB (0: V8's default). */
