@@ -1,3 +1,5 @@
+import type { BlobLease } from './redis-blob-reader.js';
+
 /** Where weight blobs live between the server and the devices (Redis in deployment). */
 export interface BlobStore {
   /**
@@ -11,6 +13,18 @@ export interface BlobStore {
    * an implementation may hand every reader the same bytes.
    */
   get(key: string): Promise<Uint8Array | null>;
+  /**
+   * Like `get`, into a buffer the store reuses after `release()`: for reads whose bytes are
+   * consumed at once (decoded and copied into a model). Optional; `leaseBlob` falls back on `get`.
+   */
+  lease?(key: string): Promise<BlobLease | null>;
   delete(keys: readonly string[]): Promise<void>;
   close(): Promise<void>;
+}
+
+/** `store.lease(key)` where the store has it, else `get` with a release that does nothing. */
+export async function leaseBlob(store: BlobStore, key: string): Promise<BlobLease | null> {
+  if (store.lease) return store.lease(key);
+  const bytes = await store.get(key);
+  return bytes ? { bytes, release: () => {} } : null;
 }

@@ -20,7 +20,8 @@ import {
   type GlobalGan,
   type Schedule,
 } from '@distgan/gan';
-import type { BlobStore } from './blob-store.js';
+import { leaseBlob, type BlobStore } from './blob-store.js';
+import type { BlobLease } from './redis-blob-reader.js';
 import type { InboundMessage, RoundInbox, RoundTransport } from './round-transport.js';
 import { QuorumNotReachedError, RoundFailedError, TransportError } from './errors.js';
 
@@ -105,6 +106,7 @@ export interface RoundReport {
 
 interface Accepted {
   update: DeviceUpdate;
+  /** A view of a leased store buffer: valid until the round releases its leases. */
   values: Float32Array;
   latencyMs: number;
 }
@@ -225,6 +227,11 @@ export class Coordinator {
     let gLoss = NaN;
     let publishedAt = 0;
     let accepted: Accepted[] = [];
+    // The updates are read into the store's reused buffers, given back once averaged.
+    const leases: BlobLease[] = [];
+    const releaseLeases = (): void => {
+      for (const l of leases.splice(0)) l.release();
+    };
     // In `parallel` the G steps run before the round may fail: keep what to restore.
     const optimizerBefore =
       cfg.schedule === 'parallel'
@@ -291,6 +298,7 @@ export class Coordinator {
             bytes,
             phases,
             dSpecs,
+            leases,
           );
           phases.collectMs = now() - publishedAt;
           this.onEvent({ kind: 'collect-end', round: t, accepted: accepted.length });
@@ -307,6 +315,7 @@ export class Coordinator {
             accepted.map((a) => ({ values: a.values, samples: a.update.samples })),
             this.average,
           );
+          releaseLeases();
           phases.aggregateMs += now() - a0;
           return result;
         },
@@ -335,6 +344,7 @@ export class Coordinator {
       throw err;
     } finally {
       releaseDrained(); // a no-op unless the round failed before its broadcast
+      releaseLeases(); // a no-op unless the round failed before its average
       if (completed) this.previousInbox = inbox;
       else await inbox.close(); // a retried round starts from an empty queue
     }
@@ -459,6 +469,7 @@ export class Coordinator {
     bytes: { down: number; up: number },
     phases: PhaseTimings,
     dSpecs: GlobalGan['discriminator']['params']['specs'],
+    leases: BlobLease[],
   ): Promise<Accepted[]> {
     const cfg = this.config;
     const expected = new Set(participants);
@@ -477,14 +488,16 @@ export class Coordinator {
     let busySince = 0;
     const admit = async (update: DeviceUpdate, msg: InboundMessage): Promise<void> => {
       try {
-        const blob = await this.store.get(update.blob.key);
-        if (!blob) {
+        const lease = await leaseBlob(this.store, update.blob.key);
+        if (!lease) {
           throw new BlobIntegrityError(
             'missing',
             `blob "${update.blob.key}" is not in the store (expired or never written)`,
             { run: cfg.runId, round: t, device: update.deviceId },
           );
         }
+        leases.push(lease);
+        const blob = lease.bytes;
         bytes.up += blob.length;
         const weights = decodeWeights(blob, { expect: dSpecs, digest: update.blob.digest });
         byDevice.set(update.deviceId, {

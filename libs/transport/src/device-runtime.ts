@@ -15,7 +15,8 @@ import {
 } from '@distgan/protocol';
 import { deriveSeed, type LocalDiscriminatorTrainer } from '@distgan/gan';
 import { drawBatch, Rng, type Dataset } from '@distgan/data';
-import type { BlobStore } from './blob-store.js';
+import { leaseBlob, type BlobStore } from './blob-store.js';
+import type { BlobLease } from './redis-blob-reader.js';
 import { TransportError } from './errors.js';
 import type { InboundMessage, RoundTransport, TaskSubscription } from './round-transport.js';
 
@@ -132,28 +133,48 @@ export class DeviceRuntime {
     // Each blob is verified as soon as it is in: G's check overlaps D's transfer.
     const ctx = { run: runId, round: t, device: deviceId };
     let verifyMs = 0;
+    // Read into the store's reused buffers (leases): the values are views of them until
+    // setGlobal has copied them into the model.
+    const leases: BlobLease[] = [];
     const fetchAndVerify = async (
       ref: RoundTask['generator'],
       specs: readonly TensorSpec[],
     ): Promise<Float32Array> => {
-      const blob = await this.store.get(ref.key);
-      if (!blob) {
+      const lease = await leaseBlob(this.store, ref.key);
+      if (!lease) {
         throw new BlobIntegrityError(
           'missing',
           `round ${t}'s global weights are not in the store (expired?)`,
           ctx,
         );
       }
+      leases.push(lease);
       const v0 = performance.now();
-      const { values } = decodeWeights(blob, { expect: specs, digest: ref.digest, context: ctx });
+      const { values } = decodeWeights(lease.bytes, {
+        expect: specs,
+        digest: ref.digest,
+        context: ctx,
+      });
       verifyMs += performance.now() - v0;
       return values;
     };
+    const releaseAll = (): void => {
+      for (const l of leases.splice(0)) l.release();
+    };
     const f0 = performance.now();
-    const [g, d] = await Promise.all([
+    const fetched = await Promise.allSettled([
       fetchAndVerify(task.generator, this.trainer.generator.params.specs),
       fetchAndVerify(task.discriminator, this.trainer.discriminator.params.specs),
     ]);
+    const failed = fetched.find((r) => r.status === 'rejected');
+    if (failed) {
+      releaseAll();
+      throw failed.reason;
+    }
+    const [g, d] = fetched.map((r) => (r as PromiseFulfilledResult<Float32Array>).value) as [
+      Float32Array,
+      Float32Array,
+    ];
 
     const t0 = performance.now();
     const { localSteps, batchSize, learningRate, beta1, beta2 } = task.training;
@@ -161,7 +182,11 @@ export class DeviceRuntime {
     // Adam state is kept between consecutive rounds and reset for a new or returning device.
     const optimizerReset = this.lastRound === undefined || t > this.lastRound + 1;
     if (optimizerReset) this.trainer.resetOptimizer();
-    this.trainer.setGlobal(g, d);
+    try {
+      this.trainer.setGlobal(g, d);
+    } finally {
+      releaseAll();
+    }
     const losses = this.trainer.train(
       localSteps,
       batchSize,

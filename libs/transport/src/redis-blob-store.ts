@@ -1,6 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { BlobStore } from './blob-store.js';
 import { TransportError } from './errors.js';
+import { BufferPool, RedisBlobReader, type BlobLease } from './redis-blob-reader.js';
 
 export interface RedisBlobStoreOptions {
   /** redis://host:port/db */
@@ -9,6 +10,11 @@ export interface RedisBlobStoreOptions {
   onState?: (state: 'connected' | 'reconnecting' | 'error', detail?: string) => void;
   /** Longest wait between reconnection attempts. Default 5 s. */
   maxRetryDelayMs?: number;
+  /**
+   * Read leased blobs through `RedisBlobReader` (pooled buffers, a connection of its own).
+   * Default true for redis:// URLs; rediss:// always reads through ioredis.
+   */
+  pooledReads?: boolean;
 }
 
 /**
@@ -18,6 +24,9 @@ export interface RedisBlobStoreOptions {
  */
 export class RedisBlobStore implements BlobStore {
   readonly client: Redis;
+  /** The buffers leased blobs are read into (undefined without pooled reads). */
+  readonly pool: BufferPool | undefined;
+  private readonly reader: RedisBlobReader | undefined;
 
   constructor(opts: RedisBlobStoreOptions) {
     const maxDelay = opts.maxRetryDelayMs ?? 5_000;
@@ -32,6 +41,18 @@ export class RedisBlobStore implements BlobStore {
     this.client.on('ready', () => opts.onState?.('connected'));
     this.client.on('reconnecting', () => opts.onState?.('reconnecting'));
     this.client.on('error', (err: Error) => opts.onState?.('error', err.message));
+    if ((opts.pooledReads ?? true) && new URL(opts.url).protocol === 'redis:') {
+      this.pool = new BufferPool();
+      this.reader = new RedisBlobReader({
+        url: opts.url,
+        pool: this.pool,
+        maxRetryDelayMs: maxDelay,
+        onState: (s, d) => {
+          // The ioredis connection reports the store's state; the reader only its errors.
+          if (s === 'error') opts.onState?.('error', d);
+        },
+      });
+    }
   }
 
   async put(key: string, bytes: Uint8Array, opts?: { ttlSeconds?: number }): Promise<void> {
@@ -50,6 +71,18 @@ export class RedisBlobStore implements BlobStore {
     } catch (err) {
       throw new TransportError(`Redis GET ${key}`, err);
     }
+  }
+
+  /**
+   * The bytes under `key` in a buffer reused after `release()` (DESIGN.md §3's GET, on the
+   * reader's connection): no fresh memory per read.
+   */
+  async lease(key: string): Promise<BlobLease | null> {
+    if (!this.reader) {
+      const bytes = await this.get(key);
+      return bytes ? { bytes, release: () => {} } : null;
+    }
+    return this.reader.get(key);
   }
 
   async delete(keys: readonly string[]): Promise<void> {
@@ -71,6 +104,7 @@ export class RedisBlobStore implements BlobStore {
   }
 
   async close(): Promise<void> {
+    this.reader?.close();
     try {
       await this.client.quit();
     } catch {
