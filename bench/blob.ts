@@ -1,8 +1,11 @@
 /**
  * The weight-blob path against raw Redis, in one run: encode + store + fetch + verify + decode
  * of a model's weights through the project's codec and Redis blob store, beside plain ioredis
- * SET/GET of the same bytes. The blob path runs with the default digest (BLAKE3 where it is native)
- * and, beside it, with SHA-256 (the digest of format-1 blobs, and the choice for FIPS deployments).
+ * SET/GET of the same bytes. The blob path is the one the devices and the server take: SET over
+ * the store's blob connection, GET leased into a pooled buffer. It runs with the default digest
+ * (BLAKE3 where it is native) and, beside it, with SHA-256 (the digest of format-1 blobs, and the
+ * choice for FIPS deployments), and through ioredis alone (the store without its blob connection,
+ * as rediss:// runs).
  *
  *   npm run bench:blob [-- --quick]
  */
@@ -30,6 +33,7 @@ const reps = values.quick ? 5 : 150;
 // discriminator (138,561); and a 10.8 MB one (2.7 M) for the trend with size.
 const sizes = { mlp: 533_505, dcgan: 540_225, dcganDiscriminator: 138_561, large: 2_700_000 };
 const store = new RedisBlobStore({ url: REDIS_URL });
+const ioredisStore = new RedisBlobStore({ url: REDIS_URL, blobConnection: false });
 const raw = new Redis(REDIS_URL);
 const digest = defaultDigestAlgorithm();
 const results: Record<string, unknown> = {
@@ -43,9 +47,10 @@ console.log(
   `Redis at ${REDIS_URL}, median of ${reps}; default digest ${digest} (${digestImplementations()[digest]})`,
 );
 console.log(
-  `| weights | MB | blob path MB/s (${digest}) | raw SET+GET MB/s | ratio | blob path MB/s (sha256) | ratio | float16 blob path MB/s |`,
+  `| weights | MB | blob path MB/s (${digest}) | raw SET+GET MB/s | ratio | blob path MB/s (sha256) | ratio | ` +
+    `through ioredis MB/s | ratio | float16 blob path MB/s |`,
 );
-console.log('|---|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|---|---|');
 for (const [name, n] of Object.entries(sizes)) {
   const w: FlatWeights = {
     specs: [{ name: 'w', shape: [n] }],
@@ -54,39 +59,51 @@ for (const [name, n] of Object.entries(sizes)) {
   const key = `distgan:bench:blob:${name}`;
   const mb = (n * 4) / 1e6;
   const path =
-    (dtype: 'float32' | 'float16', digest?: DigestAlgorithm) => async (): Promise<void> => {
+    (dtype: 'float32' | 'float16', digest?: DigestAlgorithm, via = store) =>
+    async (): Promise<void> => {
       const blob = encodeWeights(w, { dtype, digest });
-      await store.put(key, blob, { ttlSeconds: 60 });
-      const got = await store.get(key);
-      decodeWeights(got!, { expect: w.specs, digest: blobDigestHex(blob) });
+      await via.put(key, blob, { ttlSeconds: 60 });
+      const got = (await via.lease(key))!;
+      decodeWeights(got.bytes, { expect: w.specs, digest: blobDigestHex(blob) });
+      got.release();
     };
   const bytes = Buffer.from(w.values.buffer);
   const rawPath = async (): Promise<void> => {
     await raw.set(key, bytes, 'EX', 60);
     await raw.getBuffer(key);
   };
-  // Side by side: each repetition runs the four paths once, in a rotating order.
-  const [tBlob, tRaw, tSha, tHalf] = (await interleavedMedianMs(
-    [path('float32'), rawPath, path('float32', 'sha256'), path('float16')],
+  // Side by side: each repetition runs the five paths once, in a rotating order.
+  const [tBlob, tRaw, tSha, tHalf, tIo] = (await interleavedMedianMs(
+    [
+      path('float32'),
+      rawPath,
+      path('float32', 'sha256'),
+      path('float16'),
+      path('float32', undefined, ioredisStore),
+    ],
     reps,
-  )) as [number, number, number, number];
+  )) as [number, number, number, number, number];
   const r = {
     megabytes: mb,
     blobPathMBps: mb / (tBlob / 1000),
     rawRedisMBps: mb / (tRaw / 1000),
     sha256BlobPathMBps: mb / (tSha / 1000),
     float16BlobPathMBps: mb / (tHalf / 1000),
+    ioredisBlobPathMBps: mb / (tIo / 1000),
   };
   const ratio = r.blobPathMBps / r.rawRedisMBps;
   const sha256Ratio = r.sha256BlobPathMBps / r.rawRedisMBps;
-  results[name] = { ...r, ratio, sha256Ratio };
+  const ioredisRatio = r.ioredisBlobPathMBps / r.rawRedisMBps;
+  results[name] = { ...r, ratio, sha256Ratio, ioredisRatio };
   console.log(
     `| ${name} | ${mb.toFixed(1)} | ${r.blobPathMBps.toFixed(0)} | ${r.rawRedisMBps.toFixed(0)} | ${ratio.toFixed(2)} | ` +
-      `${r.sha256BlobPathMBps.toFixed(0)} | ${sha256Ratio.toFixed(2)} | ${r.float16BlobPathMBps.toFixed(0)} |`,
+      `${r.sha256BlobPathMBps.toFixed(0)} | ${sha256Ratio.toFixed(2)} | ` +
+      `${r.ioredisBlobPathMBps.toFixed(0)} | ${ioredisRatio.toFixed(2)} | ${r.float16BlobPathMBps.toFixed(0)} |`,
   );
   await raw.del(key);
 }
 await store.close();
+await ioredisStore.close();
 raw.disconnect();
 
 // The error float16 uplink updates introduce, on a real update: the MLP discriminator after one

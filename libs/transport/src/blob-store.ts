@@ -1,4 +1,4 @@
-import type { BlobLease } from './redis-blob-reader.js';
+import type { BlobLease } from './redis-blob-connection.js';
 
 /** Where weight blobs live between the server and the devices (Redis in deployment). */
 export interface BlobStore {

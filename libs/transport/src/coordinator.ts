@@ -21,7 +21,7 @@ import {
   type Schedule,
 } from '@distgan/gan';
 import { leaseBlob, type BlobStore } from './blob-store.js';
-import type { BlobLease } from './redis-blob-reader.js';
+import type { BlobLease } from './redis-blob-connection.js';
 import type { InboundMessage, RoundInbox, RoundTransport } from './round-transport.js';
 import { QuorumNotReachedError, RoundFailedError, TransportError } from './errors.js';
 

@@ -16,7 +16,7 @@ import {
 import { deriveSeed, type LocalDiscriminatorTrainer } from '@distgan/gan';
 import { drawBatch, Rng, type Dataset } from '@distgan/data';
 import { leaseBlob, type BlobStore } from './blob-store.js';
-import type { BlobLease } from './redis-blob-reader.js';
+import type { BlobLease } from './redis-blob-connection.js';
 import { TransportError } from './errors.js';
 import type { InboundMessage, RoundTransport, TaskSubscription } from './round-transport.js';
 

@@ -211,11 +211,11 @@ describe('round engine over the in-memory transport', () => {
 
   it("reports each device's time outside training, piece by piece, in the round report", async () => {
     const h = await harness({ schedule: 'serial' });
-    // A slow store: fetching the global weights and storing an update each take 30 ms more.
+    // A slow store: fetching each global blob takes 80 ms more, storing an update 30 ms more.
     const { get, put } = { get: h.store.get.bind(h.store), put: h.store.put.bind(h.store) };
-    const pause = (): Promise<void> => new Promise((r) => setTimeout(r, 30));
+    const pause = (ms = 30): Promise<void> => new Promise((r) => setTimeout(r, ms));
     h.store.get = async (key) => {
-      if (key === n.generatorKey(0) || key === n.discriminatorKey(0)) await pause();
+      if (key === n.generatorKey(0) || key === n.discriminatorKey(0)) await pause(80);
       return get(key);
     };
     h.store.put = async (key, bytes, opts) => {
@@ -228,8 +228,8 @@ describe('round engine over the in-memory transport', () => {
       for (const a of report.accepted) {
         const t = a.timings;
         assert.ok(t, `${a.deviceId} reported no timings`);
-        // Both global blobs are fetched at once: one pause, not two.
-        assert.ok(t.fetchMs >= 28 && t.fetchMs < 58, `fetch ${t.fetchMs} ms`);
+        // Both global blobs are fetched at once: one pause, not two (a margin for a busy machine).
+        assert.ok(t.fetchMs >= 78 && t.fetchMs < 150, `fetch ${t.fetchMs} ms`);
         assert.ok(t.storeMs >= 28, `store ${t.storeMs} ms`);
         assert.ok(t.verifyMs > 0 && t.verifyMs < 28, `verify ${t.verifyMs} ms`);
         assert.ok(t.encodeMs > 0 && t.encodeMs < 28, `encode ${t.encodeMs} ms`);

@@ -7,7 +7,7 @@ export * from './errors.js';
 export * from './coordinator.js';
 export * from './device-runtime.js';
 export * from './redis-blob-store.js';
-export * from './redis-blob-reader.js';
+export * from './redis-blob-connection.js';
 export * from './rabbit-round-transport.js';
 export * from './run-settings.js';
 export * from './membership.js';

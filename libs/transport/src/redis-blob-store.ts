@@ -1,7 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { BlobStore } from './blob-store.js';
 import { TransportError } from './errors.js';
-import { BufferPool, RedisBlobReader, type BlobLease } from './redis-blob-reader.js';
+import { BufferPool, RedisBlobConnection, type BlobLease } from './redis-blob-connection.js';
 
 export interface RedisBlobStoreOptions {
   /** redis://host:port/db */
@@ -11,22 +11,23 @@ export interface RedisBlobStoreOptions {
   /** Longest wait between reconnection attempts. Default 5 s. */
   maxRetryDelayMs?: number;
   /**
-   * Read leased blobs through `RedisBlobReader` (pooled buffers, a connection of its own).
-   * Default true for redis:// URLs; rediss:// always reads through ioredis.
+   * Move blobs over a `RedisBlobConnection` of their own: puts without a copy, leased reads
+   * into pooled buffers. Default true for redis:// URLs; rediss:// always goes through ioredis.
    */
-  pooledReads?: boolean;
+  blobConnection?: boolean;
 }
 
 /**
  * The blob store on Redis (DESIGN.md §3): one string key per blob, per-round keys with a TTL.
  * ioredis reconnects by itself with backoff and queues commands meanwhile, so a Redis restart
- * delays the run instead of failing it.
+ * delays the run instead of failing it. The blobs' own SETs and leased GETs go over a second
+ * connection that moves their bytes without copies (`RedisBlobConnection`), and reconnects alike.
  */
 export class RedisBlobStore implements BlobStore {
   readonly client: Redis;
-  /** The buffers leased blobs are read into (undefined without pooled reads). */
+  /** The buffers leased blobs are read into (undefined without the blob connection). */
   readonly pool: BufferPool | undefined;
-  private readonly reader: RedisBlobReader | undefined;
+  private readonly blobs: RedisBlobConnection | undefined;
 
   constructor(opts: RedisBlobStoreOptions) {
     const maxDelay = opts.maxRetryDelayMs ?? 5_000;
@@ -41,14 +42,14 @@ export class RedisBlobStore implements BlobStore {
     this.client.on('ready', () => opts.onState?.('connected'));
     this.client.on('reconnecting', () => opts.onState?.('reconnecting'));
     this.client.on('error', (err: Error) => opts.onState?.('error', err.message));
-    if ((opts.pooledReads ?? true) && new URL(opts.url).protocol === 'redis:') {
+    if ((opts.blobConnection ?? true) && new URL(opts.url).protocol === 'redis:') {
       this.pool = new BufferPool();
-      this.reader = new RedisBlobReader({
+      this.blobs = new RedisBlobConnection({
         url: opts.url,
         pool: this.pool,
         maxRetryDelayMs: maxDelay,
         onState: (s, d) => {
-          // The ioredis connection reports the store's state; the reader only its errors.
+          // The ioredis connection reports the store's state; this one only its errors.
           if (s === 'error') opts.onState?.('error', d);
         },
       });
@@ -56,6 +57,7 @@ export class RedisBlobStore implements BlobStore {
   }
 
   async put(key: string, bytes: Uint8Array, opts?: { ttlSeconds?: number }): Promise<void> {
+    if (this.blobs) return this.blobs.set(key, bytes, opts?.ttlSeconds);
     const value = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     try {
       if (opts?.ttlSeconds) await this.client.set(key, value, 'EX', Math.ceil(opts.ttlSeconds));
@@ -74,15 +76,13 @@ export class RedisBlobStore implements BlobStore {
   }
 
   /**
-   * The bytes under `key` in a buffer reused after `release()` (DESIGN.md §3's GET, on the
-   * reader's connection): no fresh memory per read.
+   * The bytes under `key` in a buffer reused after `release()` (on the blob connection): no
+   * fresh memory per read.
    */
   async lease(key: string): Promise<BlobLease | null> {
-    if (!this.reader) {
-      const bytes = await this.get(key);
-      return bytes ? { bytes, release: () => {} } : null;
-    }
-    return this.reader.get(key);
+    if (this.blobs) return this.blobs.get(key);
+    const bytes = await this.get(key);
+    return bytes ? { bytes, release: () => {} } : null;
   }
 
   async delete(keys: readonly string[]): Promise<void> {
@@ -104,7 +104,7 @@ export class RedisBlobStore implements BlobStore {
   }
 
   async close(): Promise<void> {
-    this.reader?.close();
+    this.blobs?.close();
     try {
       await this.client.quit();
     } catch {

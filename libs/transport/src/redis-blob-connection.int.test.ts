@@ -2,7 +2,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { BufferPool, RedisBlobReader } from './redis-blob-reader.js';
+import { BufferPool, RedisBlobConnection } from './redis-blob-connection.js';
 import { RedisBlobStore } from './redis-blob-store.js';
 import { leaseBlob } from './blob-store.js';
 import { MemoryBlobStore } from './memory-blob-store.js';
@@ -51,7 +51,13 @@ const bulk = (b: Buffer): Buffer =>
  */
 async function fakeRedis(
   values: Map<string, Buffer>,
-  opts: { password?: string; dropFirstAfterBytes?: number; piece?: 'tiny' | 'large' } = {},
+  opts: {
+    password?: string;
+    dropFirstAfterBytes?: number;
+    piece?: 'tiny' | 'large';
+    /** Instead of pieces: the replies to one batch of commands in two writes, split here. */
+    splitAt?: number;
+  } = {},
 ): Promise<{ url: string; server: Server; seen: string[][]; connections: number }> {
   const state = { seen: [] as string[][], connections: 0 };
   const server = createServer((socket: Socket) => {
@@ -62,7 +68,12 @@ async function fakeRedis(
     let authed = opts.password === undefined;
     let written = 0;
     let out = Promise.resolve();
+    let batch: Buffer[] = [];
     const send = (reply: Buffer): void => {
+      if (opts.splitAt !== undefined) {
+        batch.push(reply);
+        return;
+      }
       out = out.then(async () => {
         for (let i = 0; i < reply.length;) {
           const n =
@@ -98,10 +109,20 @@ async function fakeRedis(
           send(Buffer.from(authed ? '+OK\r\n' : '-WRONGPASS invalid username-password pair\r\n'));
         } else if (!authed) send(Buffer.from('-NOAUTH Authentication required.\r\n'));
         else if (name === 'SELECT') send(Buffer.from('+OK\r\n'));
-        else if (name === 'GET') {
+        else if (name === 'SET') {
+          values.set(args[0]!, Buffer.from(args[1]!, 'latin1'));
+          send(Buffer.from('+OK\r\n'));
+        } else if (name === 'GET') {
           const v = values.get(args[0]!);
           send(v ? bulk(v) : Buffer.from('$-1\r\n'));
         } else send(Buffer.from(`-ERR unknown command '${name}'\r\n`));
+      }
+      if (batch.length > 0) {
+        const all = Buffer.concat(batch);
+        batch = [];
+        const k = Math.min(opts.splitAt!, all.length);
+        socket.write(all.subarray(0, k));
+        setTimeout(() => socket.write(all.subarray(k)), 3);
       }
     });
     socket.on('error', () => {});
@@ -119,7 +140,7 @@ async function fakeRedis(
   };
 }
 
-describe('RedisBlobReader against a stand-in that splits every reply', () => {
+describe('RedisBlobConnection against a stand-in that splits every reply', () => {
   const values = new Map([
     ['empty', Buffer.alloc(0)],
     ['one', Buffer.from([0x2a])],
@@ -128,52 +149,82 @@ describe('RedisBlobReader against a stand-in that splits every reply', () => {
     ['large', randomBytes(2_161_372)],
   ]);
 
-  it('reads every value byte for byte, pipelined, whatever the read boundaries', async () => {
-    for (const piece of ['tiny', 'large'] as const) {
-      const fake = await fakeRedis(
-        piece === 'tiny' ? new Map([...values].filter(([k]) => k !== 'large')) : values,
-        { piece },
-      );
-      const reader = new RedisBlobReader({ url: fake.url });
-      try {
-        const keys = [...values.keys()].filter((k) => piece === 'large' || k !== 'large');
-        const order = [...keys, 'missing', ...keys.reverse()];
-        const leases = await Promise.all(order.map((k) => reader.get(k)));
-        for (const [i, k] of order.entries()) {
-          const want = values.get(k);
-          if (!want) assert.equal(leases[i], null, k);
-          else assert.deepEqual(Buffer.from(leases[i]!.bytes), want, `${k} (${piece} pieces)`);
-        }
-        assert.deepEqual(
-          fake.seen[0],
-          ['SELECT', '3'],
-          'the database of the URL is selected first',
+  it(
+    'reads every value byte for byte, pipelined, whatever the read boundaries',
+    { timeout: 30_000 },
+    async () => {
+      for (const piece of ['tiny', 'large'] as const) {
+        const fake = await fakeRedis(
+          piece === 'tiny' ? new Map([...values].filter(([k]) => k !== 'large')) : values,
+          { piece },
         );
+        const reader = new RedisBlobConnection({ url: fake.url });
+        try {
+          const keys = [...values.keys()].filter((k) => piece === 'large' || k !== 'large');
+          const order = [...keys, 'missing', ...keys.reverse()];
+          const leases = await Promise.all(order.map((k) => reader.get(k)));
+          for (const [i, k] of order.entries()) {
+            const want = values.get(k);
+            if (!want) assert.equal(leases[i], null, k);
+            else assert.deepEqual(Buffer.from(leases[i]!.bytes), want, `${k} (${piece} pieces)`);
+          }
+          assert.deepEqual(
+            fake.seen[0],
+            ['SELECT', '3'],
+            'the database of the URL is selected first',
+          );
+        } finally {
+          reader.close();
+          fake.server.close();
+        }
+      }
+    },
+  );
+
+  it('replies split at every byte of a pipelined batch', { timeout: 30_000 }, async () => {
+    const keys = ['one', 'empty', 'crlf', 'missing', 'one'];
+    const stream = Buffer.concat(
+      keys.map((k) => (values.has(k) ? bulk(values.get(k)!) : Buffer.from('$-1\r\n'))),
+    );
+    for (let k = 1; k < stream.length; k++) {
+      const fake = await fakeRedis(values, { splitAt: k });
+      const conn = new RedisBlobConnection({ url: fake.url.replace(/\/3$/, '') });
+      try {
+        const leases = await Promise.all(keys.map((key) => conn.get(key)));
+        for (const [i, key] of keys.entries()) {
+          const want = values.get(key);
+          if (!want) assert.equal(leases[i], null, `${key}, split at ${k}`);
+          else assert.deepEqual(Buffer.from(leases[i]!.bytes), want, `${key}, split at ${k}`);
+        }
       } finally {
-        reader.close();
+        conn.close();
         fake.server.close();
       }
     }
   });
 
-  it('a dropped connection mid-reply: reconnects, sends the unanswered GETs again, loses nothing', async () => {
-    const fake = await fakeRedis(values, { dropFirstAfterBytes: 1_000_000, piece: 'large' });
-    const reader = new RedisBlobReader({ url: fake.url, maxRetryDelayMs: 50 });
-    try {
-      const [a, b] = await Promise.all([reader.get('large'), reader.get('small')]);
-      assert.deepEqual(Buffer.from(a!.bytes), values.get('large'));
-      assert.deepEqual(Buffer.from(b!.bytes), values.get('small'));
-      assert.equal(fake.connections, 2);
-    } finally {
-      reader.close();
-      fake.server.close();
-    }
-  });
+  it(
+    'a dropped connection mid-reply: reconnects, sends the unanswered GETs again, loses nothing',
+    { timeout: 30_000 },
+    async () => {
+      const fake = await fakeRedis(values, { dropFirstAfterBytes: 1_000_000, piece: 'large' });
+      const reader = new RedisBlobConnection({ url: fake.url, maxRetryDelayMs: 50 });
+      try {
+        const [a, b] = await Promise.all([reader.get('large'), reader.get('small')]);
+        assert.deepEqual(Buffer.from(a!.bytes), values.get('large'));
+        assert.deepEqual(Buffer.from(b!.bytes), values.get('small'));
+        assert.equal(fake.connections, 2);
+      } finally {
+        reader.close();
+        fake.server.close();
+      }
+    },
+  );
 
   it('authenticates with the URL password, and refuses clearly when it is wrong', async () => {
     const fake = await fakeRedis(values, { password: 's3cret' });
-    const good = new RedisBlobReader({ url: fake.url });
-    const bad = new RedisBlobReader({ url: fake.url.replace('s3cret', 'wrong') });
+    const good = new RedisBlobConnection({ url: fake.url });
+    const bad = new RedisBlobConnection({ url: fake.url.replace('s3cret', 'wrong') });
     try {
       assert.deepEqual(Buffer.from((await good.get('small'))!.bytes), values.get('small'));
       assert.deepEqual(fake.seen[0], ['AUTH', 's3cret']);
@@ -189,9 +240,29 @@ describe('RedisBlobReader against a stand-in that splits every reply', () => {
     }
   });
 
+  it('SET writes the bytes as they are, with its TTL, and survives a dropped connection', async () => {
+    const stored = new Map<string, Buffer>();
+    const fake = await fakeRedis(stored, { dropFirstAfterBytes: 2 });
+    const conn = new RedisBlobConnection({ url: fake.url, maxRetryDelayMs: 50 });
+    try {
+      const bytes = Buffer.from('\r\n$3\r\n+OK\r\n\u0000\u00ff', 'latin1');
+      await conn.set('k', bytes, 30);
+      await conn.set('empty', new Uint8Array(0));
+      assert.deepEqual(stored.get('k'), bytes);
+      assert.equal(stored.get('empty')?.length, 0);
+      const sets = fake.seen.filter((c) => c[0] === 'SET');
+      assert.deepEqual(sets.at(-2)!.slice(3), ['EX', '30']);
+      assert.deepEqual(sets.at(-1)!.length, 3, 'no TTL: no EX');
+      assert.equal(fake.connections, 2, 'the first connection dropped before its reply');
+    } finally {
+      conn.close();
+      fake.server.close();
+    }
+  });
+
   it('a read after close fails instead of waiting', async () => {
     const fake = await fakeRedis(values);
-    const reader = new RedisBlobReader({ url: fake.url });
+    const reader = new RedisBlobConnection({ url: fake.url });
     reader.close();
     await assert.rejects(reader.get('small'), TransportError);
     fake.server.close();
@@ -250,6 +321,17 @@ describe(`RedisBlobStore leases on the Redis at ${REDIS_URL}`, () => {
     second.release();
     third.release();
     assert.equal(await store.lease(`${key}:missing`), null);
+  });
+
+  it('put writes over the blob connection: ioredis reads back the same bytes and the TTL', async () => {
+    const bytes = randomBytes(1_000_003);
+    await store.put(`${key}:2`, bytes, { ttlSeconds: 45 });
+    assert.deepEqual(await store.client.getBuffer(`${key}:2`), bytes);
+    const ttl = await store.client.ttl(`${key}:2`);
+    assert.ok(ttl > 40 && ttl <= 45, `TTL ${ttl}`);
+    await store.put(`${key}:2`, bytes.subarray(7, 107));
+    assert.deepEqual(await store.client.getBuffer(`${key}:2`), bytes.subarray(7, 107));
+    assert.equal(await store.client.ttl(`${key}:2`), -1, 'a put without TTL keeps the key');
   });
 
   it('a Redis error (GET of a hash) is a TransportError, and the reader goes on', async () => {

@@ -52,7 +52,7 @@ export class BufferPool {
   }
 }
 
-export interface RedisBlobReaderOptions {
+export interface RedisBlobConnectionOptions {
   /** redis://[user:password@]host[:port][/db]. TLS (rediss://) is not handled here. */
   url: string;
   pool?: BufferPool;
@@ -64,8 +64,8 @@ export interface RedisBlobReaderOptions {
 }
 
 interface Request {
-  /** The command as RESP, written again after a reconnect (GET, AUTH and SELECT are idempotent). */
-  readonly wire: Buffer;
+  /** The command as RESP, written again after a reconnect (GET, SET, AUTH, SELECT are idempotent). */
+  readonly wire: readonly Uint8Array[];
   readonly what: string;
   resolve(reply: BlobLease | string | null): void;
   reject(err: Error): void;
@@ -75,13 +75,14 @@ interface Request {
 const MAX_LINE = 64 * 1024;
 
 /**
- * Reads blobs from Redis with GET on a connection of its own, straight from one socket read
- * buffer into pooled buffers: no per-chunk allocation, no concatenation, no fresh pages. The
- * replies it understands are the ones GET, AUTH and SELECT give (bulk strings, status and
- * errors). Like the ioredis connection beside it, it never fails a read because of a
- * disconnect: it reconnects with backoff and sends the unanswered commands again.
+ * Moves blobs to and from Redis on a connection of its own. GET replies go from one socket read
+ * buffer straight into pooled buffers: no per-chunk allocation, no concatenation, no fresh
+ * pages. SET writes the caller's bytes to the socket as they are. The replies it understands
+ * are the ones GET, SET, AUTH and SELECT give (bulk strings, status and errors). Like the
+ * ioredis connection beside it, it never fails a command because of a disconnect: it
+ * reconnects with backoff and sends the unanswered commands again (all four are idempotent).
  */
-export class RedisBlobReader {
+export class RedisBlobConnection {
   private socket: Socket | undefined;
   private connected = false;
   private closed = false;
@@ -89,7 +90,7 @@ export class RedisBlobReader {
   private reconnectTimer: NodeJS.Timeout | undefined;
   /** Sent or waiting to be sent, in order: Redis answers in the order it is asked. */
   private readonly queue: Request[] = [];
-  private readonly handshake: Buffer[] = [];
+  private readonly handshake: Buffer[][] = [];
   private readonly pool: BufferPool;
   private readonly readBuffer: Buffer;
   private readonly host: string;
@@ -99,26 +100,38 @@ export class RedisBlobReader {
   private body: { buffer: ArrayBuffer; length: number; got: number } | undefined;
   private trailer = 0;
 
-  constructor(private readonly opts: RedisBlobReaderOptions) {
+  constructor(private readonly opts: RedisBlobConnectionOptions) {
     const url = new URL(opts.url);
     if (url.protocol !== 'redis:') {
-      throw new Error(`the blob reader handles redis:// URLs, not ${url.protocol}//`);
+      throw new Error(`the blob connection handles redis:// URLs, not ${url.protocol}//`);
     }
     this.host = url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
     this.port = url.port ? Number(url.port) : 6379;
     const password = decodeURIComponent(url.password);
     const user = decodeURIComponent(url.username);
     if (password)
-      this.handshake.push(command(user ? ['AUTH', user, password] : ['AUTH', password]));
+      this.handshake.push([command(user ? ['AUTH', user, password] : ['AUTH', password])]);
     const db = url.pathname.replace(/^\//, '');
-    if (db && db !== '0') this.handshake.push(command(['SELECT', db]));
+    if (db && db !== '0') this.handshake.push([command(['SELECT', db])]);
     this.pool = opts.pool ?? new BufferPool();
     this.readBuffer = Buffer.allocUnsafe(opts.readBufferBytes ?? 256 * 1024);
   }
 
   /** The bytes under `key` in a pooled buffer, or null when there are none. */
   get(key: string): Promise<BlobLease | null> {
-    return this.send(command(['GET', key]), `GET ${key}`) as Promise<BlobLease | null>;
+    return this.send([command(['GET', key])], `GET ${key}`) as Promise<BlobLease | null>;
+  }
+
+  /**
+   * SET key bytes [EX ttlSeconds]. The bytes go to the socket as they are (ioredis copies a
+   * Buffer argument into a new one first); they must not change until this resolves.
+   */
+  async set(key: string, bytes: Uint8Array, ttlSeconds?: number): Promise<void> {
+    const tail = ttlSeconds ? ['EX', String(Math.ceil(ttlSeconds))] : [];
+    const head = Buffer.from(
+      `*${3 + tail.length}\r\n${bulkStrings(['SET', key])}$${bytes.byteLength}\r\n`,
+    );
+    await this.send([head, bytes, Buffer.from(`\r\n${bulkStrings(tail)}`)], `SET ${key}`);
   }
 
   /** Drops the connection; unanswered reads fail. */
@@ -127,15 +140,15 @@ export class RedisBlobReader {
     clearTimeout(this.reconnectTimer);
     this.socket?.destroy();
     this.socket = undefined;
-    this.failAll(new TransportError('reading a blob', 'the blob reader is closed'));
+    this.failAll(new TransportError('reading a blob', 'the blob connection is closed'));
   }
 
-  private send(wire: Buffer, what: string): Promise<BlobLease | string | null> {
+  private send(wire: readonly Uint8Array[], what: string): Promise<BlobLease | string | null> {
     if (this.closed)
-      return Promise.reject(new TransportError(`Redis ${what}`, 'the blob reader is closed'));
+      return Promise.reject(new TransportError(`Redis ${what}`, 'the blob connection is closed'));
     return new Promise((resolve, reject) => {
       this.queue.push({ wire, what, resolve, reject });
-      if (this.connected) this.socket!.write(wire);
+      if (this.connected) for (const w of wire) this.socket!.write(w);
       else if (!this.socket && !this.reconnectTimer) this.open();
     });
   }
@@ -173,16 +186,16 @@ export class RedisBlobReader {
         what: 'handshake',
         resolve: () => {},
         reject: (err) => {
-          this.opts.onState?.('error', `blob reader: ${err.message}`);
+          this.opts.onState?.('error', `blob connection: ${err.message}`);
           this.failAll(err); // wrong credentials: fail the reads instead of retrying forever
           socket.destroy();
         },
       }));
       this.queue.unshift(...handshake);
-      for (const r of this.queue) socket.write(r.wire);
+      for (const r of this.queue) for (const w of r.wire) socket.write(w);
       this.opts.onState?.('connected');
     });
-    socket.on('error', (err) => this.opts.onState?.('error', `blob reader: ${err.message}`));
+    socket.on('error', (err) => this.opts.onState?.('error', `blob connection: ${err.message}`));
     socket.on('close', () => {
       if (this.socket !== socket) return;
       this.connected = false;
@@ -212,8 +225,7 @@ export class RedisBlobReader {
         new Uint8Array(body.buffer, body.got, take).set(buf.subarray(i, i + take));
         body.got += take;
         i += take;
-        if (body.got === body.length) this.trailer = 2;
-        else continue;
+        if (body.got < body.length) continue;
       }
       if (this.trailer > 0) {
         const skip = Math.min(this.trailer, n - i);
@@ -225,7 +237,7 @@ export class RedisBlobReader {
       const nl = buf.subarray(i, n).indexOf(10);
       if (nl < 0) {
         this.line += buf.toString('latin1', i, n);
-        if (this.line.length > MAX_LINE) throw new Error('blob reader: reply line too long');
+        if (this.line.length > MAX_LINE) throw new Error('blob connection: reply line too long');
         return;
       }
       this.line += buf.toString('latin1', i, i + nl);
@@ -242,15 +254,15 @@ export class RedisBlobReader {
     if (kind === '$') {
       const length = Number(rest);
       if (!Number.isInteger(length) || length < -1)
-        throw new Error(`blob reader: bad bulk length "${rest}"`);
+        throw new Error(`blob connection: bad bulk length "${rest}"`);
       if (length === -1) return this.settle(null);
       this.body = { buffer: this.pool.acquire(length), length, got: 0 };
-      if (length === 0) this.trailer = 2;
+      this.trailer = 2; // the CRLF after the body, consumed once the body is in
       return;
     }
     if (kind === '+' || kind === ':') return this.settle(rest);
     if (kind === '-') return this.settle(new Error(rest));
-    throw new Error(`blob reader: unexpected reply "${line.slice(0, 40)}"`);
+    throw new Error(`blob connection: unexpected reply "${line.slice(0, 40)}"`);
   }
 
   private finishBulk(): void {
@@ -270,7 +282,7 @@ export class RedisBlobReader {
 
   private settle(reply: BlobLease | string | null | Error): void {
     const request = this.queue.shift();
-    if (!request) throw new Error('blob reader: a reply nobody asked for');
+    if (!request) throw new Error('blob connection: a reply nobody asked for');
     if (reply instanceof Error) request.reject(new TransportError(`Redis ${request.what}`, reply));
     else request.resolve(reply);
   }
@@ -287,7 +299,9 @@ export class RedisBlobReader {
 
 /** A command as a RESP array of bulk strings. */
 function command(args: readonly string[]): Buffer {
-  const parts = [`*${args.length}\r\n`];
-  for (const a of args) parts.push(`$${Buffer.byteLength(a)}\r\n${a}\r\n`);
-  return Buffer.from(parts.join(''));
+  return Buffer.from(`*${args.length}\r\n${bulkStrings(args)}`);
+}
+
+function bulkStrings(args: readonly string[]): string {
+  return args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('');
 }
