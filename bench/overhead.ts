@@ -109,6 +109,41 @@ async function messageRoundTripMs(noDelay: boolean, samples: number): Promise<nu
 }
 
 /**
+ * How long the broker takes to confirm a task published to 8 devices' quorum queues (what every
+ * round's broadcast waits for), every 300 ms on an otherwise idle broker: the median, and the
+ * stalls. A quorum queue confirms once the message is in its log on disk, so the disk's fsync
+ * latency shows here; a stall in a round is that round's overhead.
+ */
+async function taskConfirmMs(
+  samples: number,
+): Promise<{ medianMs: number; p90Ms: number; maxMs: number; over100Ms: number; samples: number }> {
+  const runId = uniqueRun('confirm');
+  const server = await RabbitRoundTransport.connect({ url: RABBITMQ_URL, runId });
+  const deviceIds = Array.from({ length: 8 }, (_, i) => `device-${i}`);
+  const body = new TextEncoder().encode(JSON.stringify({ payload: 'x'.repeat(1200) }));
+  const times: number[] = [];
+  try {
+    for (let i = 0; i < samples + 2; i++) {
+      await new Promise((r) => setTimeout(r, 300));
+      const t0 = performance.now();
+      await server.publishTask(body, { kind: 'devices', deviceIds });
+      if (i >= 2) times.push(performance.now() - t0); // the first ones declare the queues
+    }
+  } finally {
+    await server.deleteRunTopology(deviceIds);
+    await server.close();
+  }
+  const sorted = [...times].sort((x, y) => x - y);
+  return {
+    medianMs: median(times),
+    p90Ms: sorted[Math.floor(sorted.length * 0.9)]!,
+    maxMs: sorted.at(-1)!,
+    over100Ms: times.filter((t) => t > 100).length,
+    samples: times.length,
+  };
+}
+
+/**
  * What touching memory again costs on this machine: a 4 MB copy between two buffers whose pages
  * were touched just before, and after they lay untouched for 300 ms. A round's blobs, Redis's
  * reply buffers and the receive buffers are touched once per round, so on a machine where pages
@@ -132,6 +167,12 @@ const coldMemory = { hotCopy4MBMs: await copyMs(0, 21), copy4MBAfter300MsMs: awa
 console.log(
   `this machine: a 4 MB copy takes ${coldMemory.hotCopy4MBMs.toFixed(2)} ms with its pages just ` +
     `touched, ${coldMemory.copy4MBAfter300MsMs.toFixed(2)} ms after 300 ms untouched`,
+);
+const confirm = await taskConfirmMs(quick ? 10 : 40);
+console.log(
+  `broker: a task to 8 quorum queues is confirmed in ${confirm.medianMs.toFixed(1)} ms (median), ` +
+    `p90 ${confirm.p90Ms.toFixed(1)} ms, max ${confirm.maxMs.toFixed(0)} ms; ` +
+    `${confirm.over100Ms} of ${confirm.samples} took over 100 ms (idle broker, one every 300 ms)`,
 );
 const latency = {
   noDelayMs: await messageRoundTripMs(true, quick ? 10 : 40),
@@ -243,6 +284,7 @@ const path = writeResults('overhead', {
   services: describeServices(),
   messageLatency: latency,
   coldMemory,
+  taskConfirm: confirm,
   rows,
   parallelOverSerial: ratios,
   dcgan8Overhead: dcgan8?.overheadShare ?? null,
