@@ -104,7 +104,13 @@ async function fakeRedis(
       for (const c of commands) {
         state.seen.push(c);
         const [name, ...args] = c;
-        if (name === 'AUTH') {
+        if (name === 'AUTH' && opts.password === undefined) {
+          send(
+            Buffer.from(
+              '-ERR AUTH <password> called without any password configured for the default user.\r\n',
+            ),
+          );
+        } else if (name === 'AUTH') {
           authed = args.at(-1) === opts.password;
           send(Buffer.from(authed ? '+OK\r\n' : '-WRONGPASS invalid username-password pair\r\n'));
         } else if (!authed) send(Buffer.from('-NOAUTH Authentication required.\r\n'));
@@ -254,6 +260,18 @@ describe('RedisBlobConnection against a stand-in that splits every reply', () =>
       assert.deepEqual(sets.at(-2)!.slice(3), ['EX', '30']);
       assert.deepEqual(sets.at(-1)!.length, 3, 'no TTL: no EX');
       assert.equal(fake.connections, 2, 'the first connection dropped before its reply');
+    } finally {
+      conn.close();
+      fake.server.close();
+    }
+  });
+
+  it('a password in the URL of a Redis without one is ignored, as ioredis does', async () => {
+    const fake = await fakeRedis(values);
+    const conn = new RedisBlobConnection({ url: fake.url.replace('redis://', 'redis://:unused@') });
+    try {
+      assert.deepEqual(Buffer.from((await conn.get('small'))!.bytes), values.get('small'));
+      assert.equal(fake.seen[0]![0], 'AUTH');
     } finally {
       conn.close();
       fake.server.close();

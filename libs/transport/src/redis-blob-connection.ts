@@ -186,6 +186,8 @@ export class RedisBlobConnection {
         what: 'handshake',
         resolve: () => {},
         reject: (err) => {
+          // A password in the URL of a Redis that has none: ioredis goes on, and so does this.
+          if (/no password is set|without any password configured/i.test(err.message)) return;
           this.opts.onState?.('error', `blob connection: ${err.message}`);
           this.failAll(err); // wrong credentials: fail the reads instead of retrying forever
           socket.destroy();
