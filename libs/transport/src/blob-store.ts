@@ -1,4 +1,12 @@
-import type { BlobLease } from './redis-blob-connection.js';
+/**
+ * A blob read into a buffer that is reused once the lease is released. `bytes` stays valid and
+ * unchanged until `release()`; after it, the same memory holds a later read.
+ */
+export interface BlobLease {
+  readonly bytes: Uint8Array;
+  /** Gives the buffer back for reuse. Idempotent. */
+  release(): void;
+}
 
 /** Where weight blobs live between the server and the devices (Redis in deployment). */
 export interface BlobStore {

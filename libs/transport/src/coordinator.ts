@@ -20,8 +20,7 @@ import {
   type GlobalGan,
   type Schedule,
 } from '@distgan/gan';
-import { leaseBlob, type BlobStore } from './blob-store.js';
-import type { BlobLease } from './redis-blob-connection.js';
+import { leaseBlob, type BlobLease, type BlobStore } from './blob-store.js';
 import type { InboundMessage, RoundInbox, RoundTransport } from './round-transport.js';
 import { QuorumNotReachedError, RoundFailedError, TransportError } from './errors.js';
 

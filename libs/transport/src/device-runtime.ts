@@ -15,8 +15,7 @@ import {
 } from '@distgan/protocol';
 import { deriveSeed, type LocalDiscriminatorTrainer } from '@distgan/gan';
 import { drawBatch, Rng, type Dataset } from '@distgan/data';
-import { leaseBlob, type BlobStore } from './blob-store.js';
-import type { BlobLease } from './redis-blob-connection.js';
+import { leaseBlob, type BlobLease, type BlobStore } from './blob-store.js';
 import { TransportError } from './errors.js';
 import type { InboundMessage, RoundTransport, TaskSubscription } from './round-transport.js';
 

@@ -1,15 +1,6 @@
 import { connect, type Socket } from 'node:net';
+import type { BlobLease } from './blob-store.js';
 import { TransportError } from './errors.js';
-
-/**
- * A blob read into a buffer that is reused once the lease is released. `bytes` stays valid and
- * unchanged until `release()`; after it, the same memory holds a later read.
- */
-export interface BlobLease {
-  readonly bytes: Uint8Array;
-  /** Gives the buffer back for reuse. Idempotent. */
-  release(): void;
-}
 
 /**
  * Receive buffers kept between reads. A weight blob read into fresh memory costs a page fault

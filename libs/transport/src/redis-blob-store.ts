@@ -1,7 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import type { BlobStore } from './blob-store.js';
+import type { BlobLease, BlobStore } from './blob-store.js';
 import { TransportError } from './errors.js';
-import { BufferPool, RedisBlobConnection, type BlobLease } from './redis-blob-connection.js';
+import { BufferPool, RedisBlobConnection } from './redis-blob-connection.js';
 
 export interface RedisBlobStoreOptions {
   /** redis://host:port/db */
