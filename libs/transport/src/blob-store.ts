@@ -32,7 +32,10 @@ export interface BlobStore {
 
 /** `store.lease(key)` where the store has it, else `get` with a release that does nothing. */
 export async function leaseBlob(store: BlobStore, key: string): Promise<BlobLease | null> {
-  if (store.lease) return store.lease(key);
-  const bytes = await store.get(key);
+  return store.lease ? store.lease(key) : unpooledLease(await store.get(key));
+}
+
+/** A lease of bytes that belong to nobody's pool: releasing them does nothing. */
+export function unpooledLease(bytes: Uint8Array | null): BlobLease | null {
   return bytes ? { bytes, release: () => {} } : null;
 }

@@ -37,7 +37,7 @@ export class BufferPool {
     this.freeBytes += buffer.byteLength;
   }
 
-  /** Buffers waiting for reuse, and their bytes (for tests and metrics). */
+  /** Buffers waiting for reuse, and their bytes (for tests). */
   get stats(): { buffers: number; bytes: number } {
     return { buffers: this.free.length, bytes: this.freeBytes };
   }
@@ -60,6 +60,14 @@ interface Request {
   readonly what: string;
   resolve(reply: BlobLease | string | null): void;
   reject(err: Error): void;
+}
+
+/**
+ * The wait before reconnection attempt `attempt` (0, 1, …): 50 ms doubling, at most `maxMs`. Both
+ * of a store's connections back off alike.
+ */
+export function reconnectDelayMs(attempt: number, maxMs: number): number {
+  return Math.min(maxMs, 50 * 2 ** Math.min(attempt, 10));
 }
 
 /** A header line longer than this is not RESP from Redis. */
@@ -199,10 +207,7 @@ export class RedisBlobConnection {
         if (this.queue[i]!.what === 'handshake') this.queue.splice(i, 1);
       if (this.closed || this.queue.length === 0) return;
       this.opts.onState?.('reconnecting');
-      const delay = Math.min(
-        this.opts.maxRetryDelayMs ?? 5_000,
-        50 * 2 ** Math.min(this.attempt, 10),
-      );
+      const delay = reconnectDelayMs(this.attempt, this.opts.maxRetryDelayMs ?? 5_000);
       this.attempt += 1;
       this.reconnectTimer = setTimeout(() => this.open(), delay);
     });

@@ -1,7 +1,7 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import type { BlobLease, BlobStore } from './blob-store.js';
+import { unpooledLease, type BlobLease, type BlobStore } from './blob-store.js';
 import { TransportError } from './errors.js';
-import { BufferPool, RedisBlobConnection } from './redis-blob-connection.js';
+import { reconnectDelayMs, RedisBlobConnection } from './redis-blob-connection.js';
 
 export interface RedisBlobStoreOptions {
   /** redis://host:port/db */
@@ -25,8 +25,6 @@ export interface RedisBlobStoreOptions {
  */
 export class RedisBlobStore implements BlobStore {
   readonly client: Redis;
-  /** The buffers leased blobs are read into (undefined without the blob connection). */
-  readonly pool: BufferPool | undefined;
   private readonly blobs: RedisBlobConnection | undefined;
 
   constructor(opts: RedisBlobStoreOptions) {
@@ -35,7 +33,7 @@ export class RedisBlobStore implements BlobStore {
       // Never give up on a command because of a reconnect: the round engine has deadlines.
       maxRetriesPerRequest: null,
       enableOfflineQueue: true,
-      retryStrategy: (attempt) => Math.min(maxDelay, 50 * 2 ** Math.min(attempt, 10)),
+      retryStrategy: (attempt) => reconnectDelayMs(attempt, maxDelay),
       lazyConnect: false,
     };
     this.client = new Redis(opts.url, options);
@@ -43,10 +41,8 @@ export class RedisBlobStore implements BlobStore {
     this.client.on('reconnecting', () => opts.onState?.('reconnecting'));
     this.client.on('error', (err: Error) => opts.onState?.('error', err.message));
     if ((opts.blobConnection ?? true) && new URL(opts.url).protocol === 'redis:') {
-      this.pool = new BufferPool();
       this.blobs = new RedisBlobConnection({
         url: opts.url,
-        pool: this.pool,
         maxRetryDelayMs: maxDelay,
         onState: (s, d) => {
           // The ioredis connection reports the store's state; this one only its errors.
@@ -80,9 +76,7 @@ export class RedisBlobStore implements BlobStore {
    * fresh memory per read.
    */
   async lease(key: string): Promise<BlobLease | null> {
-    if (this.blobs) return this.blobs.get(key);
-    const bytes = await this.get(key);
-    return bytes ? { bytes, release: () => {} } : null;
+    return this.blobs ? this.blobs.get(key) : unpooledLease(await this.get(key));
   }
 
   async delete(keys: readonly string[]): Promise<void> {
