@@ -32,7 +32,9 @@ export function uniqueRun(label: string): string {
   return `dt-${label}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
 }
 
-let nextPortValue = 20_000 + Math.floor(Math.random() * 20_000);
+// Below Linux's ephemeral range (32768 and up by default): a port from there can be taken by one
+// of the many outgoing connections (RabbitMQ, Redis) between choosing it and the child's listen.
+let nextPortValue = 20_000 + Math.floor(Math.random() * 12_000);
 export const nextPort = (): number => nextPortValue++;
 
 /** Per run: the broker its processes used and the device queues they declared. */
