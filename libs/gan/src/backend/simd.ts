@@ -22,6 +22,23 @@ export interface SimdKernels {
   leaky_relu_grad(x: number, dy: number, dx: number, n: number, alpha: number): void;
   sum_cols(x: number, out: number, rows: number, cols: number, scale: number): void;
   average(ptrs: number, weights: number, count: number, out: number, n: number, inv: number): void;
+  transpose(
+    src: number,
+    dst: number,
+    rows: number,
+    cols: number,
+    srcRs: number,
+    dstRs: number,
+  ): void;
+  transpose_runs(
+    src: number,
+    dst: number,
+    rows: number,
+    cols: number,
+    run: number,
+    srcRs: number,
+    dstRs: number,
+  ): void;
 }
 
 /** The few WebAssembly JS API members used here (@types/node 20 does not declare them). */

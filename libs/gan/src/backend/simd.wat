@@ -270,4 +270,155 @@
             (f32x4.demote_f64x2_zero (f64x2.mul (local.get $hi) (local.get $INV)))))
         (local.set $i (i32.add (local.get $i) (i32.const 16)))
         (br $next))))
+
+  ;; dst[c dst_rs + r] = src[r src_rs + c] for r < rows, c < cols (strides in elements): one
+  ;; rows × cols block of 4-byte elements (float32, int32) transposed, read from rows `src_rs`
+  ;; apart, written to rows `dst_rs` apart. 4 × 4 tiles are transposed in registers; a block of 32
+  ;; columns is walked down all rows, so that the 32 output rows it writes stay in the L1 cache.
+  ;; Rows and columns past a multiple of 4 are copied one element at a time (any counts work).
+  (func (export "transpose")
+    (param $src i32) (param $dst i32) (param $rows i32) (param $cols i32)
+    (param $src_rs i32) (param $dst_rs i32)
+    (local $rows4 i32) (local $cols4 i32) (local $srs i32) (local $drs i32)
+    (local $cb i32) (local $ce i32) (local $r i32) (local $c i32) (local $s i32) (local $d i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    (local.set $rows4 (i32.and (local.get $rows) (i32.const -4)))
+    (local.set $cols4 (i32.and (local.get $cols) (i32.const -4)))
+    (local.set $srs (i32.shl (local.get $src_rs) (i32.const 2)))
+    (local.set $drs (i32.shl (local.get $dst_rs) (i32.const 2)))
+    ;; whole 4 × 4 tiles
+    (block $blocks_done
+      (loop $next_block
+        (br_if $blocks_done (i32.ge_u (local.get $cb) (local.get $cols4)))
+        (local.set $ce (i32.add (local.get $cb) (i32.const 32)))
+        (if (i32.gt_u (local.get $ce) (local.get $cols4)) (then (local.set $ce (local.get $cols4))))
+        (local.set $r (i32.const 0))
+        (block $rows_done
+          (loop $next_rows
+            (br_if $rows_done (i32.ge_u (local.get $r) (local.get $rows4)))
+            (local.set $c (local.get $cb))
+            (block $tiles_done
+              (loop $next_tile
+                (br_if $tiles_done (i32.ge_u (local.get $c) (local.get $ce)))
+                (local.set $s
+                  (i32.add (local.get $src)
+                    (i32.add (i32.mul (local.get $r) (local.get $srs)) (i32.shl (local.get $c) (i32.const 2)))))
+                (local.set $a0 (v128.load (local.get $s)))
+                (local.set $s (i32.add (local.get $s) (local.get $srs)))
+                (local.set $a1 (v128.load (local.get $s)))
+                (local.set $s (i32.add (local.get $s) (local.get $srs)))
+                (local.set $a2 (v128.load (local.get $s)))
+                (local.set $s (i32.add (local.get $s) (local.get $srs)))
+                (local.set $a3 (v128.load (local.get $s)))
+                ;; [a0.0 a1.0 a0.1 a1.1], [a0.2 a1.2 a0.3 a1.3], and the same for a2, a3
+                (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a0) (local.get $a1)))
+                (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a0) (local.get $a1)))
+                (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $a2) (local.get $a3)))
+                (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $a2) (local.get $a3)))
+                (local.set $d
+                  (i32.add (local.get $dst)
+                    (i32.add (i32.mul (local.get $c) (local.get $drs)) (i32.shl (local.get $r) (i32.const 2)))))
+                (v128.store (local.get $d)
+                  (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+                (local.set $d (i32.add (local.get $d) (local.get $drs)))
+                (v128.store (local.get $d)
+                  (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+                (local.set $d (i32.add (local.get $d) (local.get $drs)))
+                (v128.store (local.get $d)
+                  (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+                (local.set $d (i32.add (local.get $d) (local.get $drs)))
+                (v128.store (local.get $d)
+                  (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+                (local.set $c (i32.add (local.get $c) (i32.const 4)))
+                (br $next_tile)))
+            (local.set $r (i32.add (local.get $r) (i32.const 4)))
+            (br $next_rows)))
+        (local.set $cb (local.get $ce))
+        (br $next_block)))
+    ;; columns past cols4, in the first rows4 rows
+    (local.set $r (i32.const 0))
+    (block $right_done
+      (loop $next_right_row
+        (br_if $right_done (i32.ge_u (local.get $r) (local.get $rows4)))
+        (local.set $c (local.get $cols4))
+        (block $row_done
+          (loop $next_right
+            (br_if $row_done (i32.ge_u (local.get $c) (local.get $cols)))
+            (i32.store
+              (i32.add (local.get $dst)
+                (i32.add (i32.mul (local.get $c) (local.get $drs)) (i32.shl (local.get $r) (i32.const 2))))
+              (i32.load
+                (i32.add (local.get $src)
+                  (i32.add (i32.mul (local.get $r) (local.get $srs)) (i32.shl (local.get $c) (i32.const 2))))))
+            (local.set $c (i32.add (local.get $c) (i32.const 1)))
+            (br $next_right)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $next_right_row)))
+    ;; rows past rows4, every column
+    (local.set $r (local.get $rows4))
+    (block $bottom_done
+      (loop $next_bottom_row
+        (br_if $bottom_done (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $c (i32.const 0))
+        (block $bottom_row_done
+          (loop $next_bottom
+            (br_if $bottom_row_done (i32.ge_u (local.get $c) (local.get $cols)))
+            (i32.store
+              (i32.add (local.get $dst)
+                (i32.add (i32.mul (local.get $c) (local.get $drs)) (i32.shl (local.get $r) (i32.const 2))))
+              (i32.load
+                (i32.add (local.get $src)
+                  (i32.add (i32.mul (local.get $r) (local.get $srs)) (i32.shl (local.get $c) (i32.const 2))))))
+            (local.set $c (i32.add (local.get $c) (i32.const 1)))
+            (br $next_bottom)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $next_bottom_row))))
+
+  ;; The same transpose with runs of `run` 4-byte elements as its elements:
+  ;; dst[(c dst_rs + r run) + k] = src[(r src_rs + c run) + k] for k < run (strides in elements),
+  ;; 16 bytes at a time, then one element at a time.
+  (func (export "transpose_runs")
+    (param $src i32) (param $dst i32) (param $rows i32) (param $cols i32) (param $run i32)
+    (param $src_rs i32) (param $dst_rs i32)
+    (local $r i32) (local $c i32) (local $s i32) (local $d i32) (local $e i32) (local $e16 i32)
+    (local $rb i32)
+    (local.set $rb (i32.shl (local.get $run) (i32.const 2)))
+    (block $rows_done
+      (loop $next_row
+        (br_if $rows_done (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $c (i32.const 0))
+        (block $cols_done
+          (loop $next_col
+            (br_if $cols_done (i32.ge_u (local.get $c) (local.get $cols)))
+            (local.set $s
+              (i32.add (local.get $src)
+                (i32.shl
+                  (i32.add (i32.mul (local.get $r) (local.get $src_rs)) (i32.mul (local.get $c) (local.get $run)))
+                  (i32.const 2))))
+            (local.set $d
+              (i32.add (local.get $dst)
+                (i32.shl
+                  (i32.add (i32.mul (local.get $c) (local.get $dst_rs)) (i32.mul (local.get $r) (local.get $run)))
+                  (i32.const 2))))
+            (local.set $e (i32.add (local.get $s) (local.get $rb)))
+            (local.set $e16 (i32.sub (local.get $e) (i32.const 15)))
+            (block $wide_done
+              (loop $next_wide
+                (br_if $wide_done (i32.ge_s (local.get $s) (local.get $e16)))
+                (v128.store (local.get $d) (v128.load (local.get $s)))
+                (local.set $s (i32.add (local.get $s) (i32.const 16)))
+                (local.set $d (i32.add (local.get $d) (i32.const 16)))
+                (br $next_wide)))
+            (block $narrow_done
+              (loop $next_narrow
+                (br_if $narrow_done (i32.ge_u (local.get $s) (local.get $e)))
+                (i32.store (local.get $d) (i32.load (local.get $s)))
+                (local.set $s (i32.add (local.get $s) (i32.const 4)))
+                (local.set $d (i32.add (local.get $d) (i32.const 4)))
+                (br $next_narrow)))
+            (local.set $c (i32.add (local.get $c) (i32.const 1)))
+            (br $next_col)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $next_row))))
 )

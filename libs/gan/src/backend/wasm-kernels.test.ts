@@ -7,6 +7,7 @@ import { initBackend } from './select.js';
 import { Adam } from '../adam.js';
 import {
   ADAM_UPDATE,
+  canonicalPerm,
   patchWasmKernels,
   unpatchWasmKernels,
   wasmKernelsPatched,
@@ -95,6 +96,92 @@ describe('wasm kernels registered at start-up agree with the cpu backend', () =>
         }
       }
     }
+  });
+
+  it('a plain matMul with large fresh weights gives the same bits on every use', async () => {
+    // The first two uses of B's data run as (Bᵀ·Aᵀ)ᵀ, later ones on XNNPACK's packed B.
+    const av = seeded(64 * 300, 3);
+    const bv = seeded(300 * 400, 4);
+    const [cpu] = await onBoth(() =>
+      tf.matMul(tf.tensor(av, [64, 300]), tf.tensor(bv, [300, 400])),
+    );
+    await tf.setBackend('wasm');
+    const a = tf.tensor2d(av, [64, 300]);
+    const b = tf.tensor2d(bv, [300, 400]);
+    const uses = [1, 2, 3, 4].map(() => tf.tidy(() => tf.matMul(a, b)).dataSync() as Float32Array);
+    assertClose(cpu[0]!, uses[0]!, 'first use');
+    for (let i = 1; i < uses.length; i++) {
+      assert.deepEqual(
+        new Uint32Array(uses[i]!.buffer),
+        new Uint32Array(uses[0]!.buffer),
+        `use ${i + 1}`,
+      );
+    }
+    tf.dispose([a, b]);
+  });
+
+  it('transpose reduces a perm to its merged axes', () => {
+    assert.deepEqual(canonicalPerm([64, 16, 16, 64], [3, 1, 2, 0]), {
+      shape: [64, 256, 64],
+      perm: [2, 1, 0],
+    });
+    assert.deepEqual(canonicalPerm([64, 14, 14, 64], [1, 2, 0, 3]), {
+      shape: [64, 196, 64],
+      perm: [1, 0, 2],
+    });
+    assert.deepEqual(canonicalPerm([1, 1024, 128], [0, 2, 1]), {
+      shape: [1024, 128],
+      perm: [1, 0],
+    });
+    assert.deepEqual(canonicalPerm([3, 1, 5], [2, 1, 0]), { shape: [3, 5], perm: [1, 0] });
+    assert.deepEqual(canonicalPerm([2, 3, 4], [0, 1, 2]), { shape: [24], perm: [0] });
+    assert.deepEqual(canonicalPerm([1, 1], [1, 0]), { shape: [], perm: [] });
+  });
+
+  it('transpose gives the same bits as the cpu backend for every perm, float32 and int32', async () => {
+    const permutations = (n: number): number[][] =>
+      n === 1
+        ? [[0]]
+        : permutations(n - 1).flatMap((p) =>
+            Array.from({ length: p.length + 1 }, (_, i) => [
+              ...p.slice(0, i),
+              n - 1,
+              ...p.slice(i),
+            ]),
+          );
+    // odd sizes (the SIMD tiles' edges), size-1 axes, runs of 1 to 9 elements, the models' shapes
+    const shapes = [
+      [5, 7],
+      [4, 8],
+      [1, 13],
+      [3, 1, 6],
+      [2, 3, 5, 7],
+      [4, 4, 4, 4],
+      [9, 1, 6, 5],
+      [6, 6, 6, 3],
+    ];
+    for (const shape of shapes) {
+      for (const perm of permutations(shape.length)) {
+        for (const dtype of ['float32', 'int32'] as const) {
+          const v = seeded(size(shape), shape.length + perm[0]!).map((x) =>
+            dtype === 'int32' ? Math.round(x * 1e6) : x,
+          );
+          const [cpu, wasm] = await onBoth(() => tf.transpose(tf.tensor(v, shape, dtype), perm));
+          // strict deep equality tells -0 from 0 and NaN from numbers
+          assert.deepEqual(
+            Array.from(wasm[0]!),
+            Array.from(cpu[0]!),
+            `transpose [${shape}] by [${perm}] (${dtype})`,
+          );
+        }
+      }
+    }
+    // NaN and -0 are moved as they are
+    const special = new Float32Array([NaN, -0, Infinity, 1, -Infinity, 2, 3, 4]);
+    await tf.setBackend('wasm');
+    const t = tf.transpose(tf.tensor2d(special, [2, 4]));
+    assert.deepEqual(Array.from(t.dataSync()), [NaN, -Infinity, -0, 2, Infinity, 3, 1, 4]);
+    t.dispose();
   });
 
   it('conv2d, its dx (Conv2DBackpropInput) and its dW (Conv2DBackpropFilter)', async () => {

@@ -83,6 +83,30 @@ function swapLast(rank: number): number[] {
 
 const sizeOf = (t: TensorInfo): number => t.shape.reduce((x, y) => x * y, 1);
 
+/** How many times each weights operand (B of a plain matMul) has been seen, by its data. */
+const plainUses = new WeakMap<object, number>();
+
+/**
+ * Whether A·B had better run as (Bᵀ·Aᵀ)ᵀ. XNNPACK packs B, the weights operand, into its own
+ * layout when it first meets B's data and keeps the packed copy while that data lives; packing
+ * costs about as much as the multiplication itself ([64,512]·[512,784]: 1.5 ms, the product
+ * 1.5 ms). Weights that an optimizer has just replaced are met once or twice before they are
+ * replaced again (the generator's in its step, the discriminator's on real and fake samples), so
+ * for their first two uses the three SIMD transposes of the other form, which packs only the small
+ * Aᵀ, are cheaper (2.3 against 3.4 ms); from the third use on, packing once pays. Both forms
+ * give the same bits. Only for single (unbatched) products whose B outweighs A and the result.
+ */
+function skipPacking(a: TensorInfo, b: TensorInfo): boolean {
+  const single = (t: TensorInfo): boolean => t.shape.slice(0, -2).every((d) => d === 1);
+  const m = a.shape[a.shape.length - 2]!;
+  const n = b.shape[b.shape.length - 1]!;
+  if (a.dtype !== 'float32' || !single(a) || !single(b)) return false;
+  if (sizeOf(b) < 65_536 || sizeOf(b) <= sizeOf(a) + m * n) return false;
+  const uses = plainUses.get(b.dataId) ?? 0;
+  plainUses.set(b.dataId, uses + 1);
+  return uses < 2;
+}
+
 /**
  * BatchMatMul: with a transposed operand the stock kernel is 3–20× slower than an explicit
  * transpose followed by a plain (XNNPACK) matMul, which is what this does (measured on the MLP's
@@ -95,9 +119,20 @@ export function batchMatMul(original: KernelFunc): KernelFunc {
   return ({ inputs, backend: b, attrs }) => {
     const { a, b: bm } = inputs as { a: TensorInfo; b: TensorInfo };
     const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
-    if (!transposeA && !transposeB) return original({ inputs, backend: b, attrs });
     const backend = b as BackendWasm;
     const plain = { ...attrs, transposeA: false, transposeB: false };
+    if (!transposeA && !transposeB) {
+      if (!skipPacking(a, bm)) return original({ inputs, backend: b, attrs });
+      // A·B = (Bᵀ·Aᵀ)ᵀ: B becomes the operand that is read as it is, Aᵀ the one packed.
+      return withTemps(backend, (keep) => {
+        const bT = keep(call('Transpose', backend, { x: bm }, { perm: swapLast(bm.shape.length) }));
+        const aT = keep(call('Transpose', backend, { x: a }, { perm: swapLast(a.shape.length) }));
+        const inner = keep(
+          original({ inputs: { a: bT, b: aT }, backend, attrs: plain }) as TensorInfo,
+        );
+        return call('Transpose', backend, { x: inner }, { perm: swapLast(inner.shape.length) });
+      });
+    }
     if (transposeB && !transposeA && sizeOf(bm) > sizeOf(a)) {
       return withTemps(backend, (keep) => {
         const perm = swapLast(a.shape.length);
@@ -121,6 +156,101 @@ export function batchMatMul(original: KernelFunc): KernelFunc {
         attrs: plain,
       }) as TensorInfo;
     });
+  };
+}
+
+/**
+ * A transpose reduced to its essentials: axes of size 1 dropped and input axes that stay
+ * neighbours in the output merged into one. `shape` is in input order, `perm` as tfjs's.
+ */
+export function canonicalPerm(
+  shape: readonly number[],
+  perm: readonly number[],
+): { shape: number[]; perm: number[] } {
+  const compact = new Map<number, number>(); // input axis → index among the axes of size > 1
+  shape.forEach((d, i) => d !== 1 && compact.set(i, compact.size));
+  const order = perm.filter((p) => shape[p] !== 1).map((p) => compact.get(p)!);
+  const dims = shape.filter((d) => d !== 1);
+  const groups: number[][] = []; // runs of consecutive input axes, in output order
+  for (const a of order) {
+    const last = groups[groups.length - 1];
+    if (last && last[last.length - 1] === a - 1) last.push(a);
+    else groups.push([a]);
+  }
+  const byInput = [...groups].sort((g, h) => g[0]! - h[0]!);
+  return {
+    shape: byInput.map((g) => g.reduce((n, a) => n * dims[a]!, 1)),
+    perm: groups.map((g) => byInput.indexOf(g)),
+  };
+}
+
+/**
+ * Transpose of 4-byte elements in SIMD (see simd.wat): the stock kernel walks the output one
+ * element at a time with a division per axis, 0.14–0.25 G elements/s, which made transposes a
+ * tenth of a DCGAN discriminator step ([64,16,16,64] by [3,1,2,0]: 7.4 ms). The perm is reduced
+ * to its merged axes; when the last axis moves, each 2D slice (the input axis that becomes the
+ * output's last, by the input's last) is one `transpose` call; when it stays, its runs are moved
+ * whole by `transpose_runs`. Other dtypes, and the no-op perms, go to the stock kernel.
+ */
+export function transpose(original: KernelFunc): KernelFunc {
+  return ({ inputs, backend: b, attrs }) => {
+    const { x } = inputs as { x: TensorInfo };
+    const backend = b as BackendWasm;
+    const { perm: rawPerm } = attrs as { perm: number[] };
+    const { shape: s, perm: p } = canonicalPerm(x.shape, rawPerm);
+    const k = s.length;
+    const simd =
+      (x.dtype === 'float32' || x.dtype === 'int32') && k >= 2 ? simdKernels(backend) : null;
+    if (!simd) return original({ inputs, backend: b, attrs });
+    const out = backend.makeOutput(
+      rawPerm.map((a) => x.shape[a]!),
+      x.dtype,
+    );
+    const inStride = new Array<number>(k);
+    const outStride = new Array<number>(k); // by input axis
+    for (let i = k - 1, acc = 1; i >= 0; i--) {
+      inStride[i] = acc;
+      acc *= s[i]!;
+    }
+    for (let j = k - 1, acc = 1; j >= 0; j--) {
+      outStride[p[j]!] = acc;
+      acc *= s[p[j]!]!;
+    }
+    const lastKept = p[k - 1] === k - 1;
+    // The 2D slice: axis `r` (rows of the source) by axis `c` (contiguous in the source).
+    const r = lastKept ? p[k - 2]! : p[k - 1]!;
+    const c = lastKept ? k - 2 : k - 1;
+    const run = lastKept ? s[k - 1]! : 1;
+    const outer = [...Array(k).keys()].filter(
+      (a) => a !== r && a !== c && (!lastKept || a < k - 1),
+    );
+    const src0 = backend.getMemoryOffset(x.dataId);
+    const dst0 = backend.getMemoryOffset(out.dataId);
+    const idx = new Array<number>(outer.length).fill(0);
+    let src = src0;
+    let dst = dst0;
+    for (;;) {
+      if (lastKept) {
+        simd.transpose_runs(src, dst, s[r]!, s[c]!, run, inStride[r]!, outStride[c]!);
+      } else {
+        simd.transpose(src, dst, s[r]!, s[c]!, inStride[r]!, outStride[c]!);
+      }
+      // Odometer over the other axes, last fastest; offsets in bytes.
+      let i = outer.length - 1;
+      for (; i >= 0; i--) {
+        const a = outer[i]!;
+        if (++idx[i]! < s[a]!) {
+          src += 4 * inStride[a]!;
+          dst += 4 * outStride[a]!;
+          break;
+        }
+        src -= 4 * inStride[a]! * (s[a]! - 1);
+        dst -= 4 * outStride[a]! * (s[a]! - 1);
+        idx[i] = 0;
+      }
+      if (i < 0) break;
+    }
+    return out;
   };
 }
 
@@ -518,6 +648,7 @@ export function patchWasmKernels(): void {
   replace('Sum', leadingAxesReduction(kernel('Sum'), false));
   replace('Mean', leadingAxesReduction(kernel('Mean'), true));
   replace('Identity', identity(kernel('Identity')));
+  replace('Transpose', transpose(kernel('Transpose')));
   replace(ADAM_UPDATE, adamUpdate);
   replace('Tanh', tanh(kernel('Tanh')));
   replace('LeakyRelu', leakyRelu(kernel('LeakyRelu')));
