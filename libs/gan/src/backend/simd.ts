@@ -22,6 +22,22 @@ export interface SimdKernels {
   leaky_relu_grad(x: number, dy: number, dx: number, n: number, alpha: number): void;
   sum_cols(x: number, out: number, rows: number, cols: number, scale: number): void;
   average(ptrs: number, weights: number, count: number, out: number, n: number, inv: number): void;
+  col2im(
+    cols: number,
+    dst: number,
+    n: number,
+    ho: number,
+    wo: number,
+    h: number,
+    w: number,
+    kh: number,
+    kw: number,
+    ci: number,
+    sh: number,
+    sw: number,
+    top: number,
+    left: number,
+  ): void;
   transpose(
     src: number,
     dst: number,

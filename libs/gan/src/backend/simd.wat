@@ -421,4 +421,76 @@
             (br $next_col)))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $next_row))))
+
+  ;; col2im, the scatter of Conv2DBackpropInput: for every row (img, i, j) of cols, a
+  ;; [n·ho·wo, kh·kw·ci] matrix, and every window position (p, q) inside the image,
+  ;; dst[img, i·sh + p - top, j·sw + q - left, :] += cols[(img, i, j), (p, q, :)], over a dst of
+  ;; [n, h, w, ci] that the caller zeroed; ci a multiple of 4. Rows are taken in order, so every
+  ;; element of dst sums its terms in the order the JavaScript loop does.
+  (func (export "col2im")
+    (param $cols i32) (param $dst i32) (param $n i32) (param $ho i32) (param $wo i32)
+    (param $h i32) (param $w i32) (param $kh i32) (param $kw i32) (param $ci i32)
+    (param $sh i32) (param $sw i32) (param $top i32) (param $left i32)
+    (local $img i32) (local $i i32) (local $j i32) (local $p i32) (local $q i32) (local $y i32)
+    (local $x i32) (local $s i32) (local $d i32) (local $e i32) (local $cb i32)
+    (local.set $cb (i32.shl (local.get $ci) (i32.const 2)))
+    (local.set $s (local.get $cols))
+    (block $imgs_done
+      (loop $next_img
+        (br_if $imgs_done (i32.ge_u (local.get $img) (local.get $n)))
+        (local.set $i (i32.const 0))
+        (block $is_done
+          (loop $next_i
+            (br_if $is_done (i32.ge_u (local.get $i) (local.get $ho)))
+            (local.set $j (i32.const 0))
+            (block $js_done
+              (loop $next_j
+                (br_if $js_done (i32.ge_u (local.get $j) (local.get $wo)))
+                ;; $s walks cols row after row, window position after window position
+                (local.set $p (i32.const 0))
+                (block $ps_done
+                  (loop $next_p
+                    (br_if $ps_done (i32.ge_u (local.get $p) (local.get $kh)))
+                    (local.set $y
+                      (i32.sub (i32.add (i32.mul (local.get $i) (local.get $sh)) (local.get $p))
+                        (local.get $top)))
+                    (local.set $q (i32.const 0))
+                    (block $qs_done
+                      (loop $next_q
+                        (br_if $qs_done (i32.ge_u (local.get $q) (local.get $kw)))
+                        (local.set $x
+                          (i32.sub (i32.add (i32.mul (local.get $j) (local.get $sw)) (local.get $q))
+                            (local.get $left)))
+                        (if (i32.and
+                              (i32.lt_u (local.get $y) (local.get $h))
+                              (i32.lt_u (local.get $x) (local.get $w)))
+                          (then
+                            (local.set $d
+                              (i32.add (local.get $dst)
+                                (i32.mul
+                                  (i32.add
+                                    (i32.mul (i32.add (i32.mul (local.get $img) (local.get $h)) (local.get $y))
+                                      (local.get $w))
+                                    (local.get $x))
+                                  (local.get $cb))))
+                            (local.set $e (i32.add (local.get $d) (local.get $cb)))
+                            (block $cs_done
+                              (loop $next_c
+                                (br_if $cs_done (i32.ge_u (local.get $d) (local.get $e)))
+                                (v128.store (local.get $d)
+                                  (f32x4.add (v128.load (local.get $d)) (v128.load (local.get $s))))
+                                (local.set $d (i32.add (local.get $d) (i32.const 16)))
+                                (local.set $s (i32.add (local.get $s) (i32.const 16)))
+                                (br $next_c))))
+                          (else (local.set $s (i32.add (local.get $s) (local.get $cb)))))
+                        (local.set $q (i32.add (local.get $q) (i32.const 1)))
+                        (br $next_q)))
+                    (local.set $p (i32.add (local.get $p) (i32.const 1)))
+                    (br $next_p)))
+                (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                (br $next_j)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $next_i)))
+        (local.set $img (i32.add (local.get $img) (i32.const 1)))
+        (br $next_img))))
 )

@@ -4,6 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '../gradients.js';
 import { buildModel, type ModelArch } from '../models.js';
 import { initBackend } from './select.js';
+import { useSimdKernels } from './simd.js';
 import { Adam } from '../adam.js';
 import {
   ADAM_UPDATE,
@@ -236,6 +237,26 @@ describe('wasm kernels registered at start-up agree with the cpu backend', () =>
       });
       assertAllClose(cpu, wasm, ['y', 'dx', 'dW'], `conv2d ${JSON.stringify(c)}`);
     }
+  });
+
+  it('the SIMD col2im of Conv2DBackpropInput gives the bits of its JavaScript loop', async () => {
+    await tf.setBackend('wasm');
+    const dy = tf.tensor4d(seeded(4 * 7 * 7 * 8, 5), [4, 7, 7, 8]);
+    const f = tf.tensor4d(seeded(4 * 4 * 12 * 8, 6), [4, 4, 12, 8]);
+    const run = (): Uint32Array =>
+      new Uint32Array(
+        tf.tidy(() => tf.conv2dTranspose(dy, f, [4, 14, 14, 12], 2, 'same')).dataSync().buffer,
+      );
+    const simd = run();
+    useSimdKernels(false);
+    let js: Uint32Array;
+    try {
+      js = run();
+    } finally {
+      useSimdKernels(true);
+    }
+    assert.deepEqual(simd, js);
+    tf.dispose([dy, f]);
   });
 
   it('conv2dTranspose forward (Conv2DBackpropInput) and its gradients', async () => {

@@ -444,6 +444,12 @@ export const conv2dBackpropInput: KernelFunc = ({ inputs, backend: b, attrs }) =
     const src = backend.typedArrayFromHeap(cols) as Float32Array;
     const dst = backend.typedArrayFromHeap(out) as Float32Array;
     dst.fill(0);
+    const simd = ci % 4 === 0 ? simdKernels(backend) : null;
+    if (simd) {
+      const at = (t: TensorInfo): number => backend.getMemoryOffset(t.dataId);
+      simd.col2im(at(cols), at(out), n, ho, wo, h, w, kh, kw, ci, sh, sw, top, left);
+      return out;
+    }
     const rowLen = kh * kw * ci;
     for (let img = 0; img < n; img++) {
       for (let i = 0; i < ho; i++) {
