@@ -33,7 +33,7 @@ import { writeResults } from './common.js';
 const { values } = parseArgs({ options: { quick: { type: 'boolean' } } });
 const quick = values.quick === true;
 const reps = quick ? 4 : 15;
-const warmup = 2;
+const warmup = 5; // steady state: the first steps of a process run slower (JIT, heap growth)
 const batch = 64;
 const adam = { learningRate: 2e-4, beta1: 0.5, beta2: 0.999 };
 
