@@ -336,15 +336,26 @@
             (br $next_rows)))
         (local.set $cb (local.get $ce))
         (br $next_block)))
-    ;; columns past cols4, in the first rows4 rows
-    (local.set $r (i32.const 0))
-    (block $right_done
-      (loop $next_right_row
-        (br_if $right_done (i32.ge_u (local.get $r) (local.get $rows4)))
-        (local.set $c (local.get $cols4))
+    ;; columns past cols4, in the first rows4 rows; then rows past rows4, every column
+    (call $transpose_scalar (local.get $src) (local.get $dst) (i32.const 0) (local.get $rows4)
+      (local.get $cols4) (local.get $cols) (local.get $srs) (local.get $drs))
+    (call $transpose_scalar (local.get $src) (local.get $dst) (local.get $rows4) (local.get $rows)
+      (i32.const 0) (local.get $cols) (local.get $srs) (local.get $drs)))
+
+  ;; The rows r0 ≤ r < r1 by columns c0 ≤ c < c1 of that transpose, one element at a time (byte
+  ;; strides).
+  (func $transpose_scalar
+    (param $src i32) (param $dst i32) (param $r0 i32) (param $r1 i32) (param $c0 i32)
+    (param $c1 i32) (param $srs i32) (param $drs i32)
+    (local $r i32) (local $c i32)
+    (local.set $r (local.get $r0))
+    (block $rows_done
+      (loop $next_row
+        (br_if $rows_done (i32.ge_u (local.get $r) (local.get $r1)))
+        (local.set $c (local.get $c0))
         (block $row_done
-          (loop $next_right
-            (br_if $row_done (i32.ge_u (local.get $c) (local.get $cols)))
+          (loop $next
+            (br_if $row_done (i32.ge_u (local.get $c) (local.get $c1)))
             (i32.store
               (i32.add (local.get $dst)
                 (i32.add (i32.mul (local.get $c) (local.get $drs)) (i32.shl (local.get $r) (i32.const 2))))
@@ -352,28 +363,9 @@
                 (i32.add (local.get $src)
                   (i32.add (i32.mul (local.get $r) (local.get $srs)) (i32.shl (local.get $c) (i32.const 2))))))
             (local.set $c (i32.add (local.get $c) (i32.const 1)))
-            (br $next_right)))
+            (br $next)))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
-        (br $next_right_row)))
-    ;; rows past rows4, every column
-    (local.set $r (local.get $rows4))
-    (block $bottom_done
-      (loop $next_bottom_row
-        (br_if $bottom_done (i32.ge_u (local.get $r) (local.get $rows)))
-        (local.set $c (i32.const 0))
-        (block $bottom_row_done
-          (loop $next_bottom
-            (br_if $bottom_row_done (i32.ge_u (local.get $c) (local.get $cols)))
-            (i32.store
-              (i32.add (local.get $dst)
-                (i32.add (i32.mul (local.get $c) (local.get $drs)) (i32.shl (local.get $r) (i32.const 2))))
-              (i32.load
-                (i32.add (local.get $src)
-                  (i32.add (i32.mul (local.get $r) (local.get $srs)) (i32.shl (local.get $c) (i32.const 2))))))
-            (local.set $c (i32.add (local.get $c) (i32.const 1)))
-            (br $next_bottom)))
-        (local.set $r (i32.add (local.get $r) (i32.const 1)))
-        (br $next_bottom_row))))
+        (br $next_row))))
 
   ;; The same transpose with runs of `run` 4-byte elements as its elements:
   ;; dst[(c dst_rs + r run) + k] = src[(r src_rs + c run) + k] for k < run (strides in elements),

@@ -83,6 +83,10 @@ function swapLast(rank: number): number[] {
 
 const sizeOf = (t: TensorInfo): number => t.shape.reduce((x, y) => x * y, 1);
 
+/** t with its last two axes swapped; the result must be freed (or returned). */
+const swapT = (backend: BackendWasm, t: TensorInfo): TensorInfo =>
+  call('Transpose', backend, { x: t }, { perm: swapLast(t.shape.length) });
+
 /** How many times each weights operand (B of a plain matMul) has been seen, by its data. */
 const plainUses = new WeakMap<object, number>();
 
@@ -121,40 +125,27 @@ export function batchMatMul(original: KernelFunc): KernelFunc {
     const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
     const backend = b as BackendWasm;
     const plain = { ...attrs, transposeA: false, transposeB: false };
+    /** (p·q)ᵀ, with p and q made by `operands` among the temporaries. */
+    const transposedProduct = (operands: (keep: Keep) => [TensorInfo, TensorInfo]): TensorInfo =>
+      withTemps(backend, (keep) => {
+        const [p, q] = operands(keep);
+        const inner = keep(
+          original({ inputs: { a: p, b: q }, backend, attrs: plain }) as TensorInfo,
+        );
+        return swapT(backend, inner);
+      });
     if (!transposeA && !transposeB) {
       if (!skipPacking(a, bm)) return original({ inputs, backend: b, attrs });
       // A·B = (Bᵀ·Aᵀ)ᵀ: B becomes the operand that is read as it is, Aᵀ the one packed.
-      return withTemps(backend, (keep) => {
-        const bT = keep(call('Transpose', backend, { x: bm }, { perm: swapLast(bm.shape.length) }));
-        const aT = keep(call('Transpose', backend, { x: a }, { perm: swapLast(a.shape.length) }));
-        const inner = keep(
-          original({ inputs: { a: bT, b: aT }, backend, attrs: plain }) as TensorInfo,
-        );
-        return call('Transpose', backend, { x: inner }, { perm: swapLast(inner.shape.length) });
-      });
+      return transposedProduct((keep) => [keep(swapT(backend, bm)), keep(swapT(backend, a))]);
     }
     if (transposeB && !transposeA && sizeOf(bm) > sizeOf(a)) {
-      return withTemps(backend, (keep) => {
-        const perm = swapLast(a.shape.length);
-        const aT = keep(call('Transpose', backend, { x: a }, { perm }));
-        const inner = keep(
-          original({ inputs: { a: bm, b: aT }, backend, attrs: plain }) as TensorInfo,
-        );
-        return call('Transpose', backend, { x: inner }, { perm: swapLast(inner.shape.length) });
-      });
+      return transposedProduct((keep) => [bm, keep(swapT(backend, a))]);
     }
     return withTemps(backend, (keep) => {
-      const at = transposeA
-        ? keep(call('Transpose', backend, { x: a }, { perm: swapLast(a.shape.length) }))
-        : a;
-      const bt = transposeB
-        ? keep(call('Transpose', backend, { x: bm }, { perm: swapLast(bm.shape.length) }))
-        : bm;
-      return original({
-        inputs: { a: at, b: bt },
-        backend,
-        attrs: plain,
-      }) as TensorInfo;
+      const at = transposeA ? keep(swapT(backend, a)) : a;
+      const bt = transposeB ? keep(swapT(backend, bm)) : bm;
+      return original({ inputs: { a: at, b: bt }, backend, attrs: plain }) as TensorInfo;
     });
   };
 }
@@ -224,11 +215,9 @@ export function transpose(original: KernelFunc): KernelFunc {
     const outer = [...Array(k).keys()].filter(
       (a) => a !== r && a !== c && (!lastKept || a < k - 1),
     );
-    const src0 = backend.getMemoryOffset(x.dataId);
-    const dst0 = backend.getMemoryOffset(out.dataId);
     const idx = new Array<number>(outer.length).fill(0);
-    let src = src0;
-    let dst = dst0;
+    let src = backend.getMemoryOffset(x.dataId);
+    let dst = backend.getMemoryOffset(out.dataId);
     for (;;) {
       if (lastKept) {
         simd.transpose_runs(src, dst, s[r]!, s[c]!, run, inStride[r]!, outStride[c]!);
@@ -441,7 +430,6 @@ export const conv2dBackpropInput: KernelFunc = ({ inputs, backend: b, attrs }) =
     ); // [1, N·Ho·Wo, kh·kw·Ci]
     const out = backend.makeOutput([n, h, w, ci], 'float32');
     // Views after the allocation, which may have grown (and so replaced) the heap.
-    const src = backend.typedArrayFromHeap(cols) as Float32Array;
     const dst = backend.typedArrayFromHeap(out) as Float32Array;
     dst.fill(0);
     const simd = ci % 4 === 0 ? simdKernels(backend) : null;
@@ -450,6 +438,7 @@ export const conv2dBackpropInput: KernelFunc = ({ inputs, backend: b, attrs }) =
       simd.col2im(at(cols), at(out), n, ho, wo, h, w, kh, kw, ci, sh, sw, top, left);
       return out;
     }
+    const src = backend.typedArrayFromHeap(cols) as Float32Array;
     const rowLen = kh * kw * ci;
     for (let img = 0; img < n; img++) {
       for (let i = 0; i < ho; i++) {
