@@ -33,6 +33,7 @@ import { writeResults } from './common.js';
 const { values } = parseArgs({ options: { quick: { type: 'boolean' } } });
 const quick = values.quick === true;
 const reps = quick ? 4 : 15;
+const blocks = quick ? 1 : 3; // timed blocks of `reps` steps: the lowest block median counts
 const warmup = 5; // steady state: the first steps of a process run slower (JIT, heap growth)
 const batch = 64;
 const adam = { learningRate: 2e-4, beta1: 0.5, beta2: 0.999 };
@@ -42,11 +43,11 @@ function median(xs: number[]): number {
   return s[s.length >> 1]!;
 }
 
-function time(f: (i: number) => void, n: number, blocks = 1): number {
+function time(f: (i: number) => void, n: number, blockCount: number): number {
   const medians: number[] = [];
   let step = 0;
   for (let i = 0; i < warmup; i++) f(step++);
-  for (let b = 0; b < blocks; b++) {
+  for (let b = 0; b < blockCount; b++) {
     const t: number[] = [];
     for (let i = 0; i < n; i++) {
       const t0 = performance.now();
@@ -72,7 +73,7 @@ function matMulThroughput(): { gflops: number; shapes: Record<string, number> } 
   for (const [m, k, n] of shapes) {
     const a = tf.randomNormal([m, k]);
     const b = tf.randomNormal([k, n]);
-    const ms = time(() => readSync(() => tf.matMul(a, b)), quick ? 5 : 20, quick ? 1 : 3);
+    const ms = time(() => readSync(() => tf.matMul(a, b)), quick ? 5 : 20, blocks);
     out[`${m}x${k}x${n}`] = (2 * m * k * n) / (ms * 1e6);
     a.dispose();
     b.dispose();
@@ -101,7 +102,7 @@ function measure(backend: string, arch: ModelArch, gflops: number): void {
   device.setGlobal(gan.generatorWeights().values, gan.discriminatorWeights().values);
   const real = new Float32Array(batch * 28 * 28).map((_, i) => Math.sin(i) * 0.9);
   const n = backend === 'cpu' ? Math.min(reps, 3) : reps;
-  const blocks = backend === 'cpu' || quick ? 1 : 3;
+  const stepBlocks = backend === 'cpu' ? 1 : blocks;
   for (const step of ['d', 'g'] as const) {
     const rooflineMs = flops[step] / (gflops * 1e6);
     let ms: number | null = null;
@@ -118,9 +119,9 @@ function measure(backend: string, arch: ModelArch, gflops: number): void {
                   () => i,
                 ),
               n,
-              blocks,
+              stepBlocks,
             )
-          : time((i) => gan.generatorSteps(1, batch, () => i), n, blocks);
+          : time((i) => gan.generatorSteps(1, batch, () => i), n, stepBlocks);
     } catch (err) {
       note = /Conv2DBackpropFilter/.test(String(err))
         ? 'impossible: no Conv2DBackpropFilter kernel'
@@ -151,7 +152,7 @@ console.log(
   `Node ${process.version}, ${os.cpus().length} CPUs (${os.cpus()[0]?.model ?? '?'}); ${describeBackend(info)}`,
 );
 console.log(
-  `batch ${batch}, MNIST shape: after ${warmup} warm-up steps, the lowest median of ${quick ? 1 : 3} blocks of ${reps} steps (cpu: one block of 3)\n`,
+  `batch ${batch}, MNIST shape: after ${warmup} warm-up steps, the lowest median of ${blocks} blocks of ${reps} steps (cpu: one block of 3)\n`,
 );
 
 throughputs['wasm'] = matMulThroughput();
@@ -208,9 +209,7 @@ const path = writeResults('compute', {
   batch,
   reps,
   warmup,
-  estimator: quick
-    ? 'median of one block'
-    : 'lowest median of 3 blocks (cpu: one block of 3 steps)',
+  estimator: `lowest median of ${blocks} block(s) of ${reps} steps (cpu: one block of 3 steps)`,
   matMulGflops: throughputs,
   steps: rows,
   wasmWorstRatio: worst,
