@@ -143,33 +143,6 @@ describe('k8s/ (kustomize)', () => {
   });
 });
 
-describe('container images (Dockerfiles, checked statically: no container engine here)', () => {
-  for (const f of [
-    'services/server/Dockerfile',
-    'services/device/Dockerfile',
-    'services/device/Dockerfile.gpu',
-  ]) {
-    it(`${f}: multi-stage, production dependencies only, non-root, health check`, () => {
-      const text = readFileSync(`${root}${f}`, 'utf8');
-      assert.ok((text.match(/^FROM /gm) ?? []).length >= 2, 'multi-stage');
-      assert.match(text, /npm prune --omit=dev/);
-      assert.match(text, /^USER node$/m);
-      // The native BLAKE3 loads in the image (its platform package is an optional dependency).
-      assert.match(text, /node -e "require\('@napi-rs\/blake-hash'\)\.blake3\(/);
-      assert.match(text, /^HEALTHCHECK .*\\\n\s+CMD .*\/healthz/m);
-      assert.match(text, /^CMD \["node", "services\/(server|device)\/dist\/main\.js"\]$/m);
-      for (const [, src] of text.matchAll(/^COPY (?!--from)(\S+)/gm)) {
-        assert.ok(existsSync(`${root}${src}`), `${f} copies ${src}, which exists`);
-      }
-    });
-  }
-  it('the GPU image is built on the CUDA and cuDNN that tfjs-node-gpu 4.x needs', () => {
-    const text = readFileSync(`${root}services/device/Dockerfile.gpu`, 'utf8');
-    assert.match(text, /^FROM nvidia\/cuda:11\.2\.\d+-cudnn8-runtime/m);
-    assert.match(text, /@tensorflow\/tfjs-node-gpu@4\.22\.0/);
-  });
-});
-
 describe('charts/distgan', () => {
   const schema = JSON.parse(readFileSync(`${chart}values.schema.json`, 'utf8')) as object;
   const defaults = parse(readFileSync(`${chart}values.yaml`, 'utf8')) as Record<string, unknown>;

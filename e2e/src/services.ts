@@ -1,8 +1,5 @@
 import { connect } from 'amqplib';
 import { Redis } from 'ioredis';
-import { getContainerRuntimeClient, type StartedTestContainer } from 'testcontainers';
-import { RabbitMQContainer } from '@testcontainers/rabbitmq';
-import { RedisContainer } from '@testcontainers/redis';
 
 /** The RabbitMQ and Redis the suite talks to, and where they came from. */
 export interface Services {
@@ -13,18 +10,6 @@ export interface Services {
 }
 
 const redact = (url: string): string => url.replace(/:[^:@/]+@/, ':***@');
-
-async function hasContainerRuntime(timeoutMs: number): Promise<boolean> {
-  try {
-    await Promise.race([
-      getContainerRuntimeClient(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('timed out')), timeoutMs)),
-    ]);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function reachable(rabbitmqUrl: string, redisUrl: string): Promise<string | undefined> {
   try {
@@ -50,39 +35,24 @@ async function reachable(rabbitmqUrl: string, redisUrl: string): Promise<string 
 }
 
 /**
- * RabbitMQ and Redis containers (testcontainers) when a container runtime is available;
- * otherwise the services named by RABBITMQ_URL and REDIS_URL (default: the local ones). Fails
- * with a clear message when neither can be reached.
+ * The services named by RABBITMQ_URL and REDIS_URL (default: the local ones) for the process-mode
+ * suite; the container-mode suite (containers.e2e.test.ts) runs its own in containers. Fails
+ * with a clear message when they cannot be reached.
  */
 export async function startServices(): Promise<Services> {
-  if (await hasContainerRuntime(5000)) {
-    const started: StartedTestContainer[] = [];
-    const rabbit = await new RabbitMQContainer('rabbitmq:3.13-alpine').start();
-    started.push(rabbit);
-    const redis = await new RedisContainer('redis:7-alpine').start();
-    started.push(redis);
-    return {
-      rabbitmqUrl: rabbit.getAmqpUrl(),
-      redisUrl: redis.getConnectionUrl(),
-      source: 'testcontainers: RabbitMQ and Redis containers',
-      stop: async () => {
-        for (const c of started) await c.stop();
-      },
-    };
-  }
   const rabbitmqUrl = process.env['RABBITMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
   const redisUrl = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
   const problem = await reachable(rabbitmqUrl, redisUrl);
   if (problem) {
     throw new Error(
-      `no container runtime for testcontainers, and ${problem}. Start a Docker engine, or point ` +
-        'RABBITMQ_URL and REDIS_URL at running services.',
+      `${problem}. Start RabbitMQ and Redis, or point RABBITMQ_URL and REDIS_URL at running ` +
+        'services.',
     );
   }
   return {
     rabbitmqUrl,
     redisUrl,
-    source: `no container runtime: the services at RABBITMQ_URL=${redact(rabbitmqUrl)} and REDIS_URL=${redisUrl}`,
+    source: `process mode: the services as processes, RabbitMQ at ${redact(rabbitmqUrl)} and Redis at ${redisUrl}`,
     stop: () => Promise.resolve(),
   };
 }

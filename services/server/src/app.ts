@@ -45,6 +45,8 @@ export class ServerApp {
   private stopping = false;
   private lastReport: RoundReport | undefined;
   private latestGrid: Uint8Array | undefined;
+  /** The checkpoint round this process resumed from, if it did. */
+  private resumedFrom: number | undefined;
   private lastEval: { round: number; fid?: number; eval: Partial<SampleQuality> } | undefined;
   private devices: Awaited<ReturnType<Membership['list']>> = [];
   readonly metrics: ServerMetrics = createServerMetrics();
@@ -177,7 +179,12 @@ export class ServerApp {
       gan.setOptimizerState(resumed.optimizer);
       coordinator.round = resumed.round + 1;
       this.metrics.round.set(resumed.round);
-      this.log.info({ round: resumed.round }, 'resumed from checkpoint');
+      this.resumedFrom = resumed.round;
+      // What the run goes on with, read back from the model: an operator (and the end-to-end
+      // suite) can compare it byte for byte with the checkpoint's generator blob.
+      const record = `resumed-round-${String(resumed.round).padStart(6, '0')}-generator.dgwb`;
+      writeFileSync(join(runDir, record), encodeWeights(gan.generatorWeights()));
+      this.log.info({ round: resumed.round, generator: record }, 'resumed from checkpoint');
     }
     const evaluate = await this.evaluation(dataset.name, spec.latentDim, (z) => gan.sample(z));
     const fixedZ = gan.latentBatch(64, deriveSeed(c.SEED, 'sample-grid'));
@@ -346,6 +353,7 @@ export class ServerApp {
       status: this.status,
       round: this.lastReport?.round ?? -1,
       rounds: this.config.ROUNDS,
+      resumedFrom: this.resumedFrom,
       schedule: this.config.SCHEDULE,
       devices: this.devices,
       losses: this.lastReport?.losses,
