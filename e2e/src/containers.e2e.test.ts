@@ -189,15 +189,17 @@ describe('end to end in containers: server, devices, RabbitMQ, Redis, Prometheus
         ERL_EPMD_PORT: String(ports.epmd),
         RABBITMQ_NODENAME: `${fleet.id}@localhost`,
       },
-      logLine: /Server startup complete/,
+      healthy: true,
     });
     redisContainer = await fleet.start({
       name: 'redis',
       image: images.redis,
-      command: ['--port', String(ports.redis)],
-      logLine: /Ready to accept connections/,
+      env: { REDIS_PORT: String(ports.redis) },
+      healthy: true,
     });
     redis = new Redis(`redis://127.0.0.1:${ports.redis}`, { maxRetriesPerRequest: 3 });
+    redis.on('error', () => {}); // refused while its container restarts; it reconnects
+
     prom = new Prometheus(ports.prom, { kind: 'container', fleet, image: images.prometheus });
     await prom.start([{ port: ports.server, job: 'server' }]);
   };
@@ -229,6 +231,8 @@ describe('end to end in containers: server, devices, RabbitMQ, Redis, Prometheus
       assert.notEqual(write.exitCode, 0, 'writing under /app fails');
       assert.match(write.output, /Read-only file system/);
     }
+    for (const c of [rabbit, redisContainer])
+      assert.equal((await fleet.inspect(c)).health, 'healthy', 'the broker images answer theirs');
     // The dashboard's script is bundled inside the server image on the first request.
     const page = await fetch(`http://127.0.0.1:${ports.server}/`);
     assert.equal(page.status, 200);

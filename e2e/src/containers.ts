@@ -47,9 +47,6 @@ export interface StartOptions {
   name: string;
   image: string;
   env?: Record<string, string>;
-  command?: string[];
-  /** Ready when the log says this. */
-  logLine?: RegExp;
   /** Ready when the image's own HEALTHCHECK passes (run every second instead of its interval). */
   healthy?: boolean;
   /** As the chart runs the services: read-only root, /tmp on tmpfs, no capabilities. */
@@ -88,7 +85,6 @@ export class Fleet {
           this.tails.set(o.name, ((this.tails.get(o.name) ?? '') + d.toString()).slice(-6000));
         });
       });
-    if (o.command) c = c.withCommand(o.command);
     if (o.binds) c = c.withBindMounts(o.binds.map((b) => ({ mode: 'rw' as const, ...b })));
     if (o.hardened) {
       c = c
@@ -102,8 +98,6 @@ export class Fleet {
       c = c
         .withHealthCheck({ test, interval: 1000, timeout: 3000, retries: 3, startPeriod: 0 })
         .withWaitStrategy(Wait.forHealthCheck());
-    } else if (o.logLine) {
-      c = c.withWaitStrategy(Wait.forLogMessage(o.logLine));
     }
     try {
       const started = await c.start();

@@ -71,7 +71,8 @@ export class Prometheus {
       this.container = await this.host.fleet.start({
         name: 'prometheus',
         image: this.host.image,
-        command: [`--web.listen-address=127.0.0.1:${this.port}`, '--log.level=warn'],
+        env: { PROMETHEUS_ADDRESS: `127.0.0.1:${this.port}` },
+        healthy: true,
         binds: [{ source: this.dir, target: CONTAINER_DIR, mode: 'ro' }],
       });
     } else {
