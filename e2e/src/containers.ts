@@ -123,9 +123,21 @@ export class Fleet {
     await client.container.getById(c.getId()).kill();
   }
 
+  /**
+   * `docker pause`. The cgroup-v1 freezer can give up on a busy container ("unable to freeze")
+   * and succeed a moment later (seen here on the server mid-round): a few tries.
+   */
   async pause(c: StartedTestContainer): Promise<void> {
     const client = await getContainerRuntimeClient();
-    await client.container.getById(c.getId()).pause();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await client.container.getById(c.getId()).pause();
+        return;
+      } catch (err) {
+        if (attempt >= 5 || !/unable to freeze/.test((err as Error).message)) throw err;
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
   }
 
   async unpause(c: StartedTestContainer): Promise<void> {

@@ -89,6 +89,20 @@ const imageId = (ref: string): string | undefined => {
 const imageBytes = (ref: string): number =>
   Number(docker(['image', 'inspect', '--format', '{{.Size}}', ref]));
 
+/**
+ * Removes the other tags of an image's repository (older content), so that repeated builds do
+ * not fill the disk. An image still used by a container, or as another image's base, stays.
+ */
+function removeStale(name: string, current: string, log: Log): void {
+  const tags = docker(['image', 'ls', '--format', '{{.Repository}}:{{.Tag}}', `${PREFIX}/${name}`])
+    .split('\n')
+    .filter((t) => t && t !== current);
+  for (const tag of tags) {
+    const r = spawnSync('docker', ['image', 'rm', tag], { encoding: 'utf8' });
+    if (r.status === 0) log(`removed ${tag} (older content)`);
+  }
+}
+
 /** Runs a command with its output streamed through `log`, line by line, prefixed. */
 function run(
   cmd: string,
@@ -183,6 +197,7 @@ export async function buildImages(log: Log = console.log): Promise<Images> {
       await make(ref);
     }
     const seconds = (Date.now() - start) / 1000;
+    removeStale(name, ref, log);
     const entry = { name, tag: ref, cached, seconds, bytes: imageBytes(ref) };
     built.push(entry);
     log(
