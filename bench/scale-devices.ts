@@ -9,7 +9,8 @@
  */
 import { partitionIid } from '@distgan/data';
 import { initBackend, LocalDiscriminatorTrainer } from '@distgan/gan';
-import { DeviceRuntime, RabbitRoundTransport, RedisBlobStore } from '@distgan/transport';
+import { DeviceRuntime } from '@distgan/engine';
+import { RabbitRoundTransport, RedisBlobStore } from '@distgan/transport';
 import { SCALE_ADAM, SCALE_SPEC, scaleData, scaleDeviceId } from './scale-common.js';
 
 const [runId, count] = [process.argv[2], Number(process.argv[3])];

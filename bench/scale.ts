@@ -18,7 +18,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { GlobalGan, initBackend } from '@distgan/gan';
-import { Coordinator, RabbitRoundTransport, RedisBlobStore } from '@distgan/transport';
+import { Coordinator } from '@distgan/engine';
+import { RabbitRoundTransport, RedisBlobStore } from '@distgan/transport';
 import { writeResults } from './common.js';
 import { SCALE_ADAM, SCALE_SPEC, scaleDeviceId } from './scale-common.js';
 

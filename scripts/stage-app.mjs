@@ -35,6 +35,8 @@ const RUNTIME_WORKSPACES = new Set([
   'libs/gan',
   'libs/eval',
   'libs/telemetry',
+  'libs/engine',
+  'libs/run',
   'libs/transport',
   'libs/dashboard',
   'services/server',

@@ -5,15 +5,15 @@ import {
   type RecoveringChannelModel,
 } from 'amqplib';
 import { names, type RunNames } from '@distgan/protocol';
-import { AsyncQueue } from './async-queue.js';
-import { TransportError } from './errors.js';
+import { AsyncQueue } from '@distgan/engine';
+import { TransportError } from '@distgan/engine';
 import type {
   InboundMessage,
   RoundInbox,
   RoundTransport,
   TaskSubscription,
   TaskTarget,
-} from './round-transport.js';
+} from '@distgan/engine';
 
 export interface RabbitOptions {
   /** amqp://user:pass@host:port/vhost */

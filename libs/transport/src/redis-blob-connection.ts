@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
-import type { BlobLease } from './blob-store.js';
-import { TransportError } from './errors.js';
+import type { BlobLease } from '@distgan/engine';
+import { TransportError } from '@distgan/engine';
 
 /**
  * Receive buffers kept between reads. A weight blob read into fresh memory costs a page fault

@@ -1,6 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import { unpooledLease, type BlobLease, type BlobStore } from './blob-store.js';
-import { TransportError } from './errors.js';
+import { unpooledLease, type BlobLease, type BlobStore } from '@distgan/engine';
+import { TransportError } from '@distgan/engine';
 import { reconnectDelayMs, RedisBlobConnection } from './redis-blob-connection.js';
 
 export interface RedisBlobStoreOptions {

@@ -1,5 +1,5 @@
 import { ConfigError, parsers, parseSettings, type Setting } from '@distgan/protocol';
-import { CONNECTION_SETTINGS, DATA_SETTINGS } from '@distgan/transport';
+import { CONNECTION_SETTINGS, DATA_SETTINGS } from '@distgan/run';
 
 /** The device's environment. */
 export const DEVICE_SETTINGS = {

@@ -3,16 +3,9 @@ import Fastify from 'fastify';
 import { describeBackend, initBackend, LocalDiscriminatorTrainer } from '@distgan/gan';
 import { ConfigError, setDigestAlgorithm } from '@distgan/protocol';
 import { createDeviceMetrics, createLogger } from '@distgan/telemetry';
-import {
-  dataConfigOf,
-  DeviceRuntime,
-  loadRunDataset,
-  Membership,
-  modelSpecFor,
-  RabbitRoundTransport,
-  RedisBlobStore,
-  shardOf,
-} from '@distgan/transport';
+import { DeviceRuntime } from '@distgan/engine';
+import { dataConfigOf, loadRunDataset, modelSpecFor, shardOf } from '@distgan/run';
+import { RedisMembership, RabbitRoundTransport, RedisBlobStore } from '@distgan/transport';
 import { loadDeviceConfig, type DeviceConfig } from './config.js';
 
 let c: DeviceConfig;
@@ -60,7 +53,7 @@ const rabbit = await RabbitRoundTransport.connect({
   onState: (s, d) =>
     log[s === 'connected' ? 'info' : 'warn']({ rabbitmq: s, detail: d }, `RabbitMQ ${s}`),
 });
-const membership = new Membership(redis, c.RUN_ID, c.HEARTBEAT_TIMEOUT_S);
+const membership = new RedisMembership(redis, c.RUN_ID, c.HEARTBEAT_TIMEOUT_S);
 const runtime = new DeviceRuntime(
   new LocalDiscriminatorTrainer(spec, { learningRate: 2e-4, beta1: 0.5, beta2: 0.999 }),
   rabbit,

@@ -18,7 +18,7 @@ import {
 import { DEFAULTS, type EmbeddedConfig } from './config.js';
 import { runEmbedded } from './run.js';
 import { shareDataset, startThreadedDevices } from './device-threads.js';
-import { MemoryBlobStore, MemoryRoundTransport } from '@distgan/transport';
+import { MemoryBlobStore, MemoryRoundTransport } from '@distgan/engine';
 
 function config(deviceThreads: number, schedule: EmbeddedConfig['schedule']): EmbeddedConfig {
   return {

@@ -19,7 +19,7 @@ import {
   type RoundTransport,
   type TaskOutcome,
   type TaskSubscription,
-} from '@distgan/transport';
+} from '@distgan/engine';
 
 /** What every device of a run is made with, in the main thread and in a worker alike. */
 export interface DeviceSetup {

@@ -4,7 +4,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '@distgan/gan';
-import type { BlobStore, InboundMessage, RoundTransport } from '@distgan/transport';
+import type { BlobStore, InboundMessage, RoundTransport } from '@distgan/engine';
 import { setDigestAlgorithm } from '@distgan/protocol';
 import {
   createDevice,

@@ -1,5 +1,5 @@
 /** @distgan/embedded — the embedded run: coordinator and devices in one process. */
-export { modelSpecFor } from '@distgan/transport';
+export { modelSpecFor } from '@distgan/run';
 export { runEmbedded, deviceId, type RunHooks, type RunSummary, type RoundLine } from './run.js';
 export { loadGenerator, sampleFromRun } from './load.js';
 export { DEFAULTS, type EmbeddedConfig, type DatasetName, type PartitionScheme } from './config.js';

@@ -36,12 +36,12 @@ import {
 } from '@distgan/protocol';
 import {
   Coordinator,
-  modelSpecFor,
   MemoryBlobStore,
   MemoryRoundTransport,
   type RoundReport,
   type TaskOutcome,
-} from '@distgan/transport';
+} from '@distgan/engine';
+import { modelSpecFor } from '@distgan/run';
 import type { EmbeddedConfig, Method } from './config.js';
 import { renderFidPlot, renderLossPlot } from './plot.js';
 import {

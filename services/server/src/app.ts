@@ -19,16 +19,19 @@ import {
   type ServerMetrics,
 } from '@distgan/telemetry';
 import {
-  CheckpointStore,
-  dataConfigOf,
   Coordinator,
-  loadRunDataset,
-  Membership,
-  modelSpecFor,
+  directoryCheckpointStore,
+  RoundFailedError,
+  type CheckpointStore,
+  type DeviceStatus,
+  type RoundReport,
+} from '@distgan/engine';
+import { dataConfigOf, loadRunDataset, modelSpecFor } from '@distgan/run';
+import {
+  RedisCheckpointStore,
+  RedisMembership,
   RabbitRoundTransport,
   RedisBlobStore,
-  RoundFailedError,
-  type RoundReport,
 } from '@distgan/transport';
 import type { ServerConfig } from './config.js';
 
@@ -48,7 +51,7 @@ export class ServerApp {
   /** The checkpoint round this process resumed from, if it did. */
   private resumedFrom: number | undefined;
   private lastEval: { round: number; fid?: number; eval: Partial<SampleQuality> } | undefined;
-  private devices: Awaited<ReturnType<Membership['list']>> = [];
+  private devices: DeviceStatus[] = [];
   readonly metrics: ServerMetrics = createServerMetrics();
   http!: FastifyInstance;
   private redis!: RedisBlobStore;
@@ -117,8 +120,10 @@ export class ServerApp {
       generator: gan.generator.params.specs,
       discriminator: gan.discriminator.params.specs,
     };
-    const checkpoints = new CheckpointStore(this.redis, c.RUN_ID);
-    const membership = new Membership(this.redis, c.RUN_ID, c.HEARTBEAT_TIMEOUT_S);
+    const checkpoints: CheckpointStore = c.CHECKPOINT_DIR
+      ? directoryCheckpointStore(join(c.CHECKPOINT_DIR, c.RUN_ID), c.RUN_ID)
+      : new RedisCheckpointStore(this.redis, c.RUN_ID);
+    const membership = new RedisMembership(this.redis, c.RUN_ID, c.HEARTBEAT_TIMEOUT_S);
     const runDir = join(c.OUT, c.RUN_ID);
     mkdirSync(join(runDir, 'samples'), { recursive: true });
 

@@ -1,5 +1,5 @@
 import { parsers, parseSettings, type Setting } from '@distgan/protocol';
-import { CONNECTION_SETTINGS, DATA_SETTINGS } from '@distgan/transport';
+import { CONNECTION_SETTINGS, DATA_SETTINGS } from '@distgan/run';
 
 const positive = parsers.number((n) => n > 0, 'greater than 0');
 const beta = parsers.number((n) => n >= 0 && n < 1, 'in [0, 1)');
@@ -63,6 +63,11 @@ export const SERVER_SETTINGS = {
     default: 10,
     help: 'rounds between checkpoints',
   } as Setting<number>,
+  CHECKPOINT_DIR: {
+    parse: parsers.text,
+    default: '',
+    help: 'a folder (a mounted volume) for the checkpoints instead of Redis',
+  } as Setting<string>,
   SAMPLE_EVERY: {
     parse: parsers.integer(1),
     default: 50,

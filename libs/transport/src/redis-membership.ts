@@ -1,21 +1,17 @@
 import { names, type RunNames } from '@distgan/protocol';
+import {
+  TransportError,
+  type DeviceRegistration,
+  type DeviceStatus,
+  type Membership,
+} from '@distgan/engine';
 import type { RedisBlobStore } from './redis-blob-store.js';
-import { TransportError } from './errors.js';
-
-export interface DeviceRegistration {
-  deviceId: string;
-  samples: number;
-  shard: number;
-  backend: string;
-  registeredAt: number;
-}
 
 /**
- * Who takes part in a run (DESIGN.md §3): a device registers in the run's devices hash and keeps
- * a liveness key alive with its heartbeat; the key expires when the device stops beating, so
- * "alive" needs no clock agreement between machines.
+ * Membership in Redis (DESIGN.md §3): a device registers in the run's devices hash and keeps a
+ * liveness key alive with its heartbeat; the key expires when the device stops beating.
  */
-export class Membership {
+export class RedisMembership implements Membership {
   private readonly names: RunNames;
 
   constructor(
@@ -33,7 +29,6 @@ export class Membership {
     });
   }
 
-  /** Refreshes the liveness key, and the registration with it (Redis may have restarted empty). */
   async heartbeat(reg: DeviceRegistration): Promise<void> {
     await this.register(reg);
   }
@@ -45,8 +40,7 @@ export class Membership {
     });
   }
 
-  /** Registered devices, with whether each is alive now. */
-  async list(): Promise<(DeviceRegistration & { alive: boolean })[]> {
+  async list(): Promise<DeviceStatus[]> {
     return this.run('list', async (c) => {
       const all = await c.hgetall(this.names.devicesKey);
       const regs = Object.values(all).map((v) => JSON.parse(v) as DeviceRegistration);
