@@ -1,4 +1,4 @@
-import { DistganError } from '@distgan/protocol';
+import { DistganError, registerWireError } from '@distgan/protocol';
 
 /** A round closed with fewer accepted updates than the quorum; the round is retried. */
 export class QuorumNotReachedError extends DistganError {
@@ -28,6 +28,7 @@ export class RoundFailedError extends DistganError {
       'ROUND_FAILED',
       `round ${round} of run "${runId}" failed ${attempts} time(s): ${cause.message}`,
       { run: runId, round },
+      { cause },
     );
   }
 }
@@ -46,6 +47,10 @@ export class TransportError extends DistganError {
       'TRANSPORT_UNAVAILABLE',
       `${operation} failed: ${cause instanceof Error ? cause.message : String(cause)}`,
       context,
+      { cause },
     );
   }
 }
+
+// Errors keep their class across the embedded run's worker threads (see errorToWire).
+for (const cls of [QuorumNotReachedError, RoundFailedError, TransportError]) registerWireError(cls);

@@ -18,7 +18,13 @@ import {
 import { DEFAULTS, type EmbeddedConfig } from './config.js';
 import { runEmbedded } from './run.js';
 import { shareDataset, startThreadedDevices } from './device-threads.js';
-import { MemoryBlobStore, MemoryRoundTransport } from '@distgan/engine';
+import {
+  MemoryBlobStore,
+  MemoryRoundTransport,
+  TransportError,
+  type RoundInbox,
+  type TaskOutcome,
+} from '@distgan/engine';
 
 function config(deviceThreads: number, schedule: EmbeddedConfig['schedule']): EmbeddedConfig {
   return {
@@ -127,30 +133,9 @@ describe('devices in worker threads (embedded run)', () => {
     const failures: Error[] = [];
     const devices = await startTiny({ backend: 'cpu' }, failures, { transport, store });
     const gan = new GlobalGan(tinySetup().spec, { seed: 1, generatorAdam: tinySetup().adam });
-    const n = names('tiny');
     try {
       // The main thread writes BLAKE3 (its default here); the worker was set up with SHA-256.
-      const g = encodeWeights(gan.generatorWeights(), { digest: 'blake3' });
-      const d = encodeWeights(gan.discriminatorWeights(), { digest: 'blake3' });
-      await store.put(n.generatorKey(0), g);
-      await store.put(n.discriminatorKey(0), d);
-      const inbox = await transport.openRound(0);
-      const task: RoundTask = {
-        type: 'RoundTask',
-        version: PROTOCOL_VERSION,
-        runId: 'tiny',
-        round: 0,
-        schedule: 'serial',
-        generator: { key: n.generatorKey(0), digest: blobDigestHex(g) },
-        discriminator: { key: n.discriminatorKey(0), digest: blobDigestHex(d) },
-        replyTo: inbox.name,
-        deadlineAt: Date.now() + 60_000,
-        issuedAt: Date.now(),
-        training: { localSteps: 1, batchSize: 2, ...tinySetup().adam },
-        seed: 1,
-        participants: ['device-0'],
-      };
-      await transport.publishTask(encodeMessage(task), { kind: 'all' });
+      const inbox = await publishTinyTask(transport, store, gan);
       const msg = await inbox.receive(30_000);
       assert.ok(msg, 'an update arrived');
       const update = parseMessage(msg.body, {
@@ -161,6 +146,39 @@ describe('devices in worker threads (embedded run)', () => {
       assert.ok(blob);
       assert.equal(blobDigestAlgorithm(blob), 'sha256');
       assert.equal(blobDigestHex(blob), update.blob.digest);
+      assert.deepEqual(failures, []);
+    } finally {
+      gan.dispose();
+      await devices.stop();
+    }
+  });
+
+  it("an error of the main thread's store reaches the worker with its class: a TransportError is a retry", async () => {
+    await initBackend();
+    const transport = new MemoryRoundTransport('tiny');
+    const memory = new MemoryBlobStore();
+    let failGets = 1;
+    const store = Object.assign(Object.create(memory) as MemoryBlobStore, {
+      get: (key: string) =>
+        failGets-- > 0
+          ? Promise.reject(new TransportError('Redis GET', new Error('ECONNRESET')))
+          : memory.get(key),
+    });
+    const outcomes: string[] = [];
+    const failures: Error[] = [];
+    const devices = await startTiny({ backend: 'cpu' }, failures, { transport, store }, (o) =>
+      outcomes.push(o.kind),
+    );
+    const gan = new GlobalGan(tinySetup().spec, { seed: 1, generatorAdam: tinySetup().adam });
+    try {
+      const inbox = await publishTinyTask(transport, memory, gan);
+      assert.ok(await inbox.receive(30_000), 'the requeued task was trained');
+      // The outcome is posted after the update: wait for it.
+      for (let i = 0; i < 250 && outcomes.length < 2; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      // Across the thread boundary the error was still a TransportError: the task went back to
+      // its queue. As a plain Error it would have been a failure, and the task dead-lettered.
+      assert.deepEqual(outcomes, ['retry', 'trained']);
       assert.deepEqual(failures, []);
     } finally {
       gan.dispose();
@@ -183,6 +201,7 @@ function startTiny(
     transport: new MemoryRoundTransport('tiny'),
     store: new MemoryBlobStore(),
   },
+  onOutcome: (o: TaskOutcome) => void = () => {},
 ): ReturnType<typeof startThreadedDevices> {
   return startThreadedDevices({
     threads: opts.threads ?? 1,
@@ -194,9 +213,40 @@ function startTiny(
     })),
     transport: wire.transport,
     store: wire.store,
-    onOutcome: () => {},
+    onOutcome: (_id, o) => onOutcome(o),
     onFailure: (err) => failures.push(err),
   });
+}
+
+/** Round 0's blobs (BLAKE3) and task for one tiny device; the round's inbox. */
+async function publishTinyTask(
+  transport: MemoryRoundTransport,
+  store: MemoryBlobStore,
+  gan: GlobalGan,
+): Promise<RoundInbox> {
+  const n = names('tiny');
+  const g = encodeWeights(gan.generatorWeights(), { digest: 'blake3' });
+  const d = encodeWeights(gan.discriminatorWeights(), { digest: 'blake3' });
+  await store.put(n.generatorKey(0), g);
+  await store.put(n.discriminatorKey(0), d);
+  const inbox = await transport.openRound(0);
+  const task: RoundTask = {
+    type: 'RoundTask',
+    version: PROTOCOL_VERSION,
+    runId: 'tiny',
+    round: 0,
+    schedule: 'serial',
+    generator: { key: n.generatorKey(0), digest: blobDigestHex(g) },
+    discriminator: { key: n.discriminatorKey(0), digest: blobDigestHex(d) },
+    replyTo: inbox.name,
+    deadlineAt: Date.now() + 60_000,
+    issuedAt: Date.now(),
+    training: { localSteps: 1, batchSize: 2, ...tinySetup().adam },
+    seed: 1,
+    participants: ['device-0'],
+  };
+  await transport.publishTask(encodeMessage(task), { kind: 'all' });
+  return inbox;
 }
 
 function tinySetup(): Omit<Parameters<typeof startThreadedDevices>[0]['setup'], 'backend'> {

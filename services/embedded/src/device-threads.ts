@@ -11,7 +11,12 @@
 import { Worker } from 'node:worker_threads';
 import type { Dataset } from '@distgan/data';
 import { LocalDiscriminatorTrainer, type ModelSpec } from '@distgan/gan';
-import type { DigestAlgorithm } from '@distgan/protocol';
+import {
+  errorFromWire,
+  errorToWire,
+  type DigestAlgorithm,
+  type WireError,
+} from '@distgan/protocol';
 import {
   DeviceRuntime,
   type BlobStore,
@@ -73,13 +78,22 @@ export type WorkerRequest =
   | { op: 'publishUpdate'; id: number; replyTo: string; body: Uint8Array }
   | { op: 'subscribe'; id: number; deviceId: string }
   | { op: 'settle'; task: number; how: 'ack' | 'reject' | 'requeue' }
-  | { op: 'outcome'; deviceId: string; outcome: TaskOutcome }
+  | { op: 'outcome'; deviceId: string; outcome: WireOutcome }
   | { op: 'ready' }
   | { op: 'stopped' };
 
+/** A task's outcome as it crosses the thread boundary: a failure's error as data. */
+export type WireOutcome =
+  Exclude<TaskOutcome, { kind: 'failed' }> | { kind: 'failed'; error: WireError };
+
+export const outcomeToWire = (o: TaskOutcome): WireOutcome =>
+  o.kind === 'failed' ? { kind: 'failed', error: errorToWire(o.error) } : o;
+export const outcomeFromWire = (o: WireOutcome): TaskOutcome =>
+  o.kind === 'failed' ? { kind: 'failed', error: errorFromWire(o.error) } : o;
+
 /** Main → worker. */
 export type MainMessage =
-  | { op: 'reply'; id: number; value?: unknown; error?: string }
+  | { op: 'reply'; id: number; value?: unknown; error?: WireError }
   | { op: 'task'; deviceId: string; task: number; body: Uint8Array }
   | { op: 'stop' };
 
@@ -151,8 +165,8 @@ export async function startThreadedDevices(opts: {
     const worker = spawnWorker({ ...opts.setup, devices }, heapMb);
     const pending = new Map<number, InboundMessage>();
     let nextTask = 0;
-    // Answers request `id` with what `work` resolves to, or with its error's message. Values are
-    // cloned into the worker; views of shared memory stay shared.
+    // Answers request `id` with what `work` resolves to, or with its error (class, code, context
+    // and cause kept). Values are cloned into the worker; views of shared memory stay shared.
     const answer = (id: number, work: Promise<unknown>): void => {
       work.then(
         (value) => worker.postMessage({ op: 'reply', id, value } satisfies MainMessage),
@@ -160,7 +174,7 @@ export async function startThreadedDevices(opts: {
           worker.postMessage({
             op: 'reply',
             id,
-            error: err instanceof Error ? err.message : String(err),
+            error: errorToWire(err),
           } satisfies MainMessage),
       );
     };
@@ -212,7 +226,7 @@ export async function startThreadedDevices(opts: {
           break;
         }
         case 'outcome':
-          opts.onOutcome(m.deviceId, m.outcome);
+          opts.onOutcome(m.deviceId, outcomeFromWire(m.outcome));
           break;
         case 'ready':
           resolveReady();

@@ -5,9 +5,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '@distgan/gan';
 import type { BlobStore, InboundMessage, RoundTransport } from '@distgan/engine';
-import { setDigestAlgorithm } from '@distgan/protocol';
+import { errorFromWire, setDigestAlgorithm } from '@distgan/protocol';
 import {
   createDevice,
+  outcomeToWire,
   type MainMessage,
   type WorkerRequest,
   type WorkerSetup,
@@ -61,7 +62,7 @@ await initBackend({ forced: setup.backend, patchWasm: setup.patchWasm });
 setDigestAlgorithm(setup.blobDigest);
 const devices = setup.devices.map((device) =>
   createDevice(setup, device, transport, store, (outcome) =>
-    send({ op: 'outcome', deviceId: device.id, outcome }),
+    send({ op: 'outcome', deviceId: device.id, outcome: outcomeToWire(outcome) }),
   ),
 );
 
@@ -69,7 +70,7 @@ port.on('message', (m: MainMessage) => {
   if (m.op === 'reply') {
     const c = calls.get(m.id);
     calls.delete(m.id);
-    if (m.error !== undefined) c?.reject(new Error(m.error));
+    if (m.error !== undefined) c?.reject(errorFromWire(m.error));
     else c?.resolve(m.value);
   } else if (m.op === 'task') {
     const task = m.task;
