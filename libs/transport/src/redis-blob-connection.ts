@@ -1,4 +1,5 @@
-import { connect, type Socket } from 'node:net';
+import { connect, isIP, type Socket } from 'node:net';
+import { connect as connectTls, type ConnectionOptions as TlsOptions } from 'node:tls';
 import type { BlobLease } from '@distgan/engine';
 import { TransportError } from '@distgan/engine';
 
@@ -44,8 +45,17 @@ export class BufferPool {
 }
 
 export interface RedisBlobConnectionOptions {
-  /** redis://[user:password@]host[:port][/db]. TLS (rediss://) is not handled here. */
+  /**
+   * redis[s]://[[user]:password@]host[:port][/db]: an ACL user (AUTH user password) or the
+   * default user (AUTH password), a database index (SELECT), TLS with rediss://.
+   */
   url: string;
+  /**
+   * TLS options for rediss:// (a private CA, a client certificate), as ioredis's `tls`. The
+   * server's name is checked against its certificate; Node's trust store applies, with
+   * NODE_EXTRA_CA_CERTS.
+   */
+  tls?: TlsOptions;
   pool?: BufferPool;
   /** Longest wait between reconnection attempts. Default 5 s. */
   maxRetryDelayMs?: number;
@@ -69,6 +79,10 @@ interface Request {
 export function reconnectDelayMs(attempt: number, maxMs: number): number {
   return Math.min(maxMs, 50 * 2 ** Math.min(attempt, 10));
 }
+
+/** Codes of TLS errors that no retry can fix (Node's and OpenSSL's). */
+const TLS_REFUSALS =
+  /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS_CERT_ALTNAME_INVALID|ERR_SSL/;
 
 /** A header line longer than this is not RESP from Redis. */
 const MAX_LINE = 64 * 1024;
@@ -94,6 +108,8 @@ export class RedisBlobConnection {
   private readonly readBuffer: Buffer;
   private readonly host: string;
   private readonly port: number;
+  /** Set for rediss:// URLs. */
+  private readonly tls: TlsOptions | undefined;
   // Parser state, reset with every connection.
   private line = '';
   private body: { buffer: ArrayBuffer; length: number; got: number } | undefined;
@@ -101,11 +117,17 @@ export class RedisBlobConnection {
 
   constructor(private readonly opts: RedisBlobConnectionOptions) {
     const url = new URL(opts.url);
-    if (url.protocol !== 'redis:') {
-      throw new Error(`the blob connection handles redis:// URLs, not ${url.protocol}//`);
+    if (!RedisBlobConnection.handles(opts.url)) {
+      throw new Error(
+        `the blob connection handles redis:// and rediss:// URLs, not ${url.protocol}//`,
+      );
     }
     this.host = url.hostname.replace(/^\[|\]$/g, '') || '127.0.0.1';
     this.port = url.port ? Number(url.port) : 6379;
+    this.tls =
+      url.protocol === 'rediss:'
+        ? { ...(isIP(this.host) ? {} : { servername: this.host }), ...opts.tls }
+        : undefined;
     const password = decodeURIComponent(url.password);
     const user = decodeURIComponent(url.username);
     if (password)
@@ -114,6 +136,12 @@ export class RedisBlobConnection {
     if (db && db !== '0') this.handshake.push([command(['SELECT', db])]);
     this.pool = opts.pool ?? new BufferPool();
     this.readBuffer = Buffer.allocUnsafe(opts.readBufferBytes ?? 256 * 1024);
+  }
+
+  /** Whether a URL is one this connection speaks (else the store moves blobs through ioredis). */
+  static handles(url: string): boolean {
+    const u = new URL(url);
+    return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.search === '';
   }
 
   /** The bytes under `key` in a pooled buffer, or null when there are none. */
@@ -157,26 +185,37 @@ export class RedisBlobConnection {
     this.line = '';
     this.dropBody();
     this.trailer = 0;
-    const readBuffer = this.readBuffer;
-    const socket = connect({
-      host: this.host,
-      port: this.port,
-      noDelay: true,
-      onread: {
-        buffer: readBuffer,
-        callback: (n: number) => {
-          try {
-            this.consume(readBuffer, n);
-          } catch (err) {
-            this.opts.onState?.('error', (err as Error).message);
-            socket.destroy(); // out of step with the stream: start over on a new connection
-          }
-          return true;
+    const consume = (buf: Buffer, n: number): void => {
+      try {
+        this.consume(buf, n);
+      } catch (err) {
+        this.opts.onState?.('error', (err as Error).message);
+        socket.destroy(); // out of step with the stream: start over on a new connection
+      }
+    };
+    let socket: Socket;
+    if (this.tls) {
+      // TLS hands over decrypted chunks of its own: parsed as they come.
+      socket = connectTls({ host: this.host, port: this.port, ...this.tls });
+      socket.setNoDelay(true);
+      socket.on('data', (chunk: Buffer) => consume(chunk, chunk.length));
+    } else {
+      const readBuffer = this.readBuffer;
+      socket = connect({
+        host: this.host,
+        port: this.port,
+        noDelay: true,
+        onread: {
+          buffer: readBuffer,
+          callback: (n: number) => {
+            consume(readBuffer, n);
+            return true;
+          },
         },
-      },
-    });
+      });
+    }
     this.socket = socket;
-    socket.on('connect', () => {
+    socket.on(this.tls ? 'secureConnect' : 'connect', () => {
       this.attempt = 0;
       this.connected = true;
       // The handshake first, then every command not answered on the last connection.
@@ -196,7 +235,13 @@ export class RedisBlobConnection {
       for (const r of this.queue) for (const w of r.wire) socket.write(w);
       this.opts.onState?.('connected');
     });
-    socket.on('error', (err) => this.opts.onState?.('error', `blob connection: ${err.message}`));
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.opts.onState?.('error', `blob connection: ${err.message}`);
+      // A certificate that does not verify will not verify on the next try either: fail the
+      // reads with the reason, as for wrong credentials, instead of retrying forever.
+      if (this.tls && TLS_REFUSALS.test(err.code ?? ''))
+        this.failAll(new TransportError(`TLS to Redis at ${this.host}:${this.port}`, err));
+    });
     socket.on('close', () => {
       if (this.socket !== socket) return;
       this.connected = false;

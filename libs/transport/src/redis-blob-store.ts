@@ -1,3 +1,4 @@
+import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
 import { unpooledLease, type BlobLease, type BlobStore } from '@distgan/engine';
 import { TransportError } from '@distgan/engine';
@@ -12,9 +13,12 @@ export interface RedisBlobStoreOptions {
   maxRetryDelayMs?: number;
   /**
    * Move blobs over a `RedisBlobConnection` of their own: puts without a copy, leased reads
-   * into pooled buffers. Default true for redis:// URLs; rediss:// always goes through ioredis.
+   * into pooled buffers. Default true; a URL with options that only ioredis reads (a query
+   * string) moves them through ioredis, and `blobPath` says so.
    */
   blobConnection?: boolean;
+  /** TLS options for rediss:// URLs (a private CA, a client certificate), for both connections. */
+  tls?: TlsOptions;
 }
 
 /**
@@ -26,6 +30,8 @@ export interface RedisBlobStoreOptions {
 export class RedisBlobStore implements BlobStore {
   readonly client: Redis;
   private readonly blobs: RedisBlobConnection | undefined;
+  /** How blobs move, and why, for the services' start-up log. */
+  readonly blobPath: { via: 'blob connection' | 'ioredis'; reason: string };
 
   constructor(opts: RedisBlobStoreOptions) {
     const maxDelay = opts.maxRetryDelayMs ?? 5_000;
@@ -35,20 +41,31 @@ export class RedisBlobStore implements BlobStore {
       enableOfflineQueue: true,
       retryStrategy: (attempt) => reconnectDelayMs(attempt, maxDelay),
       lazyConnect: false,
+      ...(opts.tls ? { tls: opts.tls } : {}),
     };
     this.client = new Redis(opts.url, options);
     this.client.on('ready', () => opts.onState?.('connected'));
     this.client.on('reconnecting', () => opts.onState?.('reconnecting'));
     this.client.on('error', (err: Error) => opts.onState?.('error', err.message));
-    if ((opts.blobConnection ?? true) && new URL(opts.url).protocol === 'redis:') {
+    const own = opts.blobConnection ?? true;
+    if (own && RedisBlobConnection.handles(opts.url)) {
       this.blobs = new RedisBlobConnection({
         url: opts.url,
         maxRetryDelayMs: maxDelay,
+        ...(opts.tls ? { tls: opts.tls } : {}),
         onState: (s, d) => {
           // The ioredis connection reports the store's state; this one only its errors.
           if (s === 'error') opts.onState?.('error', d);
         },
       });
+      this.blobPath = { via: 'blob connection', reason: 'puts without a copy, pooled reads' };
+    } else {
+      this.blobPath = {
+        via: 'ioredis',
+        reason: own
+          ? 'the URL has options that only ioredis reads (a query string)'
+          : 'the blob connection is turned off',
+      };
     }
   }
 

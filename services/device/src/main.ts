@@ -47,6 +47,7 @@ const redis = new RedisBlobStore({
   url: c.REDIS_URL,
   onState: (s, d) => log[s === 'error' ? 'warn' : 'info']({ redis: s, detail: d }, `Redis ${s}`),
 });
+log.info(redis.blobPath, `weight blobs move over the ${redis.blobPath.via}`);
 const rabbit = await RabbitRoundTransport.connect({
   url: c.RABBITMQ_URL,
   runId: c.RUN_ID,

@@ -89,6 +89,7 @@ export class ServerApp {
       onState: (s, d) =>
         this.log[s === 'error' ? 'warn' : 'info']({ redis: s, detail: d }, `Redis ${s}`),
     });
+    this.log.info(this.redis.blobPath, `weight blobs move over the ${this.redis.blobPath.via}`);
     this.rabbit = await RabbitRoundTransport.connect({
       url: c.RABBITMQ_URL,
       runId: c.RUN_ID,
