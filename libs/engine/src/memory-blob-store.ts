@@ -37,6 +37,13 @@ export class MemoryBlobStore implements BlobStore {
     return entry.bytes;
   }
 
+  /** Seconds until `key` expires, as Redis's TTL: undefined when absent, Infinity without one. */
+  ttlOf(key: string): number | undefined {
+    const entry = this.blobs.get(key);
+    if (!entry || entry.expiresAt <= this.now()) return undefined;
+    return (entry.expiresAt - this.now()) / 1000;
+  }
+
   async delete(keys: readonly string[]): Promise<void> {
     for (const k of keys) this.blobs.delete(k);
   }

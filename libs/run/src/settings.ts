@@ -28,6 +28,17 @@ export const CONNECTION_SETTINGS = {
   } as Setting<DigestChoice>,
 };
 
+const BACKENDS = ['', 'tensorflow-gpu', 'gpu', 'node-gpu', 'tensorflow', 'node', 'wasm', 'cpu'];
+
+/** Each process's own: which TensorFlow.js backend it runs. */
+export const BACKEND_SETTINGS = {
+  TFJS_BACKEND: {
+    parse: (raw: string): string => parsers.oneOf(...BACKENDS)(raw.toLowerCase()),
+    default: '',
+    help: 'the TensorFlow.js backend (default: the fastest that loads: tensorflow-gpu, tensorflow, wasm, cpu)',
+  } as Setting<string>,
+};
+
 export const DATA_SETTINGS = {
   DATASET: {
     parse: parsers.oneOf('mnist', 'fashion-mnist', 'cifar10', 'ring'),

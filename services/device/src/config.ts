@@ -1,10 +1,11 @@
 import { ConfigError, parsers, parseSettings, type Setting } from '@distgan/protocol';
-import { CONNECTION_SETTINGS, DATA_SETTINGS } from '@distgan/run';
+import { BACKEND_SETTINGS, CONNECTION_SETTINGS, DATA_SETTINGS } from '@distgan/run';
 
 /** The device's environment. */
 export const DEVICE_SETTINGS = {
   ...CONNECTION_SETTINGS,
   ...DATA_SETTINGS,
+  ...BACKEND_SETTINGS,
   DEVICE_INDEX: {
     parse: parsers.integer(0),
     help: 'which shard of the partition this device holds (a StatefulSet ordinal)',
@@ -38,6 +39,11 @@ export const DEVICE_SETTINGS = {
     parse: parsers.integer(1),
     default: 10,
     help: 'the server forgets a silent device after this',
+  } as Setting<number>,
+  UPDATE_TTL_S: {
+    parse: parsers.integer(1),
+    default: 600,
+    help: "seconds the device's update blob is kept in Redis (the server deletes it once the round is done)",
   } as Setting<number>,
   LOG_LEVEL: {
     parse: parsers.oneOf('debug', 'info', 'warn', 'error'),

@@ -1,5 +1,5 @@
 import { parsers, parseSettings, type Setting } from '@distgan/protocol';
-import { CONNECTION_SETTINGS, DATA_SETTINGS } from '@distgan/run';
+import { BACKEND_SETTINGS, CONNECTION_SETTINGS, DATA_SETTINGS } from '@distgan/run';
 
 const positive = parsers.number((n) => n > 0, 'greater than 0');
 const beta = parsers.number((n) => n >= 0 && n < 1, 'in [0, 1)');
@@ -8,6 +8,7 @@ const beta = parsers.number((n) => n >= 0 && n < 1, 'in [0, 1)');
 export const SERVER_SETTINGS = {
   ...CONNECTION_SETTINGS,
   ...DATA_SETTINGS,
+  ...BACKEND_SETTINGS,
   PORT: {
     parse: parsers.integer(1, 65535),
     default: 8080,

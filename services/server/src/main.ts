@@ -20,7 +20,7 @@ const log = createLogger({
   level: config.LOG_LEVEL,
   bindings: { run: config.RUN_ID },
 });
-const backend = await initBackend({ forced: process.env['TFJS_BACKEND'] || undefined });
+const backend = await initBackend({ forced: config.TFJS_BACKEND || undefined });
 log.info({ backend: describeBackend(backend) }, 'backend');
 log.info(setDigestAlgorithm(config.BLOB_DIGEST), 'blob digest');
 

@@ -1,0 +1,142 @@
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { Dataset } from '@distgan/data';
+import {
+  DeviceRuntime,
+  type BlobStore,
+  type DeviceRegistration,
+  type Membership,
+  type RoundTransport,
+  type TaskOutcome,
+} from '@distgan/engine';
+import { LocalDiscriminatorTrainer, type ModelSpec } from '@distgan/gan';
+import { createDeviceMetrics, type DeviceMetrics, type Logger } from '@distgan/telemetry';
+import type { DeviceConfig } from './config.js';
+
+/** What a device service runs on: its configuration, its services and its data. */
+export interface DeviceDeps {
+  config: DeviceConfig;
+  log: Logger;
+  transport: RoundTransport;
+  store: BlobStore;
+  membership: Membership;
+  /** The dataset it loaded, the indices of its shard in it, and the model they train. */
+  data: { dataset: Dataset; indices: Int32Array; spec: ModelSpec };
+  /** The backend's name, as the device registers it. */
+  backend: string;
+  /** Whether the broker and the blob store can be reached now (for /readyz). */
+  ready: () => Promise<{ ready: boolean; detail: Record<string, unknown> }>;
+  metrics?: DeviceMetrics;
+}
+
+export interface DeviceApp {
+  readonly http: FastifyInstance;
+  readonly runtime: DeviceRuntime;
+  readonly metrics: DeviceMetrics;
+  readonly registration: DeviceRegistration;
+  /** Registers, takes tasks and beats; the HTTP routes answer from the start. */
+  start(): Promise<void>;
+  /** Stops taking tasks (the task in hand finishes), leaves the run, closes the HTTP server. */
+  stop(): Promise<void>;
+}
+
+/**
+ * The device service without its process: the round runtime on its shard, membership and
+ * heartbeat, the HTTP routes (/healthz, /readyz, /metrics) and the metrics of every task. The
+ * connections are given (RabbitMQ and Redis in main.ts, in-memory twins in the tests).
+ */
+export function buildDeviceApp(deps: DeviceDeps): DeviceApp {
+  const { config: c, log } = deps;
+  const metrics = deps.metrics ?? createDeviceMetrics();
+  const trainer = new LocalDiscriminatorTrainer(deps.data.spec, {
+    // Replaced by the Adam settings of the first task (every task carries the run's).
+    learningRate: 2e-4,
+    beta1: 0.5,
+    beta2: 0.999,
+  });
+  const runtime = new DeviceRuntime(
+    trainer,
+    deps.transport,
+    deps.store,
+    {
+      runId: c.RUN_ID,
+      deviceId: c.DEVICE_ID,
+      data: { dataset: deps.data.dataset, indices: deps.data.indices },
+      blobTtlSeconds: c.UPDATE_TTL_S,
+    },
+    (o) => record(metrics, log, o),
+  );
+
+  const http = Fastify({ logger: false });
+  http.get('/healthz', async () => ({ ok: true, state: runtime.state }));
+  // Ready: the broker and the blob store reachable, so the device can take the next task.
+  http.get('/readyz', async (_req, reply) => {
+    const r = await deps.ready();
+    return reply
+      .code(r.ready ? 200 : 503)
+      .send({ ...r.detail, ready: r.ready, state: runtime.state });
+  });
+  http.get('/metrics', async (_req, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+
+  const registration: DeviceRegistration = {
+    deviceId: c.DEVICE_ID,
+    samples: deps.data.indices.length,
+    shard: c.DEVICE_INDEX,
+    backend: deps.backend,
+    registeredAt: Date.now(),
+  };
+  let beat: NodeJS.Timeout | undefined;
+  let stopped = false;
+
+  return {
+    http,
+    runtime,
+    metrics,
+    registration,
+    async start() {
+      await deps.membership.register(registration);
+      await runtime.start();
+      beat = setInterval(() => {
+        deps.membership
+          .heartbeat(registration)
+          .catch((err: unknown) => log.warn({ err }, 'heartbeat failed'));
+      }, c.HEARTBEAT_S * 1000);
+      log.info(
+        { samples: registration.samples, shard: c.DEVICE_INDEX, port: c.PORT },
+        'device ready',
+      );
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(beat);
+      await runtime.stop();
+      await deps.membership.leave(c.DEVICE_ID).catch(() => {});
+      await http.close();
+      trainer.dispose();
+    },
+  };
+}
+
+/** One task's outcome in the metrics and the log. */
+function record(metrics: DeviceMetrics, log: Logger, o: TaskOutcome): void {
+  metrics.tasksTotal.inc({ outcome: o.kind });
+  if (o.kind === 'trained') {
+    metrics.trainSeconds.observe(o.computeMs / 1000);
+    metrics.phaseSeconds.observe({ phase: 'train' }, o.computeMs / 1000);
+    const t = o.update.timings;
+    if (t) {
+      metrics.phaseSeconds.observe({ phase: 'fetch' }, t.fetchMs / 1000);
+      metrics.phaseSeconds.observe({ phase: 'verify' }, t.verifyMs / 1000);
+      metrics.phaseSeconds.observe({ phase: 'encode' }, t.encodeMs / 1000);
+      metrics.phaseSeconds.observe({ phase: 'store' }, t.storeMs / 1000);
+    }
+    metrics.lastRound.set(o.round);
+    log.info({ round: o.round, ms: Math.round(o.computeMs), d: o.update.losses.d }, 'trained');
+  } else if (o.kind === 'failed') {
+    log.error({ err: o.error }, 'task failed');
+  } else {
+    log.warn(o, `task ${o.kind}`);
+  }
+}
