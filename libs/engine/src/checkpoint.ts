@@ -43,7 +43,7 @@ interface PointerValue {
 }
 
 /**
- * Checkpoints as weight blobs in a blob store (DESIGN.md §3): the blobs of round t are written
+ * Checkpoints as weight blobs in a blob store (docs/design.md §3): the blobs of round t are written
  * first, then one pointer write switches to them, so a crash during a checkpoint leaves the
  * previous one intact. No TTL. The previous checkpoint's blobs are deleted after the switch.
  */

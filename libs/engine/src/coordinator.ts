@@ -24,7 +24,7 @@ import { leaseBlob, type BlobLease, type BlobStore } from './blob-store.js';
 import type { InboundMessage, RoundInbox, RoundTransport } from './round-transport.js';
 import { QuorumNotReachedError, RoundFailedError, TransportError } from './errors.js';
 
-/** What the server sends devices with every task (DESIGN.md §1 step 2). */
+/** What the server sends devices with every task (docs/design.md §1 step 2). */
 export interface LocalTraining {
   /** L: local discriminator steps per round. */
   localSteps: number;

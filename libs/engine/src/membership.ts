@@ -11,7 +11,7 @@ export interface DeviceRegistration {
 export type DeviceStatus = DeviceRegistration & { alive: boolean };
 
 /**
- * Who takes part in a run (DESIGN.md §3): a device registers and keeps itself alive with its
+ * Who takes part in a run (docs/design.md §3): a device registers and keeps itself alive with its
  * heartbeat; a device that stops beating is no longer alive once its time-to-live has passed, so
  * "alive" needs no clock agreement between machines. Redis implements it for deployment
  * (`RedisMembership` in @distgan/transport), `MemoryMembership` in one process.

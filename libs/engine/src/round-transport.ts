@@ -27,7 +27,7 @@ export interface TaskSubscription {
 }
 
 /**
- * The round transport of DESIGN.md §2–§3, bound to one run. RabbitMQ implements it for
+ * The round transport of docs/design.md §2–§3, bound to one run. RabbitMQ implements it for
  * deployment, MemoryRoundTransport for the embedded mode and tests; bodies are encoded protocol
  * messages in both, so validation is the same everywhere.
  */

@@ -118,7 +118,7 @@ function weightedSum(updates: readonly WeightedUpdate[], i: number): number {
 }
 
 /**
- * φ = Σ_k (n_k / n) φ_k over the given updates (DESIGN.md §1, step 3), blocked: for each block
+ * φ = Σ_k (n_k / n) φ_k over the given updates (docs/design.md §1, step 3), blocked: for each block
  * of elements, every update is added into a small float64 accumulator that stays in cache, so
  * each update is read once from memory and the result written once. Sums are kept in float64
  * and added in the order given (callers sort by device id, so the result does not depend on

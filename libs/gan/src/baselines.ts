@@ -15,7 +15,7 @@ import {
 import { averageWeights } from './aggregate.js';
 
 /*
- * The methods the paper's one is compared with (DESIGN.md §1), on the same models, the same
+ * The methods the paper's one is compared with (docs/design.md §1), on the same models, the same
  * optimizer and the same steps, so that only the distribution method differs. They run in one
  * process; whatever would cross the network goes through the weight-blob codec (encoded, then
  * decoded and used), and its bytes are counted as the coordinator counts ours: down =

@@ -1,5 +1,5 @@
 /**
- * The two update schedules of DESIGN.md §1. They differ only in which discriminator the
+ * The two update schedules of docs/design.md §1. They differ only in which discriminator the
  * generator trains against and in what overlaps:
  * - `serial`: broadcast (θ_t, φ_t) → collect and average φ_{t+1} → G steps against φ_{t+1}.
  * - `parallel`: broadcast (θ_t, φ_t) → G steps against φ_t, started before the devices'

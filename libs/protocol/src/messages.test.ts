@@ -127,7 +127,7 @@ describe('messages', () => {
 });
 
 describe('names', () => {
-  it('follows DESIGN.md §3', () => {
+  it('follows docs/design.md §3', () => {
     assert.equal(n.tasksExchange, 'distgan.run-1.tasks');
     assert.equal(n.deviceQueue('dev-0'), 'distgan.run-1.device.dev-0');
     assert.equal(n.roundQueue(7), 'distgan.run-1.round.7');

@@ -25,7 +25,7 @@ function assertRound(round: number): void {
   }
 }
 
-/** Every name of DESIGN.md §3 for one run, in one place. */
+/** Every name of docs/design.md §3 for one run, in one place. */
 export interface RunNames {
   readonly runId: string;
   /** Topic exchange the server publishes round tasks to. */

@@ -104,7 +104,7 @@ export function parseSettings<S extends Record<string, Setting<unknown>>>(
   return out as Values<S>;
 }
 
-/** Settings table as Markdown rows (name, default, meaning), for the README. */
+/** Settings table as Markdown rows (name, default, meaning), for docs/distributed.md. */
 export function describeSettings(spec: Record<string, Setting<unknown>>): string {
   return Object.entries(spec)
     .map(

@@ -2,7 +2,7 @@ import type { PhaseTimings } from '@distgan/protocol';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /*
- * The Prometheus metrics of DESIGN.md §4. Base units and the usual suffixes; no device id as a
+ * The Prometheus metrics of docs/design.md §4. Base units and the usual suffixes; no device id as a
  * label (hundreds of devices would explode the series count): per-device detail belongs in
  * GET /api/run and the logs.
  */

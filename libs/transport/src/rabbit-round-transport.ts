@@ -53,7 +53,7 @@ interface Consumer {
 }
 
 /**
- * The round transport on RabbitMQ (DESIGN.md §3): a topic exchange for tasks, one durable
+ * The round transport on RabbitMQ (docs/design.md §3): a topic exchange for tasks, one durable
  * quorum queue per device, one quorum queue per round for the updates, a dead-letter exchange.
  * Publisher confirms on every publish; manual acks; bounded prefetch. The connection recovers
  * by itself with backoff; after each reconnect the topology and every consumer are declared

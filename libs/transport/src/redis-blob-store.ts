@@ -22,7 +22,7 @@ export interface RedisBlobStoreOptions {
 }
 
 /**
- * The blob store on Redis (DESIGN.md §3): one string key per blob, per-round keys with a TTL.
+ * The blob store on Redis (docs/design.md §3): one string key per blob, per-round keys with a TTL.
  * ioredis reconnects by itself with backoff and queues commands meanwhile, so a Redis restart
  * delays the run instead of failing it. The blobs' own SETs and leased GETs go over a second
  * connection that moves their bytes without copies (`RedisBlobConnection`), and reconnects alike.

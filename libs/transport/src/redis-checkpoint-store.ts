@@ -3,7 +3,7 @@ import { BlobCheckpointStore } from '@distgan/engine';
 import type { RedisBlobStore } from './redis-blob-store.js';
 
 /**
- * Checkpoints in Redis (DESIGN.md §3): the blobs under the run's checkpoint keys, and the pointer
+ * Checkpoints in Redis (docs/design.md §3): the blobs under the run's checkpoint keys, and the pointer
  * at `checkpointKey`, switched by one SET.
  */
 export class RedisCheckpointStore extends BlobCheckpointStore {

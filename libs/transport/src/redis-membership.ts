@@ -8,7 +8,7 @@ import {
 import type { RedisBlobStore } from './redis-blob-store.js';
 
 /**
- * Membership in Redis (DESIGN.md §3): a device registers in the run's devices hash and keeps a
+ * Membership in Redis (docs/design.md §3): a device registers in the run's devices hash and keeps a
  * liveness key alive with its heartbeat; the key expires when the device stops beating.
  */
 export class RedisMembership implements Membership {

@@ -5,7 +5,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { getThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { patchWasmKernels, wasmKernelsPatched } from './wasm-kernels.js';
 
-/** The candidates of DESIGN.md §2, fastest first. */
+/** The candidates of docs/design.md §2, fastest first. */
 export type BackendCandidate = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 const ORDER: readonly BackendCandidate[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
@@ -123,7 +123,7 @@ async function tryCandidate(c: BackendCandidate, opts: BackendOptions): Promise<
 }
 
 /**
- * Chooses the process's one TensorFlow.js backend (DESIGN.md §2): tfjs-node-gpu, tfjs-node,
+ * Chooses the process's one TensorFlow.js backend (docs/design.md §2): tfjs-node-gpu, tfjs-node,
  * wasm, then cpu, or the one `forced` names. Idempotent: later calls return the first call's
  * choice whatever their options (after a failed call, the next one chooses again).
  */
