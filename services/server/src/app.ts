@@ -10,7 +10,7 @@ import {
   type Evaluator,
   type SampleQuality,
 } from '@distgan/eval';
-import { deriveSeed, GlobalGan } from '@distgan/gan';
+import { deriveSeed, GlobalGan, type ModelSpec } from '@distgan/gan';
 import { encodeWeights } from '@distgan/protocol';
 import {
   createServerMetrics,
@@ -20,26 +20,51 @@ import {
 } from '@distgan/telemetry';
 import {
   Coordinator,
-  directoryCheckpointStore,
   RoundFailedError,
+  type BlobStore,
+  type CheckpointSpecs,
   type CheckpointStore,
   type DeviceStatus,
+  type Membership,
+  type RoundEvent,
   type RoundReport,
+  type RoundTransport,
 } from '@distgan/engine';
 import { dataConfigOf, loadRunDataset, modelSpecFor } from '@distgan/run';
-import {
-  RedisCheckpointStore,
-  RedisMembership,
-  RabbitRoundTransport,
-  RedisBlobStore,
-} from '@distgan/transport';
 import type { ServerConfig } from './config.js';
+
+/** What the server runs on: its configuration and its services (RabbitMQ and Redis in main.ts). */
+export interface ServerDeps {
+  config: ServerConfig;
+  log: Logger;
+  transport: RoundTransport;
+  store: BlobStore;
+  membership: Membership;
+  checkpoints: CheckpointStore;
+  /** Whether the broker and the blob store can be reached now (for /readyz). */
+  ready: () => Promise<{ ready: boolean; detail: Record<string, unknown> }>;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** What one run of the round loop works with. */
+interface RunContext {
+  gan: GlobalGan;
+  spec: ModelSpec;
+  specs: CheckpointSpecs;
+  runDir: string;
+  coordinator: Coordinator;
+  /** Undefined when EVAL_EVERY is 0. */
+  evaluate: ((round: number) => { fid?: number; eval: Partial<SampleQuality> }) | undefined;
+  grid: () => Uint8Array;
+}
 
 type Status = 'starting' | 'waiting-for-devices' | 'training' | 'finished' | 'stopping' | 'failed';
 
 /**
- * The coordinator process: the round loop of the shared engine over RabbitMQ and Redis, with
- * membership, checkpoints and resume, and the HTTP API.
+ * The coordinator service without its process: the round loop of the shared engine, with
+ * membership, checkpoints and resume, the run folder and the HTTP API. Its connections are
+ * given (RabbitMQ and Redis in main.ts, the in-memory twins in the tests).
  */
 export class ServerApp {
   private currentStatus: Status = 'starting';
@@ -53,15 +78,15 @@ export class ServerApp {
   private lastEval: { round: number; fid?: number; eval: Partial<SampleQuality> } | undefined;
   private devices: DeviceStatus[] = [];
   readonly metrics: ServerMetrics = createServerMetrics();
-  http!: FastifyInstance;
-  private redis!: RedisBlobStore;
-  private rabbit!: RabbitRoundTransport;
+  readonly http: FastifyInstance;
+  readonly config: ServerConfig;
+  private readonly log: Logger;
   private done!: Promise<void>;
 
-  constructor(
-    readonly config: ServerConfig,
-    private readonly log: Logger,
-  ) {
+  constructor(private readonly deps: ServerDeps) {
+    const config = deps.config;
+    this.config = config;
+    this.log = deps.log;
     this.metrics.round.set(-1);
     this.dashboard = new DashboardHub({
       runId: config.RUN_ID,
@@ -71,6 +96,7 @@ export class ServerApp {
       schedule: config.SCHEDULE,
       config: publicConfig(config),
     });
+    this.http = this.buildHttp();
   }
 
   get status(): Status {
@@ -82,21 +108,9 @@ export class ServerApp {
     this.dashboard.setStatus(status, detail);
   }
 
-  async start(): Promise<void> {
-    const c = this.config;
-    this.redis = new RedisBlobStore({
-      url: c.REDIS_URL,
-      onState: (s, d) =>
-        this.log[s === 'error' ? 'warn' : 'info']({ redis: s, detail: d }, `Redis ${s}`),
-    });
-    this.log.info(this.redis.blobPath, `weight blobs move over the ${this.redis.blobPath.via}`);
-    this.rabbit = await RabbitRoundTransport.connect({
-      url: c.RABBITMQ_URL,
-      runId: c.RUN_ID,
-      onState: (s, d) =>
-        this.log[s === 'connected' ? 'info' : 'warn']({ rabbitmq: s, detail: d }, `RabbitMQ ${s}`),
-    });
-    await this.startHttp();
+  /** Starts the round loop; with `listen`, the HTTP server on PORT first. */
+  async start(opts: { listen?: boolean } = {}): Promise<void> {
+    if (opts.listen ?? true) await this.http.listen({ port: this.config.PORT, host: '0.0.0.0' });
     this.done = this.run().catch((err: unknown) => {
       this.setStatus('failed', err instanceof Error ? err.message : String(err));
       this.log.error({ err }, 'the run failed');
@@ -110,6 +124,26 @@ export class ServerApp {
   }
 
   private async run(): Promise<void> {
+    const run = await this.prepare();
+    try {
+      await this.resume(run);
+      while (run.coordinator.round < this.config.ROUNDS && !this.stopping) {
+        if (!(await this.enoughDevices())) {
+          await sleep(500);
+          continue;
+        }
+        const report = await this.playRound(run);
+        if (report) await this.afterRound(run, report);
+      }
+      await run.coordinator.close();
+      this.finish(run);
+    } finally {
+      run.gan.dispose();
+    }
+  }
+
+  /** The run's data, model, run folder, coordinator, evaluation and sample grid. */
+  private async prepare(): Promise<RunContext> {
     const c = this.config;
     const dataset = await loadRunDataset(dataConfigOf(c));
     const spec = modelSpecFor({ model: c.MODEL, latentDim: c.LATENT_DIM }, dataset);
@@ -117,23 +151,14 @@ export class ServerApp {
       seed: c.SEED,
       generatorAdam: { learningRate: c.LR_G, beta1: c.BETA1, beta2: c.BETA2 },
     });
-    const specs = {
-      generator: gan.generator.params.specs,
-      discriminator: gan.discriminator.params.specs,
-    };
-    const checkpoints: CheckpointStore = c.CHECKPOINT_DIR
-      ? directoryCheckpointStore(join(c.CHECKPOINT_DIR, c.RUN_ID), c.RUN_ID)
-      : new RedisCheckpointStore(this.redis, c.RUN_ID);
-    const membership = new RedisMembership(this.redis, c.RUN_ID, c.HEARTBEAT_TIMEOUT_S);
     const runDir = join(c.OUT, c.RUN_ID);
     mkdirSync(join(runDir, 'samples'), { recursive: true });
-
     const coordinator = new Coordinator(
       gan,
-      this.rabbit,
-      this.redis,
+      this.deps.transport,
+      this.deps.store,
       async () => {
-        this.devices = await membership.list();
+        this.devices = await this.deps.membership.list();
         return this.devices.filter((d) => d.alive).map((d) => d.deviceId);
       },
       {
@@ -155,147 +180,162 @@ export class ServerApp {
         retryDelayMs: 500,
         blobTtlSeconds: Math.ceil((c.ROUND_DEADLINE_MS * 3) / 1000) + 60,
       },
-      (e) => {
-        if (e.kind === 'update') {
-          this.metrics.updatesTotal.inc({ outcome: e.outcome });
-          // A duplicate is not averaged twice: for the device's row it is refused too.
-          this.dashboard.recordDeviceOutcome(
-            e.deviceId,
-            e.outcome === 'accepted' || e.outcome === 'late' ? e.outcome : 'refused',
-          );
-          if (e.outcome === 'rejected')
-            this.log.warn(
-              { round: e.round, device: e.deviceId, reason: e.reason },
-              'update refused',
-            );
-        } else if (e.kind === 'round-failed') {
-          this.metrics.roundFailuresTotal.inc();
-          this.log.warn(
-            { round: e.round, attempt: e.attempt, err: e.error.message },
-            'round attempt failed',
-          );
-        }
-      },
+      (e) => this.onRoundEvent(e),
     );
-
-    const resumed = await checkpoints.load(specs);
-    if (resumed) {
-      gan.setGenerator(resumed.generator);
-      gan.setDiscriminator(resumed.discriminator);
-      gan.setOptimizerState(resumed.optimizer);
-      coordinator.round = resumed.round + 1;
-      this.metrics.round.set(resumed.round);
-      this.resumedFrom = resumed.round;
-      // What the run goes on with, read back from the model: an operator (and the end-to-end
-      // suite) can compare it byte for byte with the checkpoint's generator blob.
-      const record = `resumed-round-${String(resumed.round).padStart(6, '0')}-generator.dgwb`;
-      writeFileSync(join(runDir, record), encodeWeights(gan.generatorWeights()));
-      this.log.info({ round: resumed.round, generator: record }, 'resumed from checkpoint');
-    }
-    const evaluate = await this.evaluation(dataset.name, spec.latentDim, (z) => gan.sample(z));
     const fixedZ = gan.latentBatch(64, deriveSeed(c.SEED, 'sample-grid'));
-    const grid = (): Uint8Array =>
-      spec.sampleShape.length === 3
-        ? renderSampleGrid(gan.sample(fixedZ), 64, spec.sampleShape)
-        : renderScatter(gan.sample(fixedZ));
+    return {
+      gan,
+      spec,
+      specs: {
+        generator: gan.generator.params.specs,
+        discriminator: gan.discriminator.params.specs,
+      },
+      runDir,
+      coordinator,
+      evaluate: await this.evaluation(dataset.name, spec.latentDim, (z) => gan.sample(z)),
+      grid: () =>
+        spec.sampleShape.length === 3
+          ? renderSampleGrid(gan.sample(fixedZ), 64, spec.sampleShape)
+          : renderScatter(gan.sample(fixedZ)),
+    };
+  }
 
-    while (coordinator.round < c.ROUNDS && !this.stopping) {
-      this.devices = await membership.list();
-      const alive = this.devices.filter((d) => d.alive).length;
-      this.metrics.activeDevices.set(alive);
-      this.dashboard.setDevices(this.devices);
-      if (alive < c.MIN_DEVICES) {
-        if (this.status !== 'waiting-for-devices')
-          this.log.info({ alive, needed: c.MIN_DEVICES }, 'waiting for devices');
-        this.setStatus(
-          'waiting-for-devices',
-          `${alive} of the ${c.MIN_DEVICES} devices needed ${alive === 1 ? 'is' : 'are'} alive`,
-        );
-        await new Promise((r) => setTimeout(r, 500));
-        continue;
-      }
-      this.setStatus('training');
-      let report: RoundReport;
-      try {
-        report = await coordinator.runRound();
-      } catch (err) {
-        // Devices gone or a service restarting: keep the run, wait for devices and try again.
-        if (!(err instanceof RoundFailedError)) throw err;
-        this.log.warn({ err: err.message }, 'round failed; waiting for devices and retrying');
-        await new Promise((r) => setTimeout(r, 1000));
-        continue;
-      }
-      this.lastReport = report;
-      recordRound(this.metrics, report);
-      this.dashboard.recordRound(report);
-      const last = report.round + 1 === c.ROUNDS;
-      const evaluation =
-        evaluate && ((report.round + 1) % c.EVAL_EVERY === 0 || last)
-          ? evaluate(report.round)
-          : undefined;
-      if (evaluation)
-        this.dashboard.recordEvaluation({
-          round: report.round,
-          fid: evaluation.fid,
-          modesCovered: evaluation.eval.modesCovered,
-        });
-      appendFileSync(
-        join(runDir, 'metrics.jsonl'),
-        JSON.stringify(evaluation ? { ...report, ...evaluation } : report) + '\n',
+  private onRoundEvent(e: RoundEvent): void {
+    if (e.kind === 'update') {
+      this.metrics.updatesTotal.inc({ outcome: e.outcome });
+      // A duplicate is not averaged twice: for the device's row it is refused too.
+      this.dashboard.recordDeviceOutcome(
+        e.deviceId,
+        e.outcome === 'accepted' || e.outcome === 'late' ? e.outcome : 'refused',
       );
-      this.log.info(
+      if (e.outcome === 'rejected')
+        this.log.warn({ round: e.round, device: e.deviceId, reason: e.reason }, 'update refused');
+    } else if (e.kind === 'round-failed') {
+      this.metrics.roundFailuresTotal.inc();
+      this.log.warn(
+        { round: e.round, attempt: e.attempt, err: e.error.message },
+        'round attempt failed',
+      );
+    }
+  }
+
+  /** Continues from the last checkpoint, if there is one. */
+  private async resume(run: RunContext): Promise<void> {
+    const resumed = await this.deps.checkpoints.load(run.specs);
+    if (!resumed) return;
+    run.gan.setGenerator(resumed.generator);
+    run.gan.setDiscriminator(resumed.discriminator);
+    run.gan.setOptimizerState(resumed.optimizer);
+    run.coordinator.round = resumed.round + 1;
+    this.metrics.round.set(resumed.round);
+    this.resumedFrom = resumed.round;
+    // What the run goes on with, read back from the model: an operator (and the end-to-end
+    // suite) can compare it byte for byte with the checkpoint's generator blob.
+    const record = `resumed-round-${String(resumed.round).padStart(6, '0')}-generator.dgwb`;
+    writeFileSync(join(run.runDir, record), encodeWeights(run.gan.generatorWeights()));
+    this.log.info({ round: resumed.round, generator: record }, 'resumed from checkpoint');
+  }
+
+  /** Whether MIN_DEVICES are alive; the metrics, the dashboard and the status say how many. */
+  private async enoughDevices(): Promise<boolean> {
+    const c = this.config;
+    this.devices = await this.deps.membership.list();
+    const alive = this.devices.filter((d) => d.alive).length;
+    this.metrics.activeDevices.set(alive);
+    this.dashboard.setDevices(this.devices);
+    if (alive >= c.MIN_DEVICES) return true;
+    if (this.status !== 'waiting-for-devices')
+      this.log.info({ alive, needed: c.MIN_DEVICES }, 'waiting for devices');
+    this.setStatus(
+      'waiting-for-devices',
+      `${alive} of the ${c.MIN_DEVICES} devices needed ${alive === 1 ? 'is' : 'are'} alive`,
+    );
+    return false;
+  }
+
+  /** One round; undefined when it failed and is to be tried again once devices are back. */
+  private async playRound(run: RunContext): Promise<RoundReport | undefined> {
+    this.setStatus('training');
+    try {
+      return await run.coordinator.runRound();
+    } catch (err) {
+      // Devices gone or a service restarting: keep the run, wait for devices and try again.
+      if (!(err instanceof RoundFailedError)) throw err;
+      this.log.warn({ err: err.message }, 'round failed; waiting for devices and retrying');
+      await sleep(1000);
+      return undefined;
+    }
+  }
+
+  /** A round's record: metrics, dashboard, evaluation, metrics.jsonl, checkpoint, sample grid. */
+  private async afterRound(run: RunContext, report: RoundReport): Promise<void> {
+    const c = this.config;
+    this.lastReport = report;
+    recordRound(this.metrics, report);
+    this.dashboard.recordRound(report);
+    const last = report.round + 1 === c.ROUNDS;
+    const due = (every: number): boolean => (report.round + 1) % every === 0 || last;
+    const evaluation = run.evaluate && due(c.EVAL_EVERY) ? run.evaluate(report.round) : undefined;
+    if (evaluation)
+      this.dashboard.recordEvaluation({
+        round: report.round,
+        fid: evaluation.fid,
+        modesCovered: evaluation.eval.modesCovered,
+      });
+    appendFileSync(
+      join(run.runDir, 'metrics.jsonl'),
+      JSON.stringify(evaluation ? { ...report, ...evaluation } : report) + '\n',
+    );
+    this.log.info(
+      {
+        round: report.round,
+        d: report.losses.d,
+        g: report.losses.g,
+        accepted: report.accepted.length,
+        ms: Math.round(report.phases.totalMs),
+      },
+      'round done',
+    );
+    if (due(c.CHECKPOINT_EVERY) || this.stopping) {
+      await this.deps.checkpoints.save(
         {
           round: report.round,
-          d: report.losses.d,
-          g: report.losses.g,
-          accepted: report.accepted.length,
-          ms: Math.round(report.phases.totalMs),
+          generator: run.gan.generatorWeights().values,
+          discriminator: run.gan.discriminatorWeights().values,
+          optimizer: run.gan.getOptimizerState(),
         },
-        'round done',
+        run.specs,
       );
-      if ((report.round + 1) % c.CHECKPOINT_EVERY === 0 || last || this.stopping) {
-        await checkpoints.save(
-          {
-            round: report.round,
-            generator: gan.generatorWeights().values,
-            discriminator: gan.discriminatorWeights().values,
-            optimizer: gan.getOptimizerState(),
-          },
-          specs,
-        );
-      }
-      if ((report.round + 1) % c.SAMPLE_EVERY === 0 || last) {
-        this.latestGrid = grid();
-        this.dashboard.recordGrid(report.round, this.latestGrid);
-        writeFileSync(
-          join(runDir, 'samples', `round-${String(report.round + 1).padStart(6, '0')}.png`),
-          this.latestGrid,
-        );
-      }
     }
-    await coordinator.close();
-    if (coordinator.round >= c.ROUNDS) {
-      writeFileSync(join(runDir, 'generator.dgwb'), encodeWeights(gan.generatorWeights()));
-      writeFileSync(join(runDir, 'discriminator.dgwb'), encodeWeights(gan.discriminatorWeights()));
+    if (due(c.SAMPLE_EVERY)) {
+      this.latestGrid = run.grid();
+      this.dashboard.recordGrid(report.round, this.latestGrid);
       writeFileSync(
-        join(runDir, 'generator.json'),
-        JSON.stringify(
-          {
-            modelSpec: spec,
-            round: coordinator.round - 1,
-            runId: c.RUN_ID,
-            blob: 'generator.dgwb',
-          },
-          null,
-          2,
-        ) + '\n',
+        join(run.runDir, 'samples', `round-${String(report.round + 1).padStart(6, '0')}.png`),
+        this.latestGrid,
       );
-      this.setStatus('finished');
-      this.log.info({ rounds: coordinator.round }, 'run finished');
-    } else {
-      this.dashboard.setStatus('stopped');
     }
-    gan.dispose();
+  }
+
+  /** The final generator and discriminator in the run folder, or the status of a stopped run. */
+  private finish(run: RunContext): void {
+    const c = this.config;
+    if (run.coordinator.round < c.ROUNDS) {
+      this.dashboard.setStatus('stopped');
+      return;
+    }
+    writeFileSync(join(run.runDir, 'generator.dgwb'), encodeWeights(run.gan.generatorWeights()));
+    writeFileSync(
+      join(run.runDir, 'discriminator.dgwb'),
+      encodeWeights(run.gan.discriminatorWeights()),
+    );
+    const card = { modelSpec: run.spec, round: run.coordinator.round - 1, runId: c.RUN_ID };
+    writeFileSync(
+      join(run.runDir, 'generator.json'),
+      JSON.stringify({ ...card, blob: 'generator.dgwb' }, null, 2) + '\n',
+    );
+    this.setStatus('finished');
+    this.log.info({ rounds: run.coordinator.round }, 'run finished');
   }
 
   /**
@@ -343,13 +383,13 @@ export class ServerApp {
     };
   }
 
-  private async startHttp(): Promise<void> {
+  private buildHttp(): FastifyInstance {
     const app = Fastify({ logger: false });
     app.get('/healthz', async () => ({ ok: true }));
     registerDashboard(app, this.dashboard);
     app.get('/readyz', async (_req, reply) => {
-      const ready = this.rabbit.connected && (await this.redis.ping());
-      return reply.code(ready ? 200 : 503).send({ ready, rabbitmq: this.rabbit.connected });
+      const r = await this.deps.ready();
+      return reply.code(r.ready ? 200 : 503).send({ ...r.detail, ready: r.ready });
     });
     app.get('/metrics', async (_req, reply) =>
       reply.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics()),
@@ -373,8 +413,7 @@ export class ServerApp {
         ? reply.type('image/png').send(Buffer.from(this.latestGrid))
         : reply.code(404).send({ error: 'no sample grid yet' }),
     );
-    await app.listen({ port: this.config.PORT, host: '0.0.0.0' });
-    this.http = app;
+    return app;
   }
 
   /** Graceful stop: the round in progress finishes and is checkpointed. */
@@ -383,8 +422,6 @@ export class ServerApp {
     if (this.status !== 'finished' && this.status !== 'failed') this.setStatus('stopping');
     await this.done?.catch(() => {});
     this.dashboard.close();
-    await this.http?.close();
-    await this.rabbit?.close();
-    await this.redis?.close();
+    await this.http.close();
   }
 }

@@ -1,2 +1,2 @@
-export { ServerApp } from './app.js';
+export { ServerApp, type ServerDeps } from './app.js';
 export { loadServerConfig, SERVER_SETTINGS, type ServerConfig } from './config.js';

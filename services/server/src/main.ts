@@ -1,7 +1,15 @@
 #!/usr/bin/env node
+import { join } from 'node:path';
+import { directoryCheckpointStore } from '@distgan/engine';
 import { describeBackend, initBackend } from '@distgan/gan';
 import { ConfigError, setDigestAlgorithm } from '@distgan/protocol';
 import { createLogger } from '@distgan/telemetry';
+import {
+  RabbitRoundTransport,
+  RedisBlobStore,
+  RedisCheckpointStore,
+  RedisMembership,
+} from '@distgan/transport';
 import { loadServerConfig, type ServerConfig } from './config.js';
 import { ServerApp } from './app.js';
 
@@ -15,29 +23,59 @@ try {
   }
   throw err;
 }
+const c = config;
 const log = createLogger({
   service: 'distgan-server',
-  level: config.LOG_LEVEL,
-  bindings: { run: config.RUN_ID },
+  level: c.LOG_LEVEL,
+  bindings: { run: c.RUN_ID },
 });
-const backend = await initBackend({ forced: config.TFJS_BACKEND || undefined });
+const backend = await initBackend({ forced: c.TFJS_BACKEND || undefined });
 log.info({ backend: describeBackend(backend) }, 'backend');
-log.info(setDigestAlgorithm(config.BLOB_DIGEST), 'blob digest');
+log.info(setDigestAlgorithm(c.BLOB_DIGEST), 'blob digest');
 
-const app = new ServerApp(config, log);
+const redis = new RedisBlobStore({
+  url: c.REDIS_URL,
+  onState: (s, d) => log[s === 'error' ? 'warn' : 'info']({ redis: s, detail: d }, `Redis ${s}`),
+});
+log.info(redis.blobPath, `weight blobs move over the ${redis.blobPath.via}`);
+const rabbit = await RabbitRoundTransport.connect({
+  url: c.RABBITMQ_URL,
+  runId: c.RUN_ID,
+  onState: (s, d) =>
+    log[s === 'connected' ? 'info' : 'warn']({ rabbitmq: s, detail: d }, `RabbitMQ ${s}`),
+});
+const app = new ServerApp({
+  config: c,
+  log,
+  transport: rabbit,
+  store: redis,
+  membership: new RedisMembership(redis, c.RUN_ID, c.HEARTBEAT_TIMEOUT_S),
+  checkpoints: c.CHECKPOINT_DIR
+    ? directoryCheckpointStore(join(c.CHECKPOINT_DIR, c.RUN_ID), c.RUN_ID)
+    : new RedisCheckpointStore(redis, c.RUN_ID),
+  ready: async () => {
+    const ready = rabbit.connected && (await redis.ping());
+    return { ready, detail: { rabbitmq: rabbit.connected } };
+  },
+});
+const close = async (): Promise<void> => {
+  await app.stop();
+  await rabbit.close();
+  await redis.close();
+};
 let stopping = false;
 const shutdown = (signal: string): void => {
   if (stopping) return;
   stopping = true;
   log.info({ signal }, 'stopping after the round in progress');
-  void app.stop().then(() => process.exit(0));
+  void close().then(() => process.exit(0));
 };
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));
 
 try {
   await app.start();
-  log.info({ port: config.PORT }, 'server listening');
+  log.info({ port: c.PORT }, 'server listening');
   await app.finished();
 } catch (err) {
   log.error({ err }, 'server failed');

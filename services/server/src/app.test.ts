@@ -1,0 +1,163 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  DeviceRuntime,
+  directoryCheckpointStore,
+  MemoryBlobStore,
+  MemoryMembership,
+  MemoryRoundTransport,
+} from '@distgan/engine';
+import { initBackend, LocalDiscriminatorTrainer } from '@distgan/gan';
+import { dataConfigOf, loadRunDataset, modelSpecFor, shardOf } from '@distgan/run';
+import { createLogger } from '@distgan/telemetry';
+import { ServerApp } from './app.js';
+import { loadServerConfig } from './config.js';
+
+/*
+ * The server without RabbitMQ or Redis: the app on the in-memory transport, blob store and
+ * membership, checkpoints in a folder, two devices on the same transport, the 2D ring.
+ */
+const RUN = 'server-app';
+const env = (rounds: number, out: string) => ({
+  RABBITMQ_URL: 'amqp://127.0.0.1:1',
+  REDIS_URL: 'redis://127.0.0.1:1',
+  RUN_ID: RUN,
+  DATASET: 'ring',
+  LIMIT: '400',
+  LATENT_DIM: '2',
+  BATCH_SIZE: '32',
+  ROUNDS: String(rounds),
+  MIN_DEVICES: '2',
+  QUORUM: '2',
+  ROUND_DEADLINE_MS: '20000',
+  CHECKPOINT_EVERY: '2',
+  SAMPLE_EVERY: '3',
+  EVAL_EVERY: '3',
+  EVAL_SAMPLES: '200',
+  OUT: out,
+  LOG_LEVEL: 'error',
+});
+
+describe('the server app (in-memory twins, checkpoints in a folder)', () => {
+  const out = mkdtempSync(join(tmpdir(), 'distgan-server-app-'));
+  const transport = new MemoryRoundTransport(RUN);
+  const store = new MemoryBlobStore();
+  const membership = new MemoryMembership(60);
+  const checkpoints = directoryCheckpointStore(join(out, 'checkpoints'), RUN);
+  const devices: { runtime: DeviceRuntime; trainer: LocalDiscriminatorTrainer }[] = [];
+  const server = (rounds: number): ServerApp =>
+    new ServerApp({
+      config: loadServerConfig(env(rounds, out)),
+      log: createLogger({ service: 'test', level: 'error' }),
+      transport,
+      store,
+      membership,
+      checkpoints,
+      ready: () => Promise.resolve({ ready: true, detail: {} }),
+    });
+  const runDir = join(out, RUN);
+  const lines = (): { round: number; modesCovered?: number; eval?: unknown }[] =>
+    readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { round: number });
+
+  before(async () => {
+    await initBackend({ forced: 'cpu' });
+    const config = loadServerConfig(env(1, out));
+    const dataset = await loadRunDataset(dataConfigOf(config));
+    const spec = modelSpecFor({ model: config.MODEL, latentDim: 2 }, dataset);
+    for (const k of [0, 1]) {
+      const indices = shardOf(dataset, {
+        scheme: config.PARTITION,
+        devices: 2,
+        index: k,
+        seed: config.SEED,
+        alpha: config.ALPHA,
+        shardsPerDevice: config.SHARDS_PER_DEVICE,
+      });
+      const trainer = new LocalDiscriminatorTrainer(spec, {
+        learningRate: 2e-4,
+        beta1: 0.5,
+        beta2: 0.999,
+      });
+      const runtime = new DeviceRuntime(trainer, transport, store, {
+        runId: RUN,
+        deviceId: `device-${k}`,
+        data: { dataset, indices },
+        blobTtlSeconds: 60,
+      });
+      await runtime.start();
+      await membership.register({
+        deviceId: `device-${k}`,
+        samples: indices.length,
+        shard: k,
+        backend: 'cpu',
+        registeredAt: 0,
+      });
+      devices.push({ runtime, trainer });
+    }
+  });
+
+  after(async () => {
+    for (const d of devices) {
+      await d.runtime.stop();
+      d.trainer.dispose();
+    }
+    rmSync(out, { recursive: true, force: true });
+  });
+
+  it('trains a run to its end, records every round, evaluates, checkpoints and writes the generator', async () => {
+    const app = server(6);
+    await app.start({ listen: false });
+    await app.finished();
+    assert.equal(app.status, 'finished');
+    assert.deepEqual(
+      lines().map((l) => l.round),
+      [0, 1, 2, 3, 4, 5],
+    );
+    assert.equal(lines().filter((l) => l.eval !== undefined).length, 2, 'evaluated at 3 and 6');
+    assert.ok(existsSync(join(runDir, 'generator.dgwb')));
+    assert.ok(existsSync(join(runDir, 'samples', 'round-000006.png')));
+    const run = (await app.http.inject({ method: 'GET', url: '/api/run' })).json<{
+      status: string;
+      round: number;
+      devices: { deviceId: string }[];
+    }>();
+    assert.equal(run.status, 'finished');
+    assert.equal(run.round, 5);
+    assert.deepEqual(
+      run.devices.map((d) => d.deviceId),
+      ['device-0', 'device-1'],
+    );
+    assert.equal((await app.http.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
+    const metrics = (await app.http.inject({ method: 'GET', url: '/metrics' })).body;
+    assert.match(metrics, /distgan_round 5/);
+    await app.stop();
+  });
+
+  it('a new server on the same checkpoints resumes after the last one, with its generator', async () => {
+    // The first run checkpointed its last round, whose generator is also its final one.
+    const finalOfFirstRun = readFileSync(join(runDir, 'generator.dgwb'));
+    const app = server(9);
+    await app.start({ listen: false });
+    await app.finished();
+    const run = (await app.http.inject({ method: 'GET', url: '/api/run' })).json<{
+      resumedFrom?: number;
+      round: number;
+    }>();
+    assert.equal(run.resumedFrom, 5, 'resumed from the checkpoint of the last round');
+    assert.equal(run.round, 8);
+    // The rounds after the checkpoint, appended to the same metrics.jsonl.
+    assert.deepEqual(
+      lines().map((l) => l.round),
+      [0, 1, 2, 3, 4, 5, 6, 7, 8],
+    );
+    const record = readFileSync(join(runDir, 'resumed-round-000005-generator.dgwb'));
+    assert.ok(record.equals(finalOfFirstRun), 'the run goes on with the checkpoint generator');
+    await app.stop();
+  });
+});
