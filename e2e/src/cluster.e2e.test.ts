@@ -2,8 +2,6 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect } from 'amqplib';
-import { names } from '@distgan/protocol';
 import {
   DEVICE,
   SERVER,
@@ -13,10 +11,15 @@ import {
   uniqueRun,
   until,
 } from '@distgan/server/harness';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { Prometheus } from './prometheus.js';
+import {
+  assertMalformedUpdateRefused,
+  assertMetricsPassPromtool,
+  assertRoundLatencies,
+} from './checks.js';
 import { startServices, type Services } from './services.js';
 
 /*
@@ -112,15 +115,7 @@ describe('end to end: server, devices, RabbitMQ, Redis and Prometheus', () => {
     await prom.start(targets());
 
     // Rounds advance, and Prometheus sees it.
-    await waitFor('round 8 in Prometheus', async () => (await roundNow()) >= 8);
-    const latency = await q(
-      `histogram_quantile(0.5, sum by (le) (rate(distgan_round_phase_seconds_bucket{job="distgan-server",phase="total"}[30s])))`,
-    );
-    assert.ok(latency !== undefined && latency > 0 && Number.isFinite(latency), `p50 ${latency}`);
-    for (const phase of ['broadcast', 'collect', 'aggregate', 'generator']) {
-      const n = await q(`distgan_round_phase_seconds_count{job="distgan-server",phase="${phase}"}`);
-      assert.ok(n !== undefined && n >= 8, `${phase} latency reported (${n})`);
-    }
+    await assertRoundLatencies(prom, 8);
     await waitFor('2 active devices', async () => (await q(`distgan_active_devices${sel}`)) === 2);
 
     // Scale up: a third device takes part from the next rounds.
@@ -136,24 +131,12 @@ describe('end to end: server, devices, RabbitMQ, Redis and Prometheus', () => {
     );
 
     // A malformed update in the round queue: refused, counted, and the run goes on.
-    const conn = await connect(services.rabbitmqUrl);
-    const ch = await conn.createChannel();
-    await waitFor(
-      'the malformed update to be refused',
-      async () => {
-        const r = (await api()).round;
-        for (const t of [r + 1, r + 2]) {
-          ch.sendToQueue(names(runId).roundQueue(t), Buffer.from('{"type":"DeviceUpdate",'));
-        }
-        await new Promise((res) => setTimeout(res, 500));
-        return (
-          ((await q(`distgan_device_updates_total{job="distgan-server",outcome="rejected"}`)) ??
-            0) >= 1
-        );
-      },
-      60_000,
-    );
-    await conn.close();
+    await assertMalformedUpdateRefused({
+      rabbitmqUrl: services.rabbitmqUrl,
+      runId,
+      prom,
+      roundNow: async () => (await api()).round,
+    });
 
     // Scale down: a device that leaves stops being expected; rounds do not wait for it.
     devices.get(2)!.kill('SIGTERM');
@@ -211,20 +194,7 @@ describe('end to end: server, devices, RabbitMQ, Redis and Prometheus', () => {
       'rounds with 3 devices',
     );
 
-    // The project's metrics pass promtool's checks (names, units, help, types). prom-client's
-    // process metrics (distgan_process_*) are left out: their gauges end in _total upstream.
-    for (const port of [serverPort, devicePorts[0]!]) {
-      const text = (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())
-        .split('\n')
-        .filter((l) => !/^(# (HELP|TYPE) )?distgan_process_/.test(l))
-        .join('\n');
-      const check = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
-      assert.equal(
-        check.status,
-        0,
-        `promtool check metrics (:${port}): ${check.stdout}${check.stderr}`,
-      );
-    }
+    await assertMetricsPassPromtool(prom, [serverPort, devicePorts[0]!]);
 
     server.kill('SIGTERM');
     for (const d of devices.values()) d.kill('SIGTERM');

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { connect } from 'amqplib';
 import { Redis } from 'ioredis';
 import type { StartedTestContainer } from 'testcontainers';
 import { names } from '@distgan/protocol';
@@ -11,6 +10,11 @@ import { uniqueRun, until } from '@distgan/server/harness';
 import { buildImages, engineStatus, type Images } from './images.js';
 import { Fleet, freePort } from './containers.js';
 import { Prometheus } from './prometheus.js';
+import {
+  assertMalformedUpdateRefused,
+  assertMetricsPassPromtool,
+  assertRoundLatencies,
+} from './checks.js';
 
 /*
  * The deployment end to end, as containers: RabbitMQ, Redis and Prometheus from Debian's
@@ -243,18 +247,7 @@ describe('end to end in containers: server, devices, RabbitMQ, Redis, Prometheus
   });
 
   it('trains: rounds advance, and Prometheus sees every phase of their latency', async () => {
-    await waitFor(
-      'round 8 in Prometheus',
-      async () => ((await q(`distgan_round${sel}`)) ?? -1) >= 8,
-    );
-    const p50 = await q(
-      `histogram_quantile(0.5, sum by (le) (rate(distgan_round_phase_seconds_bucket{job="distgan-server",phase="total"}[30s])))`,
-    );
-    assert.ok(p50 !== undefined && p50 > 0 && Number.isFinite(p50), `p50 ${p50}`);
-    for (const phase of ['broadcast', 'collect', 'aggregate', 'generator']) {
-      const n = await q(`distgan_round_phase_seconds_count{job="distgan-server",phase="${phase}"}`);
-      assert.ok(n !== undefined && n >= 8, `${phase} latency reported (${n})`);
-    }
+    await assertRoundLatencies(prom, 8);
     await waitFor('2 active devices', async () => (await q(`distgan_active_devices${sel}`)) === 2);
   });
 
@@ -269,26 +262,12 @@ describe('end to end in containers: server, devices, RabbitMQ, Redis, Prometheus
   });
 
   it('refuses and counts a malformed update, and goes on', async () => {
-    const conn = await connect(`amqp://guest:guest@127.0.0.1:${ports.amqp}`);
-    try {
-      const ch = await conn.createChannel();
-      await waitFor(
-        'the malformed update to be refused',
-        async () => {
-          const r = await roundNow();
-          for (const t of [r + 1, r + 2])
-            ch.sendToQueue(names(runId).roundQueue(t), Buffer.from('{"type":"DeviceUpdate",'));
-          await new Promise((res) => setTimeout(res, 500));
-          return (
-            ((await q(`distgan_device_updates_total{job="distgan-server",outcome="rejected"}`)) ??
-              0) >= 1
-          );
-        },
-        60_000,
-      );
-    } finally {
-      await conn.close();
-    }
+    await assertMalformedUpdateRefused({
+      rabbitmqUrl: `amqp://guest:guest@127.0.0.1:${ports.amqp}`,
+      runId,
+      prom,
+      roundNow,
+    });
   });
 
   it('scales down: a stopped device container is no longer waited for', async () => {
@@ -430,13 +409,6 @@ describe('end to end in containers: server, devices, RabbitMQ, Redis, Prometheus
     const promFid = await q(`distgan_fid${sel}`);
     assert.equal(promFid, fids.at(-1), 'Prometheus has the last FID');
 
-    for (const port of [ports.server, ports.devices[0]!]) {
-      const text = (await (await fetch(`http://127.0.0.1:${port}/metrics`)).text())
-        .split('\n')
-        .filter((l) => !/^(# (HELP|TYPE) )?distgan_process_/.test(l))
-        .join('\n');
-      const check = await prom.checkMetrics(text);
-      assert.equal(check.status, 0, `promtool check metrics (:${port}): ${check.output}`);
-    }
+    await assertMetricsPassPromtool(prom, [ports.server, ports.devices[0]!]);
   });
 });

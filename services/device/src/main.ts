@@ -3,7 +3,7 @@ import { describeBackend, initBackend } from '@distgan/gan';
 import { ConfigError, setDigestAlgorithm } from '@distgan/protocol';
 import { dataConfigOf, loadRunDataset, modelSpecFor, shardOf } from '@distgan/run';
 import { createLogger } from '@distgan/telemetry';
-import { RabbitRoundTransport, RedisBlobStore, RedisMembership } from '@distgan/transport';
+import { connectRunServices, RedisMembership } from '@distgan/transport';
 import { buildDeviceApp } from './app.js';
 import { loadDeviceConfig, type DeviceConfig } from './config.js';
 
@@ -41,16 +41,11 @@ const indices =
       });
 const spec = modelSpecFor({ model: c.MODEL, latentDim: c.LATENT_DIM }, dataset);
 
-const redis = new RedisBlobStore({
-  url: c.REDIS_URL,
-  onState: (s, d) => log[s === 'error' ? 'warn' : 'info']({ redis: s, detail: d }, `Redis ${s}`),
-});
-log.info(redis.blobPath, `weight blobs move over the ${redis.blobPath.via}`);
-const rabbit = await RabbitRoundTransport.connect({
-  url: c.RABBITMQ_URL,
+const { redis, rabbit, ready, close } = await connectRunServices({
+  rabbitmqUrl: c.RABBITMQ_URL,
+  redisUrl: c.REDIS_URL,
   runId: c.RUN_ID,
-  onState: (s, d) =>
-    log[s === 'connected' ? 'info' : 'warn']({ rabbitmq: s, detail: d }, `RabbitMQ ${s}`),
+  log,
 });
 const app = buildDeviceApp({
   config: c,
@@ -60,10 +55,7 @@ const app = buildDeviceApp({
   membership: new RedisMembership(redis, c.RUN_ID, c.HEARTBEAT_TIMEOUT_S),
   data: { dataset, indices, spec },
   backend: backend.name,
-  ready: async () => {
-    const ready = rabbit.connected && (await redis.ping());
-    return { ready, detail: { rabbitmq: rabbit.connected } };
-  },
+  ready,
 });
 await app.http.listen({ port: c.PORT, host: '0.0.0.0' });
 await app.start();
@@ -74,8 +66,7 @@ const shutdown = async (signal: string): Promise<void> => {
   stopping = true;
   log.info({ signal }, 'stopping: the task in hand finishes first');
   await app.stop();
-  await rabbit.close();
-  await redis.close();
+  await close();
   process.exit(0);
 };
 process.on('SIGTERM', () => void shutdown('SIGTERM'));

@@ -4,12 +4,7 @@ import { directoryCheckpointStore } from '@distgan/engine';
 import { describeBackend, initBackend } from '@distgan/gan';
 import { ConfigError, setDigestAlgorithm } from '@distgan/protocol';
 import { createLogger } from '@distgan/telemetry';
-import {
-  RabbitRoundTransport,
-  RedisBlobStore,
-  RedisCheckpointStore,
-  RedisMembership,
-} from '@distgan/transport';
+import { connectRunServices, RedisCheckpointStore, RedisMembership } from '@distgan/transport';
 import { loadServerConfig, type ServerConfig } from './config.js';
 import { ServerApp } from './app.js';
 
@@ -33,16 +28,16 @@ const backend = await initBackend({ forced: c.TFJS_BACKEND || undefined });
 log.info({ backend: describeBackend(backend) }, 'backend');
 log.info(setDigestAlgorithm(c.BLOB_DIGEST), 'blob digest');
 
-const redis = new RedisBlobStore({
-  url: c.REDIS_URL,
-  onState: (s, d) => log[s === 'error' ? 'warn' : 'info']({ redis: s, detail: d }, `Redis ${s}`),
-});
-log.info(redis.blobPath, `weight blobs move over the ${redis.blobPath.via}`);
-const rabbit = await RabbitRoundTransport.connect({
-  url: c.RABBITMQ_URL,
+const {
+  rabbit,
+  redis,
+  ready,
+  close: disconnect,
+} = await connectRunServices({
+  rabbitmqUrl: c.RABBITMQ_URL,
+  redisUrl: c.REDIS_URL,
   runId: c.RUN_ID,
-  onState: (s, d) =>
-    log[s === 'connected' ? 'info' : 'warn']({ rabbitmq: s, detail: d }, `RabbitMQ ${s}`),
+  log,
 });
 const app = new ServerApp({
   config: c,
@@ -53,15 +48,11 @@ const app = new ServerApp({
   checkpoints: c.CHECKPOINT_DIR
     ? directoryCheckpointStore(join(c.CHECKPOINT_DIR, c.RUN_ID), c.RUN_ID)
     : new RedisCheckpointStore(redis, c.RUN_ID),
-  ready: async () => {
-    const ready = rabbit.connected && (await redis.ping());
-    return { ready, detail: { rabbitmq: rabbit.connected } };
-  },
+  ready,
 });
 const close = async (): Promise<void> => {
   await app.stop();
-  await rabbit.close();
-  await redis.close();
+  await disconnect();
 };
 let stopping = false;
 const shutdown = (signal: string): void => {
