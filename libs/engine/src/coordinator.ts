@@ -10,6 +10,7 @@ import {
   PROTOCOL_VERSION,
   ProtocolError,
   type DeviceUpdate,
+  type FlatWeights,
   type RoundTask,
   type PhaseTimings,
 } from '@distgan/protocol';
@@ -194,48 +195,24 @@ export class Coordinator {
     const participants = [...(await this.participants(t))].sort();
     this.onEvent({ kind: 'round-start', round: t, attempt, participants });
     // Too few devices to ever reach the quorum: do not publish a round nobody can complete.
-    if (participants.length < this.config.quorum) {
-      throw new QuorumNotReachedError(
-        t,
-        0,
-        this.config.quorum,
-        this.config.runId,
-        participants.length,
-      );
+    if (participants.length < cfg.quorum) {
+      throw new QuorumNotReachedError(t, 0, cfg.quorum, cfg.runId, participants.length);
     }
     const start = now();
-    const phases: PhaseTimings = {
-      broadcastMs: 0,
-      deviceComputeMs: 0,
-      collectMs: 0,
-      aggregateMs: 0,
-      generatorMs: 0,
-      totalMs: 0,
-    };
+    // Reused every round: θ_t is kept to roll a failed round back.
+    this.generatorBuffer ??= new Float32Array(this.gan.generator.params.size);
+    const generatorBefore = this.gan.generatorWeights(this.generatorBuffer);
+    // In `parallel` the G steps run before the round may fail: keep what to restore.
+    const optimizerBefore =
+      cfg.schedule === 'parallel'
+        ? (this.optimizerBuffer = this.gan.getOptimizerState(this.optimizerBuffer))
+        : undefined;
     const outcomes: Record<UpdateOutcome, number> = {
       accepted: 0,
       duplicate: 0,
       rejected: 0,
       late: 0,
     };
-    const bytes = { down: 0, up: 0 };
-    // Reused every round: θ_t is kept to roll a failed round back.
-    this.generatorBuffer ??= new Float32Array(this.gan.generator.params.size);
-    const generatorBefore = this.gan.generatorWeights(this.generatorBuffer);
-    const dSpecs = this.gan.discriminator.params.specs;
-    let gLoss = NaN;
-    let publishedAt = 0;
-    let accepted: Accepted[] = [];
-    // The updates are read into the store's reused buffers, given back once averaged.
-    const leases: BlobLease[] = [];
-    const releaseLeases = (): void => {
-      for (const l of leases.splice(0)) l.release();
-    };
-    // In `parallel` the G steps run before the round may fail: keep what to restore.
-    const optimizerBefore =
-      cfg.schedule === 'parallel'
-        ? (this.optimizerBuffer = this.gan.getOptimizerState(this.optimizerBuffer))
-        : undefined;
     // Deleted after the broadcast: a queue deletion on the channel would hold up the task's
     // publication behind it.
     let drained = await this.drainLate(outcomes, t);
@@ -247,90 +224,21 @@ export class Coordinator {
       releaseDrained();
       throw err;
     });
+    const round = new RoundState(t, attempt, participants, inbox, outcomes, (e) => this.onEvent(e));
     let completed = false;
-
     try {
       await runScheduledRound<Float32Array>(cfg.schedule, {
         broadcast: async () => {
-          const b0 = now();
-          const gBlob = encodeWeights(generatorBefore);
-          const dBlob = encodeWeightsWith(dSpecs, (v) => this.gan.discriminatorWeights(v));
-          const gKey = this.names.generatorKey(t);
-          const dKey = this.names.discriminatorKey(t);
-          await Promise.all([
-            this.store.put(gKey, gBlob, { ttlSeconds: cfg.blobTtlSeconds }),
-            this.store.put(dKey, dBlob, { ttlSeconds: cfg.blobTtlSeconds }),
-          ]);
-          const task: RoundTask = {
-            type: 'RoundTask',
-            version: PROTOCOL_VERSION,
-            runId: cfg.runId,
-            round: t,
-            schedule: cfg.schedule,
-            generator: { key: gKey, digest: blobDigestHex(gBlob) },
-            discriminator: { key: dKey, digest: blobDigestHex(dBlob) },
-            replyTo: inbox.name,
-            deadlineAt: Date.now() + cfg.roundDeadlineMs,
-            issuedAt: Date.now(),
-            training: { ...cfg.training },
-            seed: cfg.seed,
-            participants,
-          };
-          const body = encodeMessage(task);
-          await this.transport.publishTask(body, { kind: 'devices', deviceIds: participants });
-          publishedAt = now();
-          // Every participant fetches both blobs and gets the task.
-          bytes.down += participants.length * (gBlob.length + dBlob.length + body.length);
-          phases.broadcastMs = publishedAt - b0;
-          this.onEvent({ kind: 'broadcast-end', round: t });
+          await this.broadcast(round, generatorBefore);
           releaseDrained();
           this.prepareInbox(t + 1);
         },
-        collect: async () => {
-          this.onEvent({ kind: 'collect-start', round: t });
-          accepted = await this.collect(
-            t,
-            participants,
-            inbox,
-            publishedAt,
-            outcomes,
-            bytes,
-            phases,
-            dSpecs,
-            leases,
-          );
-          phases.collectMs = now() - publishedAt;
-          this.onEvent({ kind: 'collect-end', round: t, accepted: accepted.length });
-          if (accepted.length < cfg.quorum) {
-            throw new QuorumNotReachedError(t, accepted.length, cfg.quorum, cfg.runId);
-          }
-          const a0 = now();
-          // A fixed order (by device id) makes the average independent of arrival order.
-          accepted.sort((a, b) => (a.update.deviceId < b.update.deviceId ? -1 : 1));
-          const size = accepted[0]!.values.length;
-          if (this.average?.length !== size) this.average = new Float32Array(size);
-          // Installing copies the values into the model, so the buffer is free again next round.
-          const result = averageWeights(
-            accepted.map((a) => ({ values: a.values, samples: a.update.samples })),
-            this.average,
-          );
-          releaseLeases();
-          phases.aggregateMs += now() - a0;
-          return result;
-        },
-        generatorSteps: async () => {
-          this.onEvent({ kind: 'generator-start', round: t });
-          const g0 = now();
-          gLoss = this.gan.generatorSteps(cfg.generatorSteps, cfg.generatorBatchSize, (s) =>
-            deriveSeed(cfg.seed, 'generator', t, s),
-          );
-          phases.generatorMs = now() - g0;
-          this.onEvent({ kind: 'generator-end', round: t });
-        },
+        collect: () => this.collectAndAverage(round),
+        generatorSteps: async () => this.generatorSteps(round),
         install: (average) => {
           const i0 = now();
           this.gan.setDiscriminator(average);
-          phases.aggregateMs += now() - i0;
+          round.phases.aggregateMs += now() - i0;
           this.onEvent({ kind: 'install', round: t });
         },
       });
@@ -343,7 +251,7 @@ export class Coordinator {
       throw err;
     } finally {
       releaseDrained(); // a no-op unless the round failed before its broadcast
-      releaseLeases(); // a no-op unless the round failed before its average
+      round.releaseLeases(); // a no-op unless the round failed before its average
       if (completed) this.previousInbox = inbox;
       else await inbox.close(); // a retried round starts from an empty queue
     }
@@ -352,35 +260,86 @@ export class Coordinator {
       this.names.discriminatorKey(t),
       ...participants.map((id) => this.names.deviceUpdateKey(t, id)),
     ]);
+    round.phases.totalMs = now() - start;
+    return round.report(cfg.schedule);
+  }
 
-    phases.totalMs = now() - start;
-    phases.deviceComputeMs = Math.max(0, ...accepted.map((a) => a.update.computeMs));
-    const n = accepted.reduce((s, a) => s + a.update.samples, 0);
-    const wmean = (f: (a: Accepted) => number): number =>
-      accepted.reduce((s, a) => s + (a.update.samples / n) * f(a), 0);
-    return {
+  /** Stores θ_t and φ_t and publishes round t's task to its participants. */
+  private async broadcast(round: RoundState, generator: FlatWeights): Promise<void> {
+    const cfg = this.config;
+    const t = round.t;
+    const b0 = now();
+    const gBlob = encodeWeights(generator);
+    const dBlob = encodeWeightsWith(this.gan.discriminator.params.specs, (v) =>
+      this.gan.discriminatorWeights(v),
+    );
+    const gKey = this.names.generatorKey(t);
+    const dKey = this.names.discriminatorKey(t);
+    await Promise.all([
+      this.store.put(gKey, gBlob, { ttlSeconds: cfg.blobTtlSeconds }),
+      this.store.put(dKey, dBlob, { ttlSeconds: cfg.blobTtlSeconds }),
+    ]);
+    const task: RoundTask = {
+      type: 'RoundTask',
+      version: PROTOCOL_VERSION,
+      runId: cfg.runId,
       round: t,
       schedule: cfg.schedule,
-      attempts: attempt,
-      participants: participants.length,
-      accepted: accepted.map((a) => ({
-        deviceId: a.update.deviceId,
-        samples: a.update.samples,
-        losses: a.update.losses,
-        computeMs: a.update.computeMs,
-        ...(a.update.timings ? { timings: a.update.timings } : {}),
-        latencyMs: a.latencyMs,
-      })),
-      outcomes,
-      losses: {
-        d: wmean((a) => a.update.losses.d),
-        dReal: wmean((a) => a.update.losses.dReal),
-        dFake: wmean((a) => a.update.losses.dFake),
-        g: gLoss,
-      },
-      phases,
-      bytes,
+      generator: { key: gKey, digest: blobDigestHex(gBlob) },
+      discriminator: { key: dKey, digest: blobDigestHex(dBlob) },
+      replyTo: round.inbox.name,
+      deadlineAt: Date.now() + cfg.roundDeadlineMs,
+      issuedAt: Date.now(),
+      training: { ...cfg.training },
+      seed: cfg.seed,
+      participants: round.participants,
     };
+    const body = encodeMessage(task);
+    await this.transport.publishTask(body, { kind: 'devices', deviceIds: round.participants });
+    round.publishedAt = now();
+    // Every participant fetches both blobs and gets the task.
+    round.bytes.down += round.participants.length * (gBlob.length + dBlob.length + body.length);
+    round.phases.broadcastMs = round.publishedAt - b0;
+    this.onEvent({ kind: 'broadcast-end', round: t });
+  }
+
+  /** Collects the updates, checks the quorum, and averages them (weighted by n_k). */
+  private async collectAndAverage(round: RoundState): Promise<Float32Array> {
+    const cfg = this.config;
+    const t = round.t;
+    this.onEvent({ kind: 'collect-start', round: t });
+    const accepted = await this.collect(round);
+    round.accepted = accepted;
+    round.phases.collectMs = now() - round.publishedAt;
+    this.onEvent({ kind: 'collect-end', round: t, accepted: accepted.length });
+    if (accepted.length < cfg.quorum) {
+      throw new QuorumNotReachedError(t, accepted.length, cfg.quorum, cfg.runId);
+    }
+    const a0 = now();
+    // A fixed order (by device id) makes the average independent of arrival order.
+    accepted.sort((a, b) => (a.update.deviceId < b.update.deviceId ? -1 : 1));
+    const size = accepted[0]!.values.length;
+    if (this.average?.length !== size) this.average = new Float32Array(size);
+    // Installing copies the values into the model, so the buffer is free again next round.
+    const result = averageWeights(
+      accepted.map((a) => ({ values: a.values, samples: a.update.samples })),
+      this.average,
+    );
+    round.releaseLeases();
+    round.phases.aggregateMs += now() - a0;
+    return result;
+  }
+
+  /** M generator steps, seeded by the round and the step. */
+  private generatorSteps(round: RoundState): void {
+    const cfg = this.config;
+    this.onEvent({ kind: 'generator-start', round: round.t });
+    const g0 = now();
+    round.gLoss = this.gan.generatorSteps(cfg.generatorSteps, cfg.generatorBatchSize, (s) =>
+      deriveSeed(cfg.seed, 'generator', round.t, s),
+    );
+    round.phases.generatorMs = now() - g0;
+    this.onEvent({ kind: 'generator-end', round: round.t });
   }
 
   /** Deletes the previous round's blobs and keeps `keys` for the next call (best effort). */
@@ -459,108 +418,44 @@ export class Coordinator {
   }
 
   /** Receives updates until every participant answered or the deadline passed. */
-  private async collect(
-    t: number,
-    participants: readonly string[],
-    inbox: Awaited<ReturnType<RoundTransport['openRound']>>,
-    publishedAt: number,
-    outcomes: Record<UpdateOutcome, number>,
-    bytes: { down: number; up: number },
-    phases: PhaseTimings,
-    dSpecs: GlobalGan['discriminator']['params']['specs'],
-    leases: BlobLease[],
-  ): Promise<Accepted[]> {
-    const cfg = this.config;
-    const expected = new Set(participants);
+  private async collect(round: RoundState): Promise<Accepted[]> {
+    const expected = new Set(round.participants);
     const byDevice = new Map<string, Accepted>();
-    const deadline = publishedAt + cfg.roundDeadlineMs;
-    const record = (outcome: UpdateOutcome, deviceId?: string, reason?: string): void => {
-      outcomes[outcome] += 1;
-      this.onEvent({ kind: 'update', round: t, deviceId, outcome, reason });
-    };
-
+    const deadline = round.publishedAt + this.config.roundDeadlineMs;
     // Each update's blob is fetched, verified and decoded while the next messages are received:
     // the store's round trips overlap instead of adding up. The broker's prefetch bounds how many
     // are in flight (a message is acknowledged once its blob is checked).
     const inFlight = new Map<string, Promise<void>>();
     let failure: unknown;
     let busySince = 0;
-    const admit = async (update: DeviceUpdate, msg: InboundMessage): Promise<void> => {
-      try {
-        const lease = await leaseBlob(this.store, update.blob.key);
-        if (!lease) {
-          throw new BlobIntegrityError(
-            'missing',
-            `blob "${update.blob.key}" is not in the store (expired or never written)`,
-            { run: cfg.runId, round: t, device: update.deviceId },
-          );
-        }
-        leases.push(lease);
-        const blob = lease.bytes;
-        bytes.up += blob.length;
-        const weights = decodeWeights(blob, { expect: dSpecs, digest: update.blob.digest });
-        byDevice.set(update.deviceId, {
-          update,
-          values: weights.values,
-          latencyMs: now() - publishedAt,
-        });
-        msg.ack();
-        record('accepted', update.deviceId);
-      } catch (err) {
-        if (!(err instanceof BlobIntegrityError)) throw err;
-        msg.reject();
-        record('rejected', update.deviceId, err.message);
-      }
-    };
-
     let deadlinePassed = false;
     while (!deadlinePassed && byDevice.size < expected.size) {
       while (failure === undefined && byDevice.size + inFlight.size < expected.size) {
-        const msg = await inbox.receive(deadline - now());
+        const msg = await round.inbox.receive(deadline - now());
         if (!msg) {
           deadlinePassed = true;
           break;
         }
-        bytes.up += msg.body.length;
-        let update: DeviceUpdate;
-        try {
-          const parsed = parseMessage(msg.body, { runId: cfg.runId, types: ['DeviceUpdate'] });
-          update = parsed as DeviceUpdate;
-          if (update.round !== t) {
-            throw new ProtocolError(
-              `update for round ${update.round} arrived in round ${t}'s queue`,
-              { run: cfg.runId, round: t, device: update.deviceId },
-            );
-          }
-          if (!expected.has(update.deviceId)) {
-            throw new ProtocolError(
-              `device "${update.deviceId}" is not a participant of round ${t}`,
-              { run: cfg.runId, round: t, device: update.deviceId },
-            );
-          }
-        } catch (err) {
-          if (!(err instanceof ProtocolError)) throw err;
-          msg.reject();
-          record('rejected', undefined, err.message);
-          continue;
-        }
+        round.bytes.up += msg.body.length;
+        const update = this.parseUpdate(round, expected, msg);
+        if (!update) continue;
         const id = update.deviceId;
         if (byDevice.has(id) || inFlight.has(id)) {
           msg.ack(); // a redelivered or duplicated update counts once
-          record('duplicate', id);
+          round.record('duplicate', id);
           continue;
         }
         if (inFlight.size === 0) busySince = now();
         inFlight.set(
           id,
-          admit(update, msg)
+          this.admit(round, update, msg, byDevice)
             .catch((err: unknown) => {
               failure ??= err;
             })
             .finally(() => {
               inFlight.delete(id);
               // Verification time counts once, however many updates overlap.
-              if (inFlight.size === 0) phases.aggregateMs += now() - busySince;
+              if (inFlight.size === 0) round.phases.aggregateMs += now() - busySince;
             }),
         );
       }
@@ -569,5 +464,143 @@ export class Coordinator {
       // A refused update leaves its device unanswered: keep receiving until the deadline.
     }
     return [...byDevice.values()];
+  }
+
+  /**
+   * The update in `msg` if it is one for this round from one of its participants; otherwise the
+   * message is rejected (dead-lettered), counted with its reason, and undefined returned.
+   */
+  private parseUpdate(
+    round: RoundState,
+    expected: ReadonlySet<string>,
+    msg: InboundMessage,
+  ): DeviceUpdate | undefined {
+    const { runId } = this.config;
+    const t = round.t;
+    try {
+      const update = parseMessage(msg.body, { runId, types: ['DeviceUpdate'] }) as DeviceUpdate;
+      const context = { run: runId, round: t, device: update.deviceId };
+      if (update.round !== t) {
+        throw new ProtocolError(
+          `update for round ${update.round} arrived in round ${t}'s queue`,
+          context,
+        );
+      }
+      if (!expected.has(update.deviceId)) {
+        throw new ProtocolError(
+          `device "${update.deviceId}" is not a participant of round ${t}`,
+          context,
+        );
+      }
+      return update;
+    } catch (err) {
+      if (!(err instanceof ProtocolError)) throw err;
+      msg.reject();
+      round.record('rejected', undefined, err.message);
+      return undefined;
+    }
+  }
+
+  /** Fetches, verifies and decodes an update's blob; accepts it, or refuses it with its reason. */
+  private async admit(
+    round: RoundState,
+    update: DeviceUpdate,
+    msg: InboundMessage,
+    byDevice: Map<string, Accepted>,
+  ): Promise<void> {
+    try {
+      const lease = await leaseBlob(this.store, update.blob.key);
+      if (!lease) {
+        throw new BlobIntegrityError(
+          'missing',
+          `blob "${update.blob.key}" is not in the store (expired or never written)`,
+          { run: this.config.runId, round: round.t, device: update.deviceId },
+        );
+      }
+      round.leases.push(lease);
+      round.bytes.up += lease.bytes.length;
+      const weights = decodeWeights(lease.bytes, {
+        expect: this.gan.discriminator.params.specs,
+        digest: update.blob.digest,
+      });
+      byDevice.set(update.deviceId, {
+        update,
+        values: weights.values,
+        latencyMs: now() - round.publishedAt,
+      });
+      msg.ack();
+      round.record('accepted', update.deviceId);
+    } catch (err) {
+      if (!(err instanceof BlobIntegrityError)) throw err;
+      msg.reject();
+      round.record('rejected', update.deviceId, err.message);
+    }
+  }
+}
+
+/** One attempt at a round: what it has gathered so far, and its report. */
+class RoundState {
+  readonly phases: PhaseTimings = {
+    broadcastMs: 0,
+    deviceComputeMs: 0,
+    collectMs: 0,
+    aggregateMs: 0,
+    generatorMs: 0,
+    totalMs: 0,
+  };
+  readonly bytes = { down: 0, up: 0 };
+  /** The updates are read into the store's reused buffers, given back once averaged. */
+  readonly leases: BlobLease[] = [];
+  publishedAt = 0;
+  accepted: Accepted[] = [];
+  gLoss = NaN;
+
+  constructor(
+    readonly t: number,
+    readonly attempt: number,
+    readonly participants: string[],
+    readonly inbox: RoundInbox,
+    readonly outcomes: Record<UpdateOutcome, number>,
+    private readonly onEvent: (e: RoundEvent) => void,
+  ) {}
+
+  record(outcome: UpdateOutcome, deviceId?: string, reason?: string): void {
+    this.outcomes[outcome] += 1;
+    this.onEvent({ kind: 'update', round: this.t, deviceId, outcome, reason });
+  }
+
+  releaseLeases(): void {
+    for (const l of this.leases.splice(0)) l.release();
+  }
+
+  report(schedule: Schedule): RoundReport {
+    const accepted = this.accepted;
+    this.phases.deviceComputeMs = Math.max(0, ...accepted.map((a) => a.update.computeMs));
+    const n = accepted.reduce((s, a) => s + a.update.samples, 0);
+    const wmean = (f: (a: Accepted) => number): number =>
+      accepted.reduce((s, a) => s + (a.update.samples / n) * f(a), 0);
+    return {
+      round: this.t,
+      schedule,
+      attempts: this.attempt,
+      participants: this.participants.length,
+      accepted: accepted.map((a) => ({
+        deviceId: a.update.deviceId,
+        samples: a.update.samples,
+        losses: a.update.losses,
+        computeMs: a.update.computeMs,
+        ...(a.update.timings ? { timings: a.update.timings } : {}),
+        latencyMs: a.latencyMs,
+      })),
+      outcomes: this.outcomes,
+      losses: {
+        d: wmean((a) => a.update.losses.d),
+        dReal: wmean((a) => a.update.losses.dReal),
+        dFake: wmean((a) => a.update.losses.dFake),
+        g: this.gLoss,
+      },
+      phases: this.phases,
+      bytes: this.bytes,
+    };
   }
 }
