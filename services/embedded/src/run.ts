@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   drawBatch,
+  DEFAULT_RING,
   labelHistogram,
   loadDataset,
   partition,
@@ -143,7 +144,7 @@ export async function runEmbedded(
   const dataset =
     config.method === 'distgan' && config.deviceThreads > 0 ? shareDataset(loaded) : loaded;
   // The ring is drawn with these settings; coverage is judged against the same ones.
-  const RING = { modes: 8, radius: 2, std: config.ringStd };
+  const RING = { ...DEFAULT_RING, std: config.ringStd };
   const shards = partition(dataset, {
     scheme: config.partition,
     devices: config.devices,

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { DashboardHub, publicConfig, registerDashboard } from '@distgan/dashboard';
-import { ringModeCoverage, Rng } from '@distgan/data';
+import { DEFAULT_RING, ringModeCoverage, Rng } from '@distgan/data';
 import {
   loadEvaluator,
   renderSampleGrid,
@@ -372,9 +372,9 @@ export class ServerApp {
         this.metrics.modesCovered.set(l, rest.modesCovered);
         result = { fid, eval: rest };
       } else {
-        const cov = ringModeCoverage(sample(z), { modes: 8, radius: 2, std: c.RING_STD });
+        const cov = ringModeCoverage(sample(z), { ...DEFAULT_RING, std: c.RING_STD });
         this.metrics.modesCovered.set({ dataset }, cov.covered);
-        result = { eval: { modesCovered: cov.covered, numClasses: 8 } };
+        result = { eval: { modesCovered: cov.covered, numClasses: DEFAULT_RING.modes } };
       }
       this.metrics.evalSeconds.observe((performance.now() - t0) / 1000);
       this.lastEval = { round, ...result };
