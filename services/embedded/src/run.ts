@@ -1,4 +1,4 @@
-import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   drawBatch,
@@ -29,12 +29,7 @@ import {
   type BaselineRound,
   type ModelSpec,
 } from '@distgan/gan';
-import {
-  defaultDigestAlgorithm,
-  encodeWeights,
-  setDigestAlgorithm,
-  type FlatWeights,
-} from '@distgan/protocol';
+import { defaultDigestAlgorithm, setDigestAlgorithm, type FlatWeights } from '@distgan/protocol';
 import {
   Coordinator,
   MemoryBlobStore,
@@ -42,7 +37,7 @@ import {
   type RoundReport,
   type TaskOutcome,
 } from '@distgan/engine';
-import { modelSpecFor } from '@distgan/run';
+import { modelSpecFor, RunFolder } from '@distgan/run';
 import type { EmbeddedConfig, Method } from './config.js';
 import { renderFidPlot, renderLossPlot } from './plot.js';
 import {
@@ -127,10 +122,7 @@ export async function runEmbedded(
   // The process's codec writes this digest from now on (the device threads are told it too).
   setDigestAlgorithm(config.blobDigest);
   const runDir = join(config.out, config.runId);
-  const samplesDir = join(runDir, 'samples');
-  mkdirSync(samplesDir, { recursive: true });
-  const metricsPath = join(runDir, 'metrics.jsonl');
-  writeFileSync(metricsPath, '');
+  const folder = new RunFolder(runDir, { fresh: true });
 
   const loaded = await loadDataset({
     name: config.dataset,
@@ -153,27 +145,20 @@ export async function runEmbedded(
     shardsPerDevice: config.shardsPerDevice,
   });
   const spec = modelSpecFor(config, dataset);
-  writeFileSync(
-    join(runDir, 'config.json'),
-    JSON.stringify(
-      {
-        ...config,
-        modelSpec: spec,
-        data: {
-          name: dataset.name,
-          count: dataset.count,
-          sampleShape: dataset.sampleShape,
-          shards: shards.map((s, k) => ({
-            device: deviceId(k),
-            samples: s.length,
-            labels: labelHistogram(dataset.labels, s, dataset.numClasses),
-          })),
-        },
-      },
-      null,
-      2,
-    ) + '\n',
-  );
+  folder.writeJson('config.json', {
+    ...config,
+    modelSpec: spec,
+    data: {
+      name: dataset.name,
+      count: dataset.count,
+      sampleShape: dataset.sampleShape,
+      shards: shards.map((s, k) => ({
+        device: deviceId(k),
+        samples: s.length,
+        labels: labelHistogram(dataset.labels, s, dataset.numClasses),
+      })),
+    },
+  });
   hooks.onReady?.({ dataset, shardSizes: shards.map((s) => s.length), spec });
 
   const engine =
@@ -200,14 +185,12 @@ export async function runEmbedded(
   const isImage = spec.sampleShape.length === 3;
   let lastGrid = '';
   const writeSamples = (round: number): void => {
-    const name = `round-${String(round).padStart(6, '0')}.png`;
-    const path = join(samplesDir, name);
     const png = isImage
       ? renderSampleGrid(engine.sample(fixedZ), config.sampleCount, spec.sampleShape)
       : renderScatter(engine.sample(ringZ ?? fixedZ), {
           reference: ringCenters(RING.modes, RING.radius),
         });
-    writeFileSync(path, png);
+    const path = folder.writeGrid(round, png);
     lastGrid = path;
     hooks.onGrid?.({ round: round - 1, png, path });
   };
@@ -247,7 +230,7 @@ export async function runEmbedded(
         line.fid = fid;
         line.eval = rest;
       }
-      appendFileSync(metricsPath, JSON.stringify(line) + '\n');
+      folder.appendMetrics(line);
       lines.push(line);
       if ((r + 1) % config.sampleEvery === 0 || last) writeSamples(r + 1);
       asideMs += performance.now() - roundEnd;
@@ -266,17 +249,13 @@ export async function runEmbedded(
     if (!lastGrid.endsWith(`${String(lastLine.round + 1).padStart(6, '0')}.png`))
       writeSamples(lastLine.round + 1);
 
-    const generatorPath = join(runDir, 'generator.dgwb');
-    writeFileSync(generatorPath, encodeWeights(engine.generatorWeights()));
-    writeFileSync(join(runDir, 'discriminator.dgwb'), encodeWeights(engine.discriminatorWeights()));
-    writeFileSync(
-      join(runDir, 'generator.json'),
-      JSON.stringify(
-        { modelSpec: spec, round: lastLine.round, runId: config.runId, blob: 'generator.dgwb' },
-        null,
-        2,
-      ) + '\n',
-    );
+    const generatorPath = folder.writeFinal({
+      generator: engine.generatorWeights(),
+      discriminator: engine.discriminatorWeights(),
+      spec,
+      round: lastLine.round,
+      runId: config.runId,
+    });
     writeFileSync(join(runDir, 'losses.png'), renderLossPlot(lines));
     if (evaluator) writeFileSync(join(runDir, 'fid.png'), renderFidPlot(lines, config.method));
     return {

@@ -1,4 +1,3 @@
-import { mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { DashboardHub, publicConfig, registerDashboard } from '@distgan/dashboard';
@@ -11,7 +10,6 @@ import {
   type SampleQuality,
 } from '@distgan/eval';
 import { deriveSeed, GlobalGan, type ModelSpec } from '@distgan/gan';
-import { encodeWeights } from '@distgan/protocol';
 import {
   createServerMetrics,
   recordRound,
@@ -30,7 +28,7 @@ import {
   type RoundReport,
   type RoundTransport,
 } from '@distgan/engine';
-import { dataConfigOf, loadRunDataset, modelSpecFor } from '@distgan/run';
+import { dataConfigOf, loadRunDataset, modelSpecFor, RunFolder } from '@distgan/run';
 import type { ServerConfig } from './config.js';
 
 /** What the server runs on: its configuration and its services (RabbitMQ and Redis in main.ts). */
@@ -52,7 +50,7 @@ interface RunContext {
   gan: GlobalGan;
   spec: ModelSpec;
   specs: CheckpointSpecs;
-  runDir: string;
+  folder: RunFolder;
   coordinator: Coordinator;
   /** Undefined when EVAL_EVERY is 0. */
   evaluate: ((round: number) => { fid?: number; eval: Partial<SampleQuality> }) | undefined;
@@ -151,8 +149,8 @@ export class ServerApp {
       seed: c.SEED,
       generatorAdam: { learningRate: c.LR_G, beta1: c.BETA1, beta2: c.BETA2 },
     });
-    const runDir = join(c.OUT, c.RUN_ID);
-    mkdirSync(join(runDir, 'samples'), { recursive: true });
+    // Appended to: a restarted server goes on with the same run folder.
+    const folder = new RunFolder(join(c.OUT, c.RUN_ID), { fresh: false });
     const coordinator = new Coordinator(
       gan,
       this.deps.transport,
@@ -190,7 +188,7 @@ export class ServerApp {
         generator: gan.generator.params.specs,
         discriminator: gan.discriminator.params.specs,
       },
-      runDir,
+      folder,
       coordinator,
       evaluate: await this.evaluation(dataset.name, spec.latentDim, (z) => gan.sample(z)),
       grid: () =>
@@ -231,8 +229,7 @@ export class ServerApp {
     this.resumedFrom = resumed.round;
     // What the run goes on with, read back from the model: an operator (and the end-to-end
     // suite) can compare it byte for byte with the checkpoint's generator blob.
-    const record = `resumed-round-${String(resumed.round).padStart(6, '0')}-generator.dgwb`;
-    writeFileSync(join(run.runDir, record), encodeWeights(run.gan.generatorWeights()));
+    const record = run.folder.writeResumed(resumed.round, run.gan.generatorWeights());
     this.log.info({ round: resumed.round, generator: record }, 'resumed from checkpoint');
   }
 
@@ -282,10 +279,7 @@ export class ServerApp {
         fid: evaluation.fid,
         modesCovered: evaluation.eval.modesCovered,
       });
-    appendFileSync(
-      join(run.runDir, 'metrics.jsonl'),
-      JSON.stringify(evaluation ? { ...report, ...evaluation } : report) + '\n',
-    );
+    run.folder.appendMetrics(evaluation ? { ...report, ...evaluation } : report);
     this.log.info(
       {
         round: report.round,
@@ -310,10 +304,7 @@ export class ServerApp {
     if (due(c.SAMPLE_EVERY)) {
       this.latestGrid = run.grid();
       this.dashboard.recordGrid(report.round, this.latestGrid);
-      writeFileSync(
-        join(run.runDir, 'samples', `round-${String(report.round + 1).padStart(6, '0')}.png`),
-        this.latestGrid,
-      );
+      run.folder.writeGrid(report.round + 1, this.latestGrid);
     }
   }
 
@@ -324,16 +315,13 @@ export class ServerApp {
       this.dashboard.setStatus('stopped');
       return;
     }
-    writeFileSync(join(run.runDir, 'generator.dgwb'), encodeWeights(run.gan.generatorWeights()));
-    writeFileSync(
-      join(run.runDir, 'discriminator.dgwb'),
-      encodeWeights(run.gan.discriminatorWeights()),
-    );
-    const card = { modelSpec: run.spec, round: run.coordinator.round - 1, runId: c.RUN_ID };
-    writeFileSync(
-      join(run.runDir, 'generator.json'),
-      JSON.stringify({ ...card, blob: 'generator.dgwb' }, null, 2) + '\n',
-    );
+    run.folder.writeFinal({
+      generator: run.gan.generatorWeights(),
+      discriminator: run.gan.discriminatorWeights(),
+      spec: run.spec,
+      round: run.coordinator.round - 1,
+      runId: c.RUN_ID,
+    });
     this.setStatus('finished');
     this.log.info({ rounds: run.coordinator.round }, 'run finished');
   }
