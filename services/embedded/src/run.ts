@@ -121,9 +121,52 @@ export async function runEmbedded(
 ): Promise<RunSummary> {
   // The process's codec writes this digest from now on (the device threads are told it too).
   setDigestAlgorithm(config.blobDigest);
-  const runDir = join(config.out, config.runId);
-  const folder = new RunFolder(runDir, { fresh: true });
+  const setup = await prepareRun(config);
+  hooks.onReady?.({
+    dataset: setup.dataset,
+    shardSizes: setup.shards.map((s) => s.length),
+    spec: setup.spec,
+  });
+  const engine =
+    config.method === 'distgan'
+      ? await distganEngine(config, setup.dataset, setup.shards, setup.spec, hooks)
+      : baselineEngine(config, setup.dataset, setup.shards, setup.spec);
+  const evaluator = await evaluatorFor(config).catch(async (err: unknown) => {
+    await engine.close();
+    throw err;
+  });
+  const recorder = new RunRecorder(config, setup, engine, evaluator, hooks);
+  try {
+    for (let r = 0; r < config.rounds; r++) {
+      if (hooks.signal?.aborted) break;
+      recorder.record(r, await engine.round());
+      // The in-memory round settles in microtasks only: let timers and sockets (the
+      // dashboard's HTTP server) have their turn between rounds.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  } finally {
+    await engine.close();
+  }
+  try {
+    return recorder.finish();
+  } finally {
+    engine.dispose();
+    evaluator?.dispose();
+  }
+}
 
+interface RunSetup {
+  folder: RunFolder;
+  dataset: Dataset;
+  shards: Int32Array[];
+  spec: ModelSpec;
+  /** The ring is drawn with these settings; coverage is judged against the same ones. */
+  ring: typeof DEFAULT_RING;
+}
+
+/** The run folder (with config.json), the dataset, its shards and the model. */
+async function prepareRun(config: EmbeddedConfig): Promise<RunSetup> {
+  const folder = new RunFolder(join(config.out, config.runId), { fresh: true });
   const loaded = await loadDataset({
     name: config.dataset,
     dir: config.dataDir,
@@ -135,8 +178,6 @@ export async function runEmbedded(
   // Devices in worker threads read the images from shared memory: one copy for all threads.
   const dataset =
     config.method === 'distgan' && config.deviceThreads > 0 ? shareDataset(loaded) : loaded;
-  // The ring is drawn with these settings; coverage is judged against the same ones.
-  const RING = { ...DEFAULT_RING, std: config.ringStd };
   const shards = partition(dataset, {
     scheme: config.partition,
     devices: config.devices,
@@ -159,122 +200,132 @@ export async function runEmbedded(
       })),
     },
   });
-  hooks.onReady?.({ dataset, shardSizes: shards.map((s) => s.length), spec });
+  return { folder, dataset, shards, spec, ring: { ...DEFAULT_RING, std: config.ringStd } };
+}
 
-  const engine =
-    config.method === 'distgan'
-      ? await distganEngine(config, dataset, shards, spec, hooks)
-      : baselineEngine(config, dataset, shards, spec);
-  const evaluator = await evaluatorFor(config).catch(async (err: unknown) => {
-    await engine.close();
-    throw err;
-  });
+/**
+ * What a run records as it goes: metrics.jsonl (with mode coverage and FID when due), sample
+ * grids, and at the end the final weights, the plots and the summary. Evaluations and grids are
+ * kept out of the training time.
+ */
+class RunRecorder {
+  private readonly fixedZ: Float32Array;
+  private readonly ringZ: Float32Array | undefined;
+  private readonly evalZ: Float32Array | undefined;
+  private readonly lines: RoundLine[] = [];
+  private lastGrid = '';
+  private deviceStepMs = 0;
+  private deviceSteps = 0;
+  private generatorMs = 0;
+  /** Evaluations and sample grids: not training time. */
+  private asideMs = 0;
+  private readonly t0: number;
 
-  const fixedZ = latentVectors(
-    config.sampleCount,
-    spec.latentDim,
-    deriveSeed(config.seed, 'sample-grid'),
-  );
-  const ringZ =
-    config.dataset === 'ring'
-      ? latentVectors(2000, spec.latentDim, deriveSeed(config.seed, 'ring-eval'))
+  constructor(
+    private readonly config: EmbeddedConfig,
+    private readonly setup: RunSetup,
+    private readonly engine: Engine,
+    private readonly evaluator: Evaluator | undefined,
+    private readonly hooks: RunHooks,
+  ) {
+    const { spec } = setup;
+    this.fixedZ = latentVectors(
+      config.sampleCount,
+      spec.latentDim,
+      deriveSeed(config.seed, 'sample-grid'),
+    );
+    this.ringZ =
+      config.dataset === 'ring'
+        ? latentVectors(2000, spec.latentDim, deriveSeed(config.seed, 'ring-eval'))
+        : undefined;
+    this.evalZ = evaluator
+      ? latentVectors(config.evalSamples, spec.latentDim, deriveSeed(config.seed, 'eval'))
       : undefined;
-  const evalZ = evaluator
-    ? latentVectors(config.evalSamples, spec.latentDim, deriveSeed(config.seed, 'eval'))
-    : undefined;
-  const isImage = spec.sampleShape.length === 3;
-  let lastGrid = '';
-  const writeSamples = (round: number): void => {
-    const png = isImage
-      ? renderSampleGrid(engine.sample(fixedZ), config.sampleCount, spec.sampleShape)
-      : renderScatter(engine.sample(ringZ ?? fixedZ), {
-          reference: ringCenters(RING.modes, RING.radius),
-        });
-    const path = folder.writeGrid(round, png);
-    lastGrid = path;
-    hooks.onGrid?.({ round: round - 1, png, path });
-  };
-
-  const t0 = performance.now();
-  let asideMs = 0; // evaluations and sample grids: not training time
-  const lines: RoundLine[] = [];
-  let deviceStepMs = 0;
-  let deviceSteps = 0;
-  let generatorMs = 0;
-  try {
-    for (let r = 0; r < config.rounds; r++) {
-      if (hooks.signal?.aborted) break;
-      const report = await engine.round();
-      const roundEnd = performance.now();
-      const line: RoundLine = {
-        ...report,
-        method: config.method,
-        elapsedS: (roundEnd - t0) / 1000,
-        trainS: (roundEnd - t0 - asideMs) / 1000,
-      };
-      if ('accepted' in report) {
-        for (const a of report.accepted) {
-          deviceStepMs += a.computeMs;
-          deviceSteps += config.localSteps;
-        }
-        generatorMs += report.phases.generatorMs;
-      }
-      const last = r === config.rounds - 1 || hooks.signal?.aborted === true;
-      const every = config.evalEvery || config.sampleEvery;
-      if (ringZ && ((r + 1) % every === 0 || last)) {
-        const c = ringModeCoverage(engine.sample(ringZ), RING);
-        line.modes = { covered: c.covered, highQuality: c.highQuality };
-      }
-      if (evaluator && evalZ && ((r + 1) % config.evalEvery === 0 || last)) {
-        const { fid, ...rest } = evaluator.evaluate(engine.sample(evalZ));
-        line.fid = fid;
-        line.eval = rest;
-      }
-      folder.appendMetrics(line);
-      lines.push(line);
-      if ((r + 1) % config.sampleEvery === 0 || last) writeSamples(r + 1);
-      asideMs += performance.now() - roundEnd;
-      hooks.onRound?.(line);
-      // The in-memory round settles in microtasks only: let timers and sockets (the
-      // dashboard's HTTP server) have their turn between rounds.
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-  } finally {
-    await engine.close();
+    this.t0 = performance.now();
   }
-  const wallS = (performance.now() - t0) / 1000;
-  try {
+
+  /** Round r's line, its evaluations when due, and its grid when due. */
+  record(r: number, report: RoundReport | BaselineRound): void {
+    const { config, engine, evaluator } = this;
+    const roundEnd = performance.now();
+    const line: RoundLine = {
+      ...report,
+      method: config.method,
+      elapsedS: (roundEnd - this.t0) / 1000,
+      trainS: (roundEnd - this.t0 - this.asideMs) / 1000,
+    };
+    if ('accepted' in report) {
+      for (const a of report.accepted) {
+        this.deviceStepMs += a.computeMs;
+        this.deviceSteps += config.localSteps;
+      }
+      this.generatorMs += report.phases.generatorMs;
+    }
+    const last = r === config.rounds - 1 || this.hooks.signal?.aborted === true;
+    const every = config.evalEvery || config.sampleEvery;
+    if (this.ringZ && ((r + 1) % every === 0 || last)) {
+      const c = ringModeCoverage(engine.sample(this.ringZ), this.setup.ring);
+      line.modes = { covered: c.covered, highQuality: c.highQuality };
+    }
+    if (evaluator && this.evalZ && ((r + 1) % config.evalEvery === 0 || last)) {
+      const { fid, ...rest } = evaluator.evaluate(engine.sample(this.evalZ));
+      line.fid = fid;
+      line.eval = rest;
+    }
+    this.setup.folder.appendMetrics(line);
+    this.lines.push(line);
+    if ((r + 1) % config.sampleEvery === 0 || last) this.writeSamples(r + 1);
+    this.asideMs += performance.now() - roundEnd;
+    this.hooks.onRound?.(line);
+  }
+
+  private writeSamples(rounds: number): void {
+    const { config, engine, setup } = this;
+    const png =
+      setup.spec.sampleShape.length === 3
+        ? renderSampleGrid(engine.sample(this.fixedZ), config.sampleCount, setup.spec.sampleShape)
+        : renderScatter(engine.sample(this.ringZ ?? this.fixedZ), {
+            reference: ringCenters(setup.ring.modes, setup.ring.radius),
+          });
+    const path = setup.folder.writeGrid(rounds, png);
+    this.lastGrid = path;
+    this.hooks.onGrid?.({ round: rounds - 1, png, path });
+  }
+
+  /** The final grid, weights and plots; the run's summary. */
+  finish(): RunSummary {
+    const { config, engine, evaluator, lines, setup } = this;
+    const wallS = (performance.now() - this.t0) / 1000;
     const lastLine = lines.at(-1);
     if (!lastLine) throw new Error('the run ended before its first round');
-    if (!lastGrid.endsWith(`${String(lastLine.round + 1).padStart(6, '0')}.png`))
-      writeSamples(lastLine.round + 1);
-
-    const generatorPath = folder.writeFinal({
+    if (!this.lastGrid.endsWith(`${String(lastLine.round + 1).padStart(6, '0')}.png`))
+      this.writeSamples(lastLine.round + 1);
+    const generatorPath = setup.folder.writeFinal({
       generator: engine.generatorWeights(),
       discriminator: engine.discriminatorWeights(),
-      spec,
+      spec: setup.spec,
       round: lastLine.round,
       runId: config.runId,
     });
-    writeFileSync(join(runDir, 'losses.png'), renderLossPlot(lines));
-    if (evaluator) writeFileSync(join(runDir, 'fid.png'), renderFidPlot(lines, config.method));
+    writeFileSync(join(setup.folder.dir, 'losses.png'), renderLossPlot(lines));
+    if (evaluator)
+      writeFileSync(join(setup.folder.dir, 'fid.png'), renderFidPlot(lines, config.method));
     return {
-      runDir,
+      runDir: setup.folder.dir,
       rounds: lines.length,
       wallS,
       msPerRound: (wallS * 1000) / lines.length,
-      msPerDeviceStep: deviceSteps ? deviceStepMs / deviceSteps : NaN,
-      msPerGeneratorStep: generatorMs ? generatorMs / (lines.length * config.generatorSteps) : NaN,
-      lastGrid,
+      msPerDeviceStep: this.deviceSteps ? this.deviceStepMs / this.deviceSteps : NaN,
+      msPerGeneratorStep: this.generatorMs
+        ? this.generatorMs / (lines.length * config.generatorSteps)
+        : NaN,
+      lastGrid: this.lastGrid,
       generatorPath,
       last: lastLine,
       ...(evaluator
         ? { evalProtocol: { ...evaluator.protocol, samples: config.evalSamples } }
         : {}),
     };
-  } finally {
-    engine.dispose();
-    evaluator?.dispose();
   }
 }
 
