@@ -95,11 +95,7 @@ export class RabbitRoundTransport implements RoundTransport {
       },
     });
     const t = new RabbitRoundTransport(conn, opts);
-    conn.on('connect', () => {
-      void t
-        .onConnect()
-        .catch((err: unknown) => opts.onState?.('disconnected', `setup failed: ${String(err)}`));
-    });
+    conn.on('connect', () => t.reopen());
     conn.on('disconnect', (err: Error) => {
       t.onDisconnect();
       opts.onState?.('disconnected', err?.message);
@@ -117,9 +113,58 @@ export class RabbitRoundTransport implements RoundTransport {
     return t;
   }
 
+  /** Whether a channel is being opened (one at a time; a failed attempt is retried). */
+  private reopening = false;
+
+  /**
+   * Opens a channel and declares the topology and every consumer again: after the connection
+   * came back, and after the broker closed the channel alone (a channel error such as a deleted
+   * exchange or queue, while the connection lives). Retries with backoff until it succeeds or
+   * the transport is closed; a lost connection's own recovery calls it again when it is back.
+   */
+  private reopen(): void {
+    if (this.closed) return;
+    if (this.reopening) {
+      this.wake?.(); // the connection is back: try now rather than after the backoff
+      return;
+    }
+    this.reopening = true;
+    void (async () => {
+      for (let attempt = 0; !this.closed && !this.channel; attempt++) {
+        try {
+          await this.onConnect();
+        } catch (err) {
+          this.opts.onState?.('disconnected', `opening a channel failed: ${String(err)}`);
+          const delay = Math.min(5_000, 200 * 2 ** Math.min(attempt, 5));
+          await new Promise<void>((r) => {
+            const timer = setTimeout(r, delay);
+            this.wake = () => {
+              clearTimeout(timer);
+              r();
+            };
+          });
+          this.wake = undefined;
+        }
+      }
+      this.reopening = false;
+    })();
+  }
+
+  /** Cuts the backoff of a channel reopening short. */
+  private wake: (() => void) | undefined;
+
   private async onConnect(): Promise<void> {
     const ch = await this.conn.createConfirmChannel();
-    ch.on('error', () => {}); // a channel error closes it; the connection's recovery takes over
+    ch.on('error', (err: Error) =>
+      this.opts.onState?.('disconnected', `channel error: ${err.message}`),
+    );
+    ch.on('close', () => {
+      if (this.channel !== ch || this.closed) return;
+      // Closed by the broker while the connection may live: without a new channel every later
+      // operation would fail with "Channel closed" and the run would never advance.
+      this.onDisconnect();
+      this.reopen();
+    });
     ch.on('return', () => {
       this.traffic.droppedUpdates += 1;
     });
@@ -138,6 +183,10 @@ export class RabbitRoundTransport implements RoundTransport {
   }
 
   private onDisconnect(): void {
+    // Once per loss: callers already waiting hold the pending promise, which must stay the one
+    // that the next channel resolves (a channel's close and the connection's disconnect both
+    // come here).
+    if (!this.channel) return;
     this.channel = undefined;
     this.channelReady = new Promise((r) => (this.resolveChannel = r));
   }
