@@ -59,6 +59,7 @@ export function start(script: string, env: Record<string, string>): ChildProcess
   // Logs go to stdout; keep the tail of both for the report of a crash.
   const keep = (d: Buffer): void => {
     stderr = (stderr + d.toString()).slice(-20_000);
+    tails.set(child, stderr);
   };
   child.stderr?.on('data', keep);
   child.stdout?.on('data', keep);
@@ -67,7 +68,25 @@ export function start(script: string, env: Record<string, string>): ChildProcess
       console.error(`${script} exited ${code}: ${stderr.slice(-2000)}`);
   });
   children.push(child);
+  scriptOf.set(
+    child,
+    `${script.split('/').slice(-3, -2)[0] ?? script} ${env['DEVICE_ID'] ?? env['DEVICE_INDEX'] ?? ''}`.trim(),
+  );
   return child;
+}
+
+/** The last output of every process started, for the report of a wait that timed out. */
+const tails = new Map<ChildProcess, string>();
+const scriptOf = new Map<ChildProcess, string>();
+
+function lastOutput(lines = 15): string {
+  return [...tails]
+    .slice(-10)
+    .map(([child, text]) => {
+      const tail = text.trimEnd().split('\n').slice(-lines).join('\n  ');
+      return `--- ${scriptOf.get(child) ?? 'process'} (pid ${child.pid}, ${child.exitCode === null ? 'running' : `exited ${child.exitCode}`}):\n  ${tail}`;
+    })
+    .join('\n');
 }
 
 export async function until<T>(
@@ -83,7 +102,10 @@ export async function until<T>(
     } catch {
       /* not up yet */
     }
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > end) {
+      // What the services said last is what tells why nothing happened.
+      throw new Error(`timed out waiting for ${what}\n${lastOutput()}`);
+    }
     await new Promise((r) => setTimeout(r, 250));
   }
 }
