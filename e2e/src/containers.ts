@@ -21,6 +21,11 @@ import { ROOT } from './images.js';
 process.env['TESTCONTAINERS_HOST_OVERRIDE'] ??= '127.0.0.1';
 process.env['TESTCONTAINERS_RYUK_DISABLED'] ??= 'true';
 
+type EngineClient = Awaited<ReturnType<typeof getContainerRuntimeClient>>['container'];
+/** dockerode's container handle and listing entry, as testcontainers' client hands them out. */
+type Container = ReturnType<EngineClient['getById']>;
+type ContainerInfo = Awaited<ReturnType<EngineClient['list']>>[number];
+
 /** A GenericContainer that can also run on a read-only root file system, as the chart runs it. */
 class AppContainer extends GenericContainer {
   withReadOnlyRootFs(): this {
@@ -47,20 +52,15 @@ export interface StartOptions {
   name: string;
   image: string;
   env?: Record<string, string>;
-  /** Ready when the image's own HEALTHCHECK passes (run every second instead of its interval). */
-  healthy?: boolean;
   /** As the chart runs the services: read-only root, /tmp on tmpfs, no capabilities. */
   hardened?: boolean;
   binds?: { source: string; target: string; mode?: 'ro' | 'rw' }[];
-  startupTimeoutMs?: number;
 }
 
 export class Fleet {
   readonly id = `e2e-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
   readonly label = 'org.distgan.e2e-suite';
   private readonly logsDir = join(ROOT, '.test-artifacts', 'e2e-containers', this.id);
-  private readonly started = new Map<string, StartedTestContainer>();
-  private readonly ids = new Set<string>();
   private readonly logs: WriteStream[] = [];
   private readonly tails = new Map<string, string>();
   private count = 0;
@@ -69,6 +69,10 @@ export class Fleet {
     mkdirSync(this.logsDir, { recursive: true });
   }
 
+  /**
+   * Starts a container of the suite, ready once its image's own HEALTHCHECK passes (run every
+   * second instead of at its interval).
+   */
   async start(o: StartOptions): Promise<StartedTestContainer> {
     const name = `distgan-${this.id}-${o.name}-${++this.count}`;
     const file = createWriteStream(join(this.logsDir, `${o.name}-${this.count}.log`));
@@ -78,7 +82,7 @@ export class Fleet {
       .withNetworkMode('host')
       .withLabels({ [this.label]: this.id })
       .withEnvironment(o.env ?? {})
-      .withStartupTimeout(o.startupTimeoutMs ?? 120_000)
+      .withStartupTimeout(120_000)
       .withLogConsumer((stream) => {
         stream.on('data', (d: Buffer | string) => {
           file.write(d);
@@ -93,17 +97,12 @@ export class Fleet {
         .withDroppedCapabilities('ALL')
         .withSecurityOpt('no-new-privileges');
     }
-    if (o.healthy) {
-      const test = await imageHealthCheck(o.image);
-      c = c
-        .withHealthCheck({ test, interval: 1000, timeout: 3000, retries: 3, startPeriod: 0 })
-        .withWaitStrategy(Wait.forHealthCheck());
-    }
+    const test = await imageHealthCheck(o.image);
+    c = c
+      .withHealthCheck({ test, interval: 1000, timeout: 3000, retries: 3, startPeriod: 0 })
+      .withWaitStrategy(Wait.forHealthCheck());
     try {
-      const started = await c.start();
-      this.started.set(name, started);
-      this.ids.add(started.getId());
-      return started;
+      return await c.start();
     } catch (err) {
       // A container that never became ready still exists: teardown finds it by its label.
       throw new Error(`${o.name} did not start: ${(err as Error).message}\n${this.tail(o.name)}`, {
@@ -119,8 +118,7 @@ export class Fleet {
 
   /** `docker kill`: SIGKILL, no grace. The container stays until teardown. */
   async kill(c: StartedTestContainer): Promise<void> {
-    const client = await getContainerRuntimeClient();
-    await client.container.getById(c.getId()).kill();
+    await (await engineContainer(c)).kill();
   }
 
   /**
@@ -128,10 +126,10 @@ export class Fleet {
    * and succeed a moment later (seen here on the server mid-round): a few tries.
    */
   async pause(c: StartedTestContainer): Promise<void> {
-    const client = await getContainerRuntimeClient();
+    const container = await engineContainer(c);
     for (let attempt = 1; ; attempt++) {
       try {
-        await client.container.getById(c.getId()).pause();
+        await container.pause();
         return;
       } catch (err) {
         if (attempt >= 5 || !/unable to freeze/.test((err as Error).message)) throw err;
@@ -141,51 +139,50 @@ export class Fleet {
   }
 
   async unpause(c: StartedTestContainer): Promise<void> {
-    const client = await getContainerRuntimeClient();
-    await client.container.getById(c.getId()).unpause();
+    await (await engineContainer(c)).unpause();
   }
 
   async inspect(c: StartedTestContainer): Promise<{
     user: string;
     readOnly: boolean;
     health?: string;
-    running: boolean;
   }> {
-    const client = await getContainerRuntimeClient();
-    const i = await client.container.inspect(client.container.getById(c.getId()));
+    const i = await (await engineContainer(c)).inspect();
     return {
       user: i.Config.User,
       readOnly: i.HostConfig.ReadonlyRootfs === true,
       health: i.State.Health?.Status,
-      running: i.State.Running,
     };
   }
 
-  /** Stops and removes every container of this suite, whatever state it is in. */
+  /** Stops and removes every container of this suite (by its label), whatever state it is in. */
   async tearDown(): Promise<void> {
     const client = await getContainerRuntimeClient();
-    const all = await client.container.dockerode.listContainers({
-      all: true,
-      filters: { label: [`${this.label}=${this.id}`] },
-    });
-    for (const id of new Set([...this.ids, ...all.map((c) => c.Id)])) {
-      const c = client.container.dockerode.getContainer(id);
+    for (const info of await this.listed()) {
+      const c = client.container.dockerode.getContainer(info.Id);
       await c.unpause().catch(() => {});
       await c.remove({ force: true, v: true }).catch(() => {});
     }
-    this.started.clear();
     for (const f of this.logs) f.end();
   }
 
   /** Every container of this suite, stopped or not, by the engine's own listing. */
   async leftOver(): Promise<string[]> {
+    return (await this.listed()).map((c) => `${c.Names.join(',')} (${c.State})`);
+  }
+
+  private async listed(): Promise<ContainerInfo[]> {
     const client = await getContainerRuntimeClient();
-    const all = await client.container.dockerode.listContainers({
+    return client.container.dockerode.listContainers({
       all: true,
       filters: { label: [`${this.label}=${this.id}`] },
     });
-    return all.map((c) => `${c.Names.join(',')} (${c.State})`);
   }
+}
+
+/** The engine's handle on a started container (dockerode's, for what testcontainers lacks). */
+async function engineContainer(c: StartedTestContainer): Promise<Container> {
+  return (await getContainerRuntimeClient()).container.getById(c.getId());
 }
 
 /** The image's own HEALTHCHECK command, as its Dockerfile declares it. */

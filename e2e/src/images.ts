@@ -63,8 +63,8 @@ const sha = (...parts: (string | Buffer)[]): string => {
   return h.digest('hex').slice(0, 16);
 };
 
-function docker(args: string[], input?: string): string {
-  const r = spawnSync('docker', args, { encoding: 'utf8', input, maxBuffer: 64 << 20 });
+function docker(args: string[]): string {
+  const r = spawnSync('docker', args, { encoding: 'utf8', maxBuffer: 64 << 20 });
   if (r.status !== 0) throw new Error(`docker ${args.join(' ')}: ${r.stderr || r.error?.message}`);
   return r.stdout.trim();
 }
@@ -80,14 +80,15 @@ export function engineStatus(): { ok: true; version: string } | { ok: false; rea
   return { ok: true, version: r.stdout.trim() };
 }
 
-const imageId = (ref: string): string | undefined => {
-  const r = spawnSync('docker', ['image', 'inspect', '--format', '{{.Id}}', ref], {
+/** An image's id and size, or undefined when there is no such image. */
+function inspectImage(ref: string): { id: string; bytes: number } | undefined {
+  const r = spawnSync('docker', ['image', 'inspect', '--format', '{{.Id}} {{.Size}}', ref], {
     encoding: 'utf8',
   });
-  return r.status === 0 ? r.stdout.trim() : undefined;
-};
-const imageBytes = (ref: string): number =>
-  Number(docker(['image', 'inspect', '--format', '{{.Size}}', ref]));
+  if (r.status !== 0) return undefined;
+  const [id, size] = r.stdout.trim().split(' ');
+  return { id: id!, bytes: Number(size) };
+}
 
 /**
  * Removes the other tags of an image's repository (older content), so that repeated builds do
@@ -183,27 +184,29 @@ export async function buildImages(log: Log = console.log): Promise<Images> {
   if (!engine.ok) throw new Error(`no Docker engine: ${engine.reason}`);
   const built: BuiltImage[] = [];
 
-  /** Builds `name:key` unless it exists; returns its reference. */
+  /** Builds `name:key` unless it exists; its reference and image id. */
   const ensure = async (
     name: string,
     key: string,
     make: (ref: string) => Promise<void>,
-  ): Promise<string> => {
+  ): Promise<{ ref: string; id: string }> => {
     const ref = `${PREFIX}/${name}:${key}`;
     const start = Date.now();
-    const cached = imageId(ref) !== undefined;
-    if (!cached) {
+    let image = inspectImage(ref);
+    const cached = image !== undefined;
+    if (!image) {
       log(`building ${ref}`);
       await make(ref);
+      image = inspectImage(ref);
+      if (!image) throw new Error(`${ref} was built but the engine does not have it`);
     }
     const seconds = (Date.now() - start) / 1000;
     removeStale(name, ref, log);
-    const entry = { name, tag: ref, cached, seconds, bytes: imageBytes(ref) };
-    built.push(entry);
+    built.push({ name, tag: ref, cached, seconds, bytes: image.bytes });
     log(
-      `${cached ? 'cached' : 'built '} ${ref.padEnd(44)} ${(entry.bytes / 1e6).toFixed(0).padStart(5)} MB ${cached ? '' : `in ${seconds.toFixed(1)} s`}`,
+      `${cached ? 'cached' : 'built '} ${ref.padEnd(44)} ${(image.bytes / 1e6).toFixed(0).padStart(5)} MB ${cached ? '' : `in ${seconds.toFixed(1)} s`}`,
     );
-    return ref;
+    return { ref, id: image.id };
   };
 
   const build = (
@@ -233,7 +236,7 @@ export async function buildImages(log: Log = console.log): Promise<Images> {
     );
 
   // The runtime base: mmdebstrap's tarball, imported.
-  const runtimeBase = await ensure(
+  const { ref: runtimeBase, id: runtimeId } = await ensure(
     'base-runtime',
     sha(JSON.stringify(BASE_RECIPE)),
     async (ref) => {
@@ -265,12 +268,11 @@ export async function buildImages(log: Log = console.log): Promise<Images> {
       }
     },
   );
-  const runtimeId = imageId(runtimeBase)!;
 
   const ca = caBundle();
   const registry = npmRegistry();
   const nodeBuildDir = join(IMAGES_DIR, 'node-build');
-  const buildBase = await ensure(
+  const { ref: buildBase, id: buildId } = await ensure(
     'base-build',
     sha(runtimeId, readFileSync(join(nodeBuildDir, 'Dockerfile')), readFileSync(ca), registry),
     async (ref) => {
@@ -287,13 +289,13 @@ export async function buildImages(log: Log = console.log): Promise<Images> {
       }
     },
   );
-  const buildId = imageId(buildBase)!;
 
   const service = async (name: string): Promise<string> => {
     const dockerfile = join(IMAGES_DIR, name, 'Dockerfile');
-    return ensure(name, sha(runtimeId, readFileSync(dockerfile)), (ref) =>
+    const image = await ensure(name, sha(runtimeId, readFileSync(dockerfile)), (ref) =>
       build(ref, dockerfile, join(IMAGES_DIR, name), { BASE: runtimeBase }),
     );
+    return image.ref;
   };
   const rabbitmq = await service('rabbitmq');
   const redis = await service('redis');
@@ -301,13 +303,15 @@ export async function buildImages(log: Log = console.log): Promise<Images> {
 
   const appKey = contentKey(repoFiles(APP_CONTEXT));
   const baseArgs = { NODE_IMAGE: buildBase, RUNTIME_IMAGE: runtimeBase };
-  const app = (name: string, dockerfile: string, target?: string): Promise<string> =>
-    ensure(
+  const app = async (name: string, dockerfile: string, target?: string): Promise<string> => {
+    const image = await ensure(
       name,
       sha(runtimeId, buildId, appKey, readFileSync(join(ROOT, dockerfile)), target ?? ''),
       (ref) =>
         build(ref, join(ROOT, dockerfile), ROOT, baseArgs, target ? ['--target', target] : []),
     );
+    return image.ref;
+  };
   const server = await app('server', 'services/server/Dockerfile');
   const device = await app('device', 'services/device/Dockerfile');
   // The GPU image's CUDA base cannot be pulled here: its build stage (the same text as the CPU

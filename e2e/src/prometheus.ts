@@ -72,7 +72,6 @@ export class Prometheus {
         name: 'prometheus',
         image: this.host.image,
         env: { PROMETHEUS_ADDRESS: `127.0.0.1:${this.port}` },
-        healthy: true,
         binds: [{ source: this.dir, target: CONTAINER_DIR, mode: 'ro' }],
       });
     } else {
@@ -95,9 +94,7 @@ export class Prometheus {
       }
       await new Promise((r) => setTimeout(r, 200));
     }
-    throw new Error(
-      `Prometheus did not become ready${this.host.kind === 'container' ? `:\n${this.host.fleet.tail('prometheus')}` : ''}`,
-    );
+    throw new Error('Prometheus did not become ready');
   }
 
   /** An instant PromQL query: the values of its series (empty when none). */

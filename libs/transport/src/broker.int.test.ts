@@ -11,14 +11,16 @@ import {
   PROTOCOL_VERSION,
   type DeviceUpdate,
 } from '@distgan/protocol';
-import type { BlobStore } from '@distgan/engine';
-import { Coordinator } from '@distgan/engine';
-import { DeviceRuntime } from '@distgan/engine';
-import { MemoryBlobStore } from '@distgan/engine';
-import { MemoryRoundTransport } from '@distgan/engine';
+import {
+  Coordinator,
+  DeviceRuntime,
+  MemoryBlobStore,
+  MemoryRoundTransport,
+  type BlobStore,
+  type RoundTransport,
+} from '@distgan/engine';
 import { RabbitRoundTransport } from './rabbit-round-transport.js';
 import { RedisBlobStore } from './redis-blob-store.js';
-import type { RoundTransport } from '@distgan/engine';
 
 /*
  * Against the real RabbitMQ and Redis named by RABBITMQ_URL and REDIS_URL (default: the local

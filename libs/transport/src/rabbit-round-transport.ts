@@ -5,14 +5,14 @@ import {
   type RecoveringChannelModel,
 } from 'amqplib';
 import { names, type RunNames } from '@distgan/protocol';
-import { AsyncQueue } from '@distgan/engine';
-import { TransportError } from '@distgan/engine';
-import type {
-  InboundMessage,
-  RoundInbox,
-  RoundTransport,
-  TaskSubscription,
-  TaskTarget,
+import {
+  AsyncQueue,
+  TransportError,
+  type InboundMessage,
+  type RoundInbox,
+  type RoundTransport,
+  type TaskSubscription,
+  type TaskTarget,
 } from '@distgan/engine';
 
 export interface RabbitOptions {

@@ -4,9 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { BufferPool, RedisBlobConnection } from './redis-blob-connection.js';
 import { RedisBlobStore } from './redis-blob-store.js';
-import { leaseBlob } from '@distgan/engine';
-import { MemoryBlobStore } from '@distgan/engine';
-import { TransportError } from '@distgan/engine';
+import { leaseBlob, MemoryBlobStore, TransportError } from '@distgan/engine';
 
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 

@@ -1,7 +1,6 @@
 import { connect, isIP, type Socket } from 'node:net';
 import { connect as connectTls, type ConnectionOptions as TlsOptions } from 'node:tls';
-import type { BlobLease } from '@distgan/engine';
-import { TransportError } from '@distgan/engine';
+import { TransportError, type BlobLease } from '@distgan/engine';
 
 /**
  * Receive buffers kept between reads. A weight blob read into fresh memory costs a page fault

@@ -1,7 +1,6 @@
 import type { ConnectionOptions as TlsOptions } from 'node:tls';
 import { Redis, type RedisOptions } from 'ioredis';
-import { unpooledLease, type BlobLease, type BlobStore } from '@distgan/engine';
-import { TransportError } from '@distgan/engine';
+import { TransportError, unpooledLease, type BlobLease, type BlobStore } from '@distgan/engine';
 import { reconnectDelayMs, RedisBlobConnection } from './redis-blob-connection.js';
 
 export interface RedisBlobStoreOptions {

@@ -1,24 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  MemoryBlobStore,
-  MemoryMembership,
-  MemoryRoundTransport,
-  type RoundInbox,
-} from '@distgan/engine';
+import { MemoryBlobStore, MemoryMembership, MemoryRoundTransport } from '@distgan/engine';
+import { publishRoundTask } from '@distgan/engine/testing';
 import { GlobalGan, initBackend } from '@distgan/gan';
-import {
-  PROTOCOL_VERSION,
-  blobDigestHex,
-  encodeMessage,
-  encodeWeights,
-  names,
-  parseMessage,
-  type DeviceUpdate,
-} from '@distgan/protocol';
-import { dataConfigOf, loadRunDataset, modelSpecFor, shardOf } from '@distgan/run';
+import { parseMessage, type DeviceUpdate } from '@distgan/protocol';
+import { dataConfigOf, loadRunDataset } from '@distgan/run';
 import { createLogger } from '@distgan/telemetry';
-import { buildDeviceApp, type DeviceApp } from './app.js';
+import { buildDeviceApp, deviceData, type DeviceApp } from './app.js';
 import { loadDeviceConfig } from './config.js';
 
 /*
@@ -53,16 +41,8 @@ describe('the device service (in-memory twins)', () => {
     await initBackend({ forced: 'cpu' });
     const config = loadDeviceConfig(env);
     const dataset = await loadRunDataset(dataConfigOf(config));
-    const indices = shardOf(dataset, {
-      scheme: config.PARTITION,
-      devices: 4,
-      index: 2,
-      seed: config.SEED,
-      alpha: config.ALPHA,
-      shardsPerDevice: config.SHARDS_PER_DEVICE,
-    });
-    const spec = modelSpecFor({ model: config.MODEL, latentDim: 2 }, dataset);
-    gan = new GlobalGan(spec, {
+    const data = deviceData(config, dataset);
+    gan = new GlobalGan(data.spec, {
       seed: 1,
       generatorAdam: { learningRate: 1e-3, beta1: 0.5, beta2: 0.999 },
     });
@@ -72,7 +52,7 @@ describe('the device service (in-memory twins)', () => {
       transport,
       store,
       membership,
-      data: { dataset, indices, spec },
+      data,
       backend: 'cpu',
       ready: () => Promise.resolve({ ready, detail: { rabbitmq: ready } }),
     });
@@ -107,30 +87,13 @@ describe('the device service (in-memory twins)', () => {
   });
 
   it('trains a task, publishes its update with the blob TTL it is configured with, and counts it', async () => {
-    const n = names(RUN);
-    const g = encodeWeights(gan.generatorWeights());
-    const d = encodeWeights(gan.discriminatorWeights());
-    await store.put(n.generatorKey(0), g);
-    await store.put(n.discriminatorKey(0), d);
-    const inbox: RoundInbox = await transport.openRound(0);
-    await transport.publishTask(
-      encodeMessage({
-        type: 'RoundTask',
-        version: PROTOCOL_VERSION,
-        runId: RUN,
-        round: 0,
-        schedule: 'serial',
-        generator: { key: n.generatorKey(0), digest: blobDigestHex(g) },
-        discriminator: { key: n.discriminatorKey(0), digest: blobDigestHex(d) },
-        replyTo: inbox.name,
-        deadlineAt: Date.now() + 60_000,
-        issuedAt: Date.now(),
-        training: { localSteps: 2, batchSize: 16, learningRate: 1e-3, beta1: 0.5, beta2: 0.999 },
-        seed: 1,
-        participants: ['device-2'],
-      }),
-      { kind: 'all' },
-    );
+    const inbox = await publishRoundTask({
+      transport,
+      store,
+      gan,
+      participants: ['device-2'],
+      training: { localSteps: 2, batchSize: 16, learningRate: 1e-3, beta1: 0.5, beta2: 0.999 },
+    });
     const msg = await inbox.receive(30_000);
     assert.ok(msg, 'an update arrived');
     msg.ack();

@@ -9,6 +9,7 @@ import {
   type TaskOutcome,
 } from '@distgan/engine';
 import { LocalDiscriminatorTrainer, type ModelSpec } from '@distgan/gan';
+import { modelSpecFor, shardOf } from '@distgan/run';
 import { createDeviceMetrics, type DeviceMetrics, type Logger } from '@distgan/telemetry';
 import type { DeviceConfig } from './config.js';
 
@@ -37,6 +38,30 @@ export interface DeviceApp {
   start(): Promise<void>;
   /** Stops taking tasks (the task in hand finishes), leaves the run, closes the HTTP server. */
   stop(): Promise<void>;
+}
+
+/**
+ * What a device trains on, from its settings and the dataset it loaded: its shard of the
+ * partition every device computes alike, or every sample of a dataset of its own
+ * (DEVICE_DATA=all); and the model.
+ */
+export function deviceData(c: DeviceConfig, dataset: Dataset): DeviceDeps['data'] {
+  const indices =
+    c.DEVICE_DATA === 'all'
+      ? Int32Array.from({ length: dataset.count }, (_, i) => i)
+      : shardOf(dataset, {
+          scheme: c.PARTITION,
+          devices: c.NUM_DEVICES,
+          index: c.DEVICE_INDEX,
+          seed: c.SEED,
+          alpha: c.ALPHA,
+          shardsPerDevice: c.SHARDS_PER_DEVICE,
+        });
+  return {
+    dataset,
+    indices,
+    spec: modelSpecFor({ model: c.MODEL, latentDim: c.LATENT_DIM }, dataset),
+  };
 }
 
 /**

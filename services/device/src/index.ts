@@ -1,2 +1,2 @@
 export { loadDeviceConfig, DEVICE_SETTINGS, type DeviceConfig } from './config.js';
-export { buildDeviceApp, type DeviceApp, type DeviceDeps } from './app.js';
+export { buildDeviceApp, deviceData, type DeviceApp, type DeviceDeps } from './app.js';

@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import { describeBackend, initBackend } from '@distgan/gan';
 import { ConfigError, setDigestAlgorithm } from '@distgan/protocol';
-import { dataConfigOf, loadRunDataset, modelSpecFor, shardOf } from '@distgan/run';
+import { dataConfigOf, loadRunDataset } from '@distgan/run';
 import { createLogger } from '@distgan/telemetry';
 import { connectRunServices, RedisMembership } from '@distgan/transport';
-import { buildDeviceApp } from './app.js';
+import { buildDeviceApp, deviceData } from './app.js';
 import { loadDeviceConfig, type DeviceConfig } from './config.js';
 
 let c: DeviceConfig;
@@ -27,19 +27,6 @@ log.info({ backend: describeBackend(backend) }, 'backend');
 log.info(setDigestAlgorithm(c.BLOB_DIGEST), 'blob digest');
 
 const dataset = await loadRunDataset(dataConfigOf(c));
-// Either the device's shard of a dataset every device loads, or a dataset of its own.
-const indices =
-  c.DEVICE_DATA === 'all'
-    ? Int32Array.from({ length: dataset.count }, (_, i) => i)
-    : shardOf(dataset, {
-        scheme: c.PARTITION,
-        devices: c.NUM_DEVICES,
-        index: c.DEVICE_INDEX,
-        seed: c.SEED,
-        alpha: c.ALPHA,
-        shardsPerDevice: c.SHARDS_PER_DEVICE,
-      });
-const spec = modelSpecFor({ model: c.MODEL, latentDim: c.LATENT_DIM }, dataset);
 
 const { redis, rabbit, ready, close } = await connectRunServices({
   rabbitmqUrl: c.RABBITMQ_URL,
@@ -53,7 +40,7 @@ const app = buildDeviceApp({
   transport: rabbit,
   store: redis,
   membership: new RedisMembership(redis, c.RUN_ID, c.HEARTBEAT_TIMEOUT_S),
-  data: { dataset, indices, spec },
+  data: deviceData(c, dataset),
   backend: backend.name,
   ready,
 });

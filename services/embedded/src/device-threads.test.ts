@@ -5,15 +5,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GlobalGan, initBackend } from '@distgan/gan';
 import {
-  PROTOCOL_VERSION,
   blobDigestAlgorithm,
   blobDigestHex,
-  encodeMessage,
-  encodeWeights,
-  names,
   parseMessage,
   type DeviceUpdate,
-  type RoundTask,
 } from '@distgan/protocol';
 import { DEFAULTS, type EmbeddedConfig } from './config.js';
 import { runEmbedded } from './run.js';
@@ -25,6 +20,7 @@ import {
   type RoundInbox,
   type TaskOutcome,
 } from '@distgan/engine';
+import { publishRoundTask } from '@distgan/engine/testing';
 
 function config(deviceThreads: number, schedule: EmbeddedConfig['schedule']): EmbeddedConfig {
   return {
@@ -219,35 +215,19 @@ function startTiny(
 }
 
 /** Round 0's blobs (BLAKE3) and task for one tiny device; the round's inbox. */
-async function publishTinyTask(
+const publishTinyTask = (
   transport: MemoryRoundTransport,
   store: MemoryBlobStore,
   gan: GlobalGan,
-): Promise<RoundInbox> {
-  const n = names('tiny');
-  const g = encodeWeights(gan.generatorWeights(), { digest: 'blake3' });
-  const d = encodeWeights(gan.discriminatorWeights(), { digest: 'blake3' });
-  await store.put(n.generatorKey(0), g);
-  await store.put(n.discriminatorKey(0), d);
-  const inbox = await transport.openRound(0);
-  const task: RoundTask = {
-    type: 'RoundTask',
-    version: PROTOCOL_VERSION,
-    runId: 'tiny',
-    round: 0,
-    schedule: 'serial',
-    generator: { key: n.generatorKey(0), digest: blobDigestHex(g) },
-    discriminator: { key: n.discriminatorKey(0), digest: blobDigestHex(d) },
-    replyTo: inbox.name,
-    deadlineAt: Date.now() + 60_000,
-    issuedAt: Date.now(),
-    training: { localSteps: 1, batchSize: 2, ...tinySetup().adam },
-    seed: 1,
+): Promise<RoundInbox> =>
+  publishRoundTask({
+    transport,
+    store,
+    gan,
     participants: ['device-0'],
-  };
-  await transport.publishTask(encodeMessage(task), { kind: 'all' });
-  return inbox;
-}
+    training: { localSteps: 1, batchSize: 2, ...tinySetup().adam },
+    digest: 'blake3',
+  });
 
 function tinySetup(): Omit<Parameters<typeof startThreadedDevices>[0]['setup'], 'backend'> {
   return {

@@ -50,16 +50,15 @@ const app = new ServerApp({
     : new RedisCheckpointStore(redis, c.RUN_ID),
   ready,
 });
-const close = async (): Promise<void> => {
-  await app.stop();
-  await disconnect();
-};
 let stopping = false;
 const shutdown = (signal: string): void => {
   if (stopping) return;
   stopping = true;
   log.info({ signal }, 'stopping after the round in progress');
-  void close().then(() => process.exit(0));
+  void app
+    .stop()
+    .then(disconnect)
+    .then(() => process.exit(0));
 };
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));

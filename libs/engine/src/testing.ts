@@ -1,0 +1,54 @@
+import type { GlobalGan } from '@distgan/gan';
+import {
+  blobDigestHex,
+  encodeMessage,
+  encodeWeights,
+  names,
+  PROTOCOL_VERSION,
+  type DigestAlgorithm,
+  type RoundTask,
+} from '@distgan/protocol';
+import type { LocalTraining } from './coordinator.js';
+import type { BlobStore } from './blob-store.js';
+import type { RoundInbox, RoundTransport } from './round-transport.js';
+
+/**
+ * For tests of devices (`@distgan/engine/testing`): stores a GAN's θ and φ as round `round`'s
+ * blobs and publishes that round's task to every device, as a coordinator's broadcast does;
+ * returns the round's inbox, where the devices' updates arrive.
+ */
+export async function publishRoundTask(o: {
+  transport: RoundTransport;
+  store: BlobStore;
+  gan: GlobalGan;
+  round?: number;
+  participants: string[];
+  training: LocalTraining;
+  digest?: DigestAlgorithm;
+}): Promise<RoundInbox> {
+  const t = o.round ?? 0;
+  const n = names(o.transport.runId);
+  const encode = o.digest ? { digest: o.digest } : {};
+  const g = encodeWeights(o.gan.generatorWeights(), encode);
+  const d = encodeWeights(o.gan.discriminatorWeights(), encode);
+  await o.store.put(n.generatorKey(t), g);
+  await o.store.put(n.discriminatorKey(t), d);
+  const inbox = await o.transport.openRound(t);
+  const task: RoundTask = {
+    type: 'RoundTask',
+    version: PROTOCOL_VERSION,
+    runId: o.transport.runId,
+    round: t,
+    schedule: 'serial',
+    generator: { key: n.generatorKey(t), digest: blobDigestHex(g) },
+    discriminator: { key: n.discriminatorKey(t), digest: blobDigestHex(d) },
+    replyTo: inbox.name,
+    deadlineAt: Date.now() + 60_000,
+    issuedAt: Date.now(),
+    training: o.training,
+    seed: 1,
+    participants: o.participants,
+  };
+  await o.transport.publishTask(encodeMessage(task), { kind: 'all' });
+  return inbox;
+}
