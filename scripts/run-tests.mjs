@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs the project's tests with node's test runner, TypeScript loaded by tsx.
-// Usage: node scripts/run-tests.mjs <unit|int|fault|e2e|browser|all> [dir ...]
+// Usage: node scripts/run-tests.mjs <unit|int|fault|e2e|browser|all> [dir or file ...]
 //   unit: *.test.ts (no network), int: *.int.test.ts (real RabbitMQ/Redis),
 //   fault: *.fault.test.ts (restart the local RabbitMQ and Redis: run alone, one file at a time),
 //   e2e: *.e2e.test.ts (server, devices, brokers and Prometheus end to end: run alone),
@@ -24,6 +24,10 @@ const roots =
     : ['libs', 'services', 'e2e'].map((d) => join(root, d));
 
 function* walk(dir) {
+  if (!statSync(dir).isDirectory()) {
+    yield dir; // a single test file
+    return;
+  }
   for (const name of readdirSync(dir)) {
     if (name === 'node_modules' || name === 'dist') continue;
     const path = join(dir, name);

@@ -41,6 +41,13 @@ export interface RabbitOptions {
    * costs (bench:overhead).
    */
   noDelay?: boolean;
+  /**
+   * How long one connection attempt (TCP and the AMQP handshake) may take before it counts as
+   * failed and the next attempt is scheduled. Default 10 s. Without it, an attempt that reaches a
+   * broker while it is still starting (`rabbitmqctl start_app`) can wait for the handshake
+   * forever, and recovery never tries again: the run stalls with no further log line.
+   */
+  connectTimeoutMs?: number;
 }
 
 interface Consumer {
@@ -86,6 +93,7 @@ export class RabbitRoundTransport implements RoundTransport {
       // delayed ACK: about 22 ms on every task and every update on loopback (measured), where the
       // broker itself answers in 1 to 2 ms.
       noDelay: opts.noDelay ?? true,
+      timeout: opts.connectTimeoutMs ?? 10_000,
       recovery: {
         initialDelay: 200,
         maxDelay: 5_000,
@@ -102,6 +110,9 @@ export class RabbitRoundTransport implements RoundTransport {
     });
     conn.on('reconnect-scheduled', ({ attempt, delay }: { attempt: number; delay: number }) =>
       opts.onState?.('reconnecting', `attempt ${attempt} in ${delay} ms`),
+    );
+    conn.on('connect-failed', (err: Error) =>
+      opts.onState?.('disconnected', `connecting failed: ${err?.message}`),
     );
     conn.on('error', () => {}); // reported through 'disconnect'
     try {
