@@ -13,14 +13,17 @@ import {
 import { MemoryBlobStore } from './memory-blob-store.js';
 
 const specs = {
-  generator: [{ name: 'g/w', shape: [3, 2] }] as TensorSpec[],
-  discriminator: [{ name: 'd/w', shape: [4] }] as TensorSpec[],
+  g: [{ name: 'g/w', shape: [3, 2] }] as TensorSpec[],
+  d: [{ name: 'd/w', shape: [4] }] as TensorSpec[],
+  opt: [{ name: 'adam', shape: [5] }] as TensorSpec[],
 };
 const checkpoint = (round: number): Checkpoint => ({
   round,
-  generator: Float32Array.from({ length: 6 }, (_, i) => round + i / 10),
-  discriminator: Float32Array.from({ length: 4 }, (_, i) => -round - i),
-  optimizer: Float32Array.from({ length: 5 }, (_, i) => i * round),
+  parts: {
+    g: Float32Array.from({ length: 6 }, (_, i) => round + i / 10),
+    d: Float32Array.from({ length: 4 }, (_, i) => -round - i),
+    opt: Float32Array.from({ length: 5 }, (_, i) => i * round),
+  },
 });
 
 function memoryStore(): { store: CheckpointStore; blobs: MemoryBlobStore } {
@@ -58,9 +61,15 @@ describe('checkpoints', () => {
   it('refuses a checkpoint written for another model layout', async () => {
     const { store } = memoryStore();
     await store.save(checkpoint(2), specs);
+    await assert.rejects(store.load({ ...specs, g: [{ name: 'g/w', shape: [2, 3] }] }), /shape/i);
+  });
+
+  it("refuses a checkpoint of another method's parts, naming both", async () => {
+    const { store } = memoryStore();
+    await store.save(checkpoint(2), specs);
     await assert.rejects(
-      store.load({ ...specs, generator: [{ name: 'g/w', shape: [2, 3] }] }),
-      /shape/i,
+      store.load({ g: specs.g, opt: specs.opt }),
+      /holds \[d, g, opt\], this run's method needs \[g, opt\]/,
     );
   });
 

@@ -12,17 +12,12 @@ import type { BlobStore } from './blob-store.js';
 export interface Checkpoint {
   /** The last completed round. */
   round: number;
-  generator: Float32Array;
-  discriminator: Float32Array;
-  /** The generator's Adam state. */
-  optimizer: Float32Array;
+  /** The method's server state by part (distgan: `g`, `d`, and G's Adam state `opt`). */
+  parts: Record<string, Float32Array>;
 }
 
-/** The layouts a checkpoint is written with and checked against. */
-export interface CheckpointSpecs {
-  generator: readonly TensorSpec[];
-  discriminator: readonly TensorSpec[];
-}
+/** The layout of each part, which a checkpoint is written with and checked against. */
+export type CheckpointSpecs = Record<string, readonly TensorSpec[]>;
 
 /** Where a run's last checkpoint lives: Redis, a directory (a mounted volume), or memory. */
 export interface CheckpointStore {
@@ -39,7 +34,8 @@ export interface CheckpointPointer {
 
 interface PointerValue {
   round: number;
-  keys: { g: string; d: string; opt: string };
+  /** Part name → blob key. */
+  keys: Record<string, string>;
 }
 
 /**
@@ -59,23 +55,13 @@ export class BlobCheckpointStore implements CheckpointStore {
   }
 
   async save(c: Checkpoint, specs: CheckpointSpecs): Promise<void> {
-    const keys = {
-      g: this.names.checkpointBlobKey(c.round, 'g'),
-      d: this.names.checkpointBlobKey(c.round, 'd'),
-      opt: this.names.checkpointBlobKey(c.round, 'opt'),
-    };
-    await this.blobs.put(keys.g, encodeWeights({ specs: specs.generator, values: c.generator }));
-    await this.blobs.put(
-      keys.d,
-      encodeWeights({ specs: specs.discriminator, values: c.discriminator }),
-    );
-    await this.blobs.put(
-      keys.opt,
-      encodeWeights({
-        specs: [{ name: 'adam', shape: [c.optimizer.length] }],
-        values: c.optimizer,
-      }),
-    );
+    const keys: Record<string, string> = {};
+    for (const [part, values] of Object.entries(c.parts)) {
+      const partSpecs = specs[part];
+      if (!partSpecs) throw new RangeError(`checkpoint part "${part}" has no layout`);
+      keys[part] = this.names.checkpointBlobKey(c.round, part);
+      await this.blobs.put(keys[part], encodeWeights({ specs: partSpecs, values }));
+    }
     const previous = await this.current();
     await this.pointer.write(JSON.stringify({ round: c.round, keys } satisfies PointerValue));
     if (previous && previous.round !== c.round)
@@ -85,20 +71,24 @@ export class BlobCheckpointStore implements CheckpointStore {
   async load(specs: CheckpointSpecs): Promise<Checkpoint | undefined> {
     const p = await this.current();
     if (!p) return undefined;
-    const [g, d, opt] = await Promise.all([
-      this.blobs.get(p.keys.g),
-      this.blobs.get(p.keys.d),
-      this.blobs.get(p.keys.opt),
-    ]);
-    if (!g || !d || !opt)
-      throw new Error(`checkpoint of round ${p.round} is incomplete (${JSON.stringify(p.keys)})`);
+    const want = Object.keys(specs).sort().join(', ');
+    const have = Object.keys(p.keys).sort().join(', ');
+    if (want !== have) {
+      throw new Error(
+        `checkpoint of round ${p.round} holds [${have}], this run's method needs [${want}]: was it written by another method?`,
+      );
+    }
     const context = { run: this.names.runId, round: p.round };
-    return {
-      round: p.round,
-      generator: decodeWeights(g, { expect: specs.generator, context }).values.slice(),
-      discriminator: decodeWeights(d, { expect: specs.discriminator, context }).values.slice(),
-      optimizer: decodeWeights(opt, { context }).values.slice(),
-    };
+    const parts: Record<string, Float32Array> = {};
+    for (const [part, key] of Object.entries(p.keys)) {
+      const blob = await this.blobs.get(key);
+      if (!blob)
+        throw new Error(
+          `checkpoint of round ${p.round} is incomplete (${part}: ${key} is missing)`,
+        );
+      parts[part] = decodeWeights(blob, { expect: specs[part], context }).values.slice();
+    }
+    return { round: p.round, parts };
   }
 
   private async current(): Promise<PointerValue | undefined> {

@@ -3,25 +3,25 @@ import {
   blobDigestHex,
   decodeWeights,
   encodeMessage,
-  encodeWeights,
   encodeWeightsWith,
   names,
   parseMessage,
   PROTOCOL_VERSION,
   ProtocolError,
   type DeviceUpdate,
-  type FlatWeights,
   type RoundTask,
+  type TensorSpec,
   type PhaseTimings,
 } from '@distgan/protocol';
-import {
-  deriveSeed,
-  runScheduledRound,
-  averageWeights,
-  type GlobalGan,
-  type Schedule,
-} from '@distgan/gan';
+import type { Schedule } from '@distgan/gan';
 import { leaseBlob, type BlobLease, type BlobStore } from './blob-store.js';
+import type {
+  BlobSource,
+  BroadcastPlan,
+  CollectedUpdate,
+  ServerMethod,
+  ServerRound,
+} from './method.js';
 import type { InboundMessage, RoundInbox, RoundTransport } from './round-transport.js';
 import { QuorumNotReachedError, RoundFailedError, TransportError } from './errors.js';
 
@@ -39,12 +39,9 @@ export interface LocalTraining {
 
 export interface CoordinatorConfig {
   runId: string;
+  /** distgan's schedule, sent with every task (the other methods ignore it). */
   schedule: Schedule;
   training: LocalTraining;
-  /** M: generator steps per round. */
-  generatorSteps: number;
-  /** Latent batch size of each generator step. */
-  generatorBatchSize: number;
   /** Seeds every random draw of the run (latent batches, minibatches). */
   seed: number;
   /** A round closes at this deadline if some expected devices have not answered. */
@@ -92,6 +89,7 @@ export interface DeviceRoundResult {
 
 export interface RoundReport {
   round: number;
+  method: ServerMethod['name'];
   schedule: Schedule;
   attempts: number;
   participants: number;
@@ -106,27 +104,21 @@ export interface RoundReport {
 
 interface Accepted {
   update: DeviceUpdate;
-  /** A view of a leased store buffer: valid until the round releases its leases. */
-  values: Float32Array;
+  /** Views of leased store buffers: valid until the round releases its leases. */
+  outputs: Record<string, Float32Array>;
   latencyMs: number;
 }
 
 const now = (): number => performance.now();
 
 /**
- * The server's round loop on the shared engine: broadcast (θ_t, φ_t), collect and verify the
- * devices' local discriminators until all answered or the deadline passed, average them
- * weighted by n_k, and train the generator, in the order the schedule prescribes.
+ * The server's round loop, the same for every method: broadcast what the method's round plan
+ * says, collect and verify the participants' outputs until all answered or the deadline passed,
+ * check the quorum, and hand them to the method, retrying a round that fails (docs/design.md §2).
  */
 export class Coordinator {
   private readonly names: ReturnType<typeof names>;
   private nextRound = 0;
-  /** G's optimizer state before a parallel round's G steps, reused every round. */
-  private optimizerBuffer: Float32Array | undefined;
-  /** θ_t of the round in progress, reused every round (megabytes). */
-  private generatorBuffer: Float32Array | undefined;
-  /** The average's buffer, reused every round (megabytes). */
-  private average: Float32Array | undefined;
   /**
    * The last completed round's queue, kept open for one more round so that stragglers' updates
    * are counted as late (then dropped) instead of vanishing unseen.
@@ -140,14 +132,14 @@ export class Coordinator {
   /** Queue deletions in flight (off the critical path), awaited by `close`. */
   private readonly closing = new Set<Promise<void>>();
   /**
-   * The blobs of the last completed round (θ_t, φ_t, the updates), deleted when the next round
-   * completes: no one reads them after that, and a store that keeps every round's megabytes
-   * until their TTL grows by gigabytes in a long run. The TTL stays the backstop.
+   * The blobs of the last completed round (its inputs and the updates), deleted when the next
+   * round completes: no one reads them after that, and a store that keeps every round's
+   * megabytes until their TTL grows by gigabytes in a long run. The TTL stays the backstop.
    */
   private previousBlobs: string[] = [];
 
   constructor(
-    private readonly gan: GlobalGan,
+    readonly method: ServerMethod,
     private readonly transport: RoundTransport,
     private readonly store: BlobStore,
     private readonly participants: ParticipantSource,
@@ -173,7 +165,9 @@ export class Coordinator {
     let lastError: Error | undefined;
     for (let attempt = 1; attempt <= this.config.maxRoundAttempts; attempt++) {
       try {
-        const report = await this.attemptRound(t, attempt);
+        const report = this.method.usesDevices
+          ? await this.attemptRound(t, attempt)
+          : await this.serverRound(t, attempt);
         this.nextRound = t + 1;
         this.onEvent({ kind: 'round-end', report });
         return report;
@@ -190,6 +184,19 @@ export class Coordinator {
     throw new RoundFailedError(t, this.config.maxRoundAttempts, this.config.runId, lastError!);
   }
 
+  /** A round of a method that trains on the server alone (centralized): no network. */
+  private async serverRound(t: number, attempt: number): Promise<RoundReport> {
+    this.onEvent({ kind: 'round-start', round: t, attempt, participants: [] });
+    const start = now();
+    const outcomes = { accepted: 0, duplicate: 0, rejected: 0, late: 0 };
+    const round = new RoundState(t, attempt, [], undefined, outcomes, (e) => this.onEvent(e));
+    const result = await this.method.round(this.serverRoundView(round, () => {}));
+    round.gLoss = result.g;
+    round.serverLosses = result.d;
+    round.phases.totalMs = now() - start;
+    return round.report(this.method.name, this.config.schedule);
+  }
+
   private async attemptRound(t: number, attempt: number): Promise<RoundReport> {
     const cfg = this.config;
     const participants = [...(await this.participants(t))].sort();
@@ -199,14 +206,6 @@ export class Coordinator {
       throw new QuorumNotReachedError(t, 0, cfg.quorum, cfg.runId, participants.length);
     }
     const start = now();
-    // Reused every round: θ_t is kept to roll a failed round back.
-    this.generatorBuffer ??= new Float32Array(this.gan.generator.params.size);
-    const generatorBefore = this.gan.generatorWeights(this.generatorBuffer);
-    // In `parallel` the G steps run before the round may fail: keep what to restore.
-    const optimizerBefore =
-      cfg.schedule === 'parallel'
-        ? (this.optimizerBuffer = this.gan.getOptimizerState(this.optimizerBuffer))
-        : undefined;
     const outcomes: Record<UpdateOutcome, number> = {
       accepted: 0,
       duplicate: 0,
@@ -227,84 +226,118 @@ export class Coordinator {
     const round = new RoundState(t, attempt, participants, inbox, outcomes, (e) => this.onEvent(e));
     let completed = false;
     try {
-      await runScheduledRound<Float32Array>(cfg.schedule, {
-        broadcast: async () => {
-          await this.broadcast(round, generatorBefore);
-          releaseDrained();
-          this.prepareInbox(t + 1);
-        },
-        collect: () => this.collectAndAverage(round),
-        generatorSteps: async () => this.generatorSteps(round),
-        install: (average) => {
-          const i0 = now();
-          this.gan.setDiscriminator(average);
-          round.phases.aggregateMs += now() - i0;
-          this.onEvent({ kind: 'install', round: t });
-        },
-      });
+      const result = await this.method.round(this.serverRoundView(round, releaseDrained));
+      round.gLoss = result.g;
       completed = true;
-    } catch (err) {
-      if (optimizerBefore) {
-        this.gan.setGenerator(generatorBefore.values);
-        this.gan.setOptimizerState(optimizerBefore);
-      }
-      throw err;
     } finally {
       releaseDrained(); // a no-op unless the round failed before its broadcast
-      round.releaseLeases(); // a no-op unless the round failed before its average
+      round.releaseLeases();
       if (completed) this.previousInbox = inbox;
       else await inbox.close(); // a retried round starts from an empty queue
     }
-    await this.releaseBlobs([
-      this.names.generatorKey(t),
-      this.names.discriminatorKey(t),
-      ...participants.map((id) => this.names.deviceUpdateKey(t, id)),
-    ]);
+    await this.releaseBlobs(round.blobKeys);
     round.phases.totalMs = now() - start;
-    return round.report(cfg.schedule);
+    return round.report(this.method.name, cfg.schedule);
   }
 
-  /** Stores θ_t and φ_t and publishes round t's task to its participants. */
-  private async broadcast(round: RoundState, generator: FlatWeights): Promise<void> {
+  /** Round t as the method sees it: the network behind three calls. */
+  private serverRoundView(round: RoundState, releaseDrained: () => void): ServerRound {
+    return {
+      t: round.t,
+      participants: round.participants,
+      broadcast: async (plan) => {
+        if (!round.inbox) throw new Error(`${this.method.name} trains without devices`);
+        await this.broadcast(round, plan);
+        releaseDrained();
+        this.prepareInbox(round.t + 1);
+      },
+      collect: () => this.collectUpdates(round),
+      timed: <T>(phase: 'aggregate' | 'generator' | 'install', f: () => T): T => {
+        if (phase === 'generator') this.onEvent({ kind: 'generator-start', round: round.t });
+        const t0 = now();
+        const result = f();
+        const ms = now() - t0;
+        if (phase === 'generator') {
+          round.phases.generatorMs += ms;
+          this.onEvent({ kind: 'generator-end', round: round.t });
+        } else {
+          round.phases.aggregateMs += ms;
+          if (phase === 'install') this.onEvent({ kind: 'install', round: round.t });
+        }
+        return result;
+      },
+    };
+  }
+
+  /** Stores the plan's blobs and publishes round t's task to its participants. */
+  private async broadcast(round: RoundState, plan: BroadcastPlan): Promise<void> {
     const cfg = this.config;
     const t = round.t;
     const b0 = now();
-    const gBlob = encodeWeights(generator);
-    const dBlob = encodeWeightsWith(this.gan.discriminator.params.specs, (v) =>
-      this.gan.discriminatorWeights(v),
+    const stored = new Map<string, { key: string; digest: string; bytes: number }>();
+    await Promise.all(
+      Object.entries(plan.blobs).map(async ([name, source]) => {
+        const blob = encodeSource(source);
+        const key = this.names.roundBlobKey(t, name);
+        round.blobKeys.push(key);
+        await this.store.put(key, blob, { ttlSeconds: cfg.blobTtlSeconds });
+        stored.set(name, { key, digest: blobDigestHex(blob), bytes: blob.length });
+      }),
     );
-    const gKey = this.names.generatorKey(t);
-    const dKey = this.names.discriminatorKey(t);
-    await Promise.all([
-      this.store.put(gKey, gBlob, { ttlSeconds: cfg.blobTtlSeconds }),
-      this.store.put(dKey, dBlob, { ttlSeconds: cfg.blobTtlSeconds }),
-    ]);
+    const ref = (name: string): { key: string; digest: string } => {
+      const b = stored.get(name);
+      if (!b) throw new Error(`${this.method.name}'s round plan names an unknown blob "${name}"`);
+      return { key: b.key, digest: b.digest };
+    };
+    const inputs = Object.fromEntries(plan.shared.map((name) => [name, ref(name)]));
+    const deviceInputs = plan.perDevice
+      ? Object.fromEntries(
+          round.participants.map((id, rank) => [
+            id,
+            Object.fromEntries(
+              Object.entries(plan.perDevice!(id, rank)).map(([role, name]) => [role, ref(name)]),
+            ),
+          ]),
+        )
+      : undefined;
+    round.outputs = plan.outputs;
+    for (const id of round.participants) {
+      for (const name of Object.keys(plan.outputs))
+        round.blobKeys.push(this.names.deviceBlobKey(t, id, name));
+    }
     const task: RoundTask = {
       type: 'RoundTask',
       version: PROTOCOL_VERSION,
       runId: cfg.runId,
       round: t,
+      method: this.method.name as RoundTask['method'],
       schedule: cfg.schedule,
-      generator: { key: gKey, digest: blobDigestHex(gBlob) },
-      discriminator: { key: dKey, digest: blobDigestHex(dBlob) },
-      replyTo: round.inbox.name,
+      inputs,
+      ...(deviceInputs ? { deviceInputs } : {}),
+      outputs: Object.keys(plan.outputs),
+      replyTo: round.inbox!.name,
       deadlineAt: Date.now() + cfg.roundDeadlineMs,
       issuedAt: Date.now(),
-      training: { ...cfg.training },
+      training: { ...cfg.training, ...plan.training },
       seed: cfg.seed,
       participants: round.participants,
     };
     const body = encodeMessage(task);
     await this.transport.publishTask(body, { kind: 'devices', deviceIds: round.participants });
     round.publishedAt = now();
-    // Every participant fetches both blobs and gets the task.
-    round.bytes.down += round.participants.length * (gBlob.length + dBlob.length + body.length);
+    // Every participant gets the task and fetches the shared blobs and its own.
+    const sharedBytes = plan.shared.reduce((s, name) => s + stored.get(name)!.bytes, 0);
+    round.bytes.down += round.participants.length * (sharedBytes + body.length);
+    const bytesOf = new Map([...stored.values()].map((b) => [b.key, b.bytes]));
+    for (const own of Object.values(deviceInputs ?? {})) {
+      for (const r of Object.values(own)) round.bytes.down += bytesOf.get(r.key)!;
+    }
     round.phases.broadcastMs = round.publishedAt - b0;
     this.onEvent({ kind: 'broadcast-end', round: t });
   }
 
-  /** Collects the updates, checks the quorum, and averages them (weighted by n_k). */
-  private async collectAndAverage(round: RoundState): Promise<Float32Array> {
+  /** Collects the updates and checks the quorum; the accepted ones ordered by device id. */
+  private async collectUpdates(round: RoundState): Promise<CollectedUpdate[]> {
     const cfg = this.config;
     const t = round.t;
     this.onEvent({ kind: 'collect-start', round: t });
@@ -315,31 +348,15 @@ export class Coordinator {
     if (accepted.length < cfg.quorum) {
       throw new QuorumNotReachedError(t, accepted.length, cfg.quorum, cfg.runId);
     }
-    const a0 = now();
-    // A fixed order (by device id) makes the average independent of arrival order.
+    // A fixed order (by device id) makes what the method computes independent of arrival order.
     accepted.sort((a, b) => (a.update.deviceId < b.update.deviceId ? -1 : 1));
-    const size = accepted[0]!.values.length;
-    if (this.average?.length !== size) this.average = new Float32Array(size);
-    // Installing copies the values into the model, so the buffer is free again next round.
-    const result = averageWeights(
-      accepted.map((a) => ({ values: a.values, samples: a.update.samples })),
-      this.average,
-    );
-    round.releaseLeases();
-    round.phases.aggregateMs += now() - a0;
-    return result;
-  }
-
-  /** M generator steps, seeded by the round and the step. */
-  private generatorSteps(round: RoundState): void {
-    const cfg = this.config;
-    this.onEvent({ kind: 'generator-start', round: round.t });
-    const g0 = now();
-    round.gLoss = this.gan.generatorSteps(cfg.generatorSteps, cfg.generatorBatchSize, (s) =>
-      deriveSeed(cfg.seed, 'generator', round.t, s),
-    );
-    round.phases.generatorMs = now() - g0;
-    this.onEvent({ kind: 'generator-end', round: round.t });
+    return accepted.map((a) => ({
+      deviceId: a.update.deviceId,
+      rank: round.participants.indexOf(a.update.deviceId),
+      samples: a.update.samples,
+      losses: a.update.losses,
+      outputs: a.outputs,
+    }));
   }
 
   /** Deletes the previous round's blobs and keeps `keys` for the next call (best effort). */
@@ -431,7 +448,7 @@ export class Coordinator {
     let deadlinePassed = false;
     while (!deadlinePassed && byDevice.size < expected.size) {
       while (failure === undefined && byDevice.size + inFlight.size < expected.size) {
-        const msg = await round.inbox.receive(deadline - now());
+        const msg = await round.inbox!.receive(deadline - now());
         if (!msg) {
           deadlinePassed = true;
           break;
@@ -492,6 +509,14 @@ export class Coordinator {
           context,
         );
       }
+      const want = Object.keys(round.outputs).sort().join(', ');
+      const got = Object.keys(update.outputs).sort().join(', ');
+      if (got !== want) {
+        throw new ProtocolError(
+          `update carries outputs [${got}], round ${t} asked for [${want}]`,
+          context,
+        );
+      }
       return update;
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
@@ -501,33 +526,34 @@ export class Coordinator {
     }
   }
 
-  /** Fetches, verifies and decodes an update's blob; accepts it, or refuses it with its reason. */
+  /** Fetches, verifies and decodes an update's blobs; accepts it, or refuses it with its reason. */
   private async admit(
     round: RoundState,
     update: DeviceUpdate,
     msg: InboundMessage,
     byDevice: Map<string, Accepted>,
   ): Promise<void> {
+    const context = { run: this.config.runId, round: round.t, device: update.deviceId };
     try {
-      const lease = await leaseBlob(this.store, update.blob.key);
-      if (!lease) {
-        throw new BlobIntegrityError(
-          'missing',
-          `blob "${update.blob.key}" is not in the store (expired or never written)`,
-          { run: this.config.runId, round: round.t, device: update.deviceId },
-        );
+      const outputs: Record<string, Float32Array> = {};
+      for (const [name, specs] of Object.entries(round.outputs)) {
+        const ref = update.outputs[name]!;
+        const lease = await leaseBlob(this.store, ref.key);
+        if (!lease) {
+          throw new BlobIntegrityError(
+            'missing',
+            `blob "${ref.key}" is not in the store (expired or never written)`,
+            context,
+          );
+        }
+        round.leases.push(lease);
+        round.bytes.up += lease.bytes.length;
+        outputs[name] = decodeWeights(lease.bytes, {
+          expect: specs,
+          digest: ref.digest,
+        }).values;
       }
-      round.leases.push(lease);
-      round.bytes.up += lease.bytes.length;
-      const weights = decodeWeights(lease.bytes, {
-        expect: this.gan.discriminator.params.specs,
-        digest: update.blob.digest,
-      });
-      byDevice.set(update.deviceId, {
-        update,
-        values: weights.values,
-        latencyMs: now() - round.publishedAt,
-      });
+      byDevice.set(update.deviceId, { update, outputs, latencyMs: now() - round.publishedAt });
       msg.ack();
       round.record('accepted', update.deviceId);
     } catch (err) {
@@ -536,6 +562,13 @@ export class Coordinator {
       round.record('rejected', update.deviceId, err.message);
     }
   }
+}
+
+/** A blob's bytes from what the method gave. */
+function encodeSource(source: BlobSource): Uint8Array {
+  return 'values' in source
+    ? encodeWeightsWith(source.specs, (out) => out.set(source.values))
+    : encodeWeightsWith(source.specs, source.write);
 }
 
 /** One attempt at a round: what it has gathered so far, and its report. */
@@ -551,15 +584,21 @@ class RoundState {
   readonly bytes = { down: 0, up: 0 };
   /** The updates are read into the store's reused buffers, given back once averaged. */
   readonly leases: BlobLease[] = [];
+  /** Keys of every blob this round stored or asked for, deleted once the next round is done. */
+  readonly blobKeys: string[] = [];
+  /** What each participant must send back, with the layouts. */
+  outputs: Record<string, readonly TensorSpec[]> = {};
   publishedAt = 0;
   accepted: Accepted[] = [];
   gLoss = NaN;
+  /** The discriminator's losses of a method that trains on the server alone. */
+  serverLosses: { d: number; dReal: number; dFake: number } | undefined;
 
   constructor(
     readonly t: number,
     readonly attempt: number,
     readonly participants: string[],
-    readonly inbox: RoundInbox,
+    readonly inbox: RoundInbox | undefined,
     readonly outcomes: Record<UpdateOutcome, number>,
     private readonly onEvent: (e: RoundEvent) => void,
   ) {}
@@ -573,14 +612,16 @@ class RoundState {
     for (const l of this.leases.splice(0)) l.release();
   }
 
-  report(schedule: Schedule): RoundReport {
+  report(method: ServerMethod['name'], schedule: Schedule): RoundReport {
     const accepted = this.accepted;
     this.phases.deviceComputeMs = Math.max(0, ...accepted.map((a) => a.update.computeMs));
     const n = accepted.reduce((s, a) => s + a.update.samples, 0);
     const wmean = (f: (a: Accepted) => number): number =>
       accepted.reduce((s, a) => s + (a.update.samples / n) * f(a), 0);
+    const server = this.serverLosses;
     return {
       round: this.t,
+      method,
       schedule,
       attempts: this.attempt,
       participants: this.participants.length,
@@ -594,9 +635,9 @@ class RoundState {
       })),
       outcomes: this.outcomes,
       losses: {
-        d: wmean((a) => a.update.losses.d),
-        dReal: wmean((a) => a.update.losses.dReal),
-        dFake: wmean((a) => a.update.losses.dFake),
+        d: server?.d ?? wmean((a) => a.update.losses.d),
+        dReal: server?.dReal ?? wmean((a) => a.update.losses.dReal),
+        dFake: server?.dFake ?? wmean((a) => a.update.losses.dFake),
         g: this.gLoss,
       },
       phases: this.phases,

@@ -13,11 +13,12 @@ import {
   type RoundTask,
   type TensorSpec,
 } from '@distgan/protocol';
-import { deriveSeed, type LocalDiscriminatorTrainer } from '@distgan/gan';
+import { deriveSeed } from '@distgan/gan';
 import { drawBatch, Rng, type Dataset } from '@distgan/data';
 import { leaseBlob, type BlobLease, type BlobStore } from './blob-store.js';
 import { TransportError } from './errors.js';
 import type { InboundMessage, RoundTransport, TaskSubscription } from './round-transport.js';
+import type { DeviceMethod, DeviceResult } from './method.js';
 
 /** Lifecycle of a device runtime. */
 export type DeviceState = 'idle' | 'running' | 'stopping' | 'stopped';
@@ -44,9 +45,10 @@ export type TaskOutcome =
   | { kind: 'failed'; error: Error };
 
 /**
- * A device: consumes round tasks, fetches and verifies (θ_t, φ_t), runs L local discriminator
- * steps on its shard, stores its φ_k and publishes the update, then acks the task. The same code
- * runs in the embedded mode and in the device service.
+ * A device: consumes round tasks, fetches and verifies the round's inputs, lets its method train
+ * on its shard (distgan: L local discriminator steps from (θ_t, φ_t)), stores the outputs and
+ * publishes the update, then acks the task. The same code runs in the embedded mode and in the
+ * device service, for every method.
  */
 export class DeviceRuntime {
   private subscription: TaskSubscription | undefined;
@@ -57,7 +59,7 @@ export class DeviceRuntime {
   private batch: Float32Array = new Float32Array(0);
 
   constructor(
-    private readonly trainer: LocalDiscriminatorTrainer,
+    readonly method: DeviceMethod,
     private readonly transport: RoundTransport,
     private readonly store: BlobStore,
     readonly options: DeviceRuntimeOptions,
@@ -128,22 +130,37 @@ export class DeviceRuntime {
       return { kind: 'skipped', round: t, reason: 'not a participant' };
     if (task.deadlineAt < Date.now())
       return { kind: 'skipped', round: t, reason: 'deadline passed' };
-
-    // Each blob is verified as soon as it is in: G's check overlaps D's transfer.
     const ctx = { run: runId, round: t, device: deviceId };
+    if (task.method !== this.method.name) {
+      throw new ProtocolError(
+        `task of method "${task.method}", this device runs "${this.method.name}"`,
+        ctx,
+        '/method',
+      );
+    }
+    const refs = { ...task.inputs, ...task.deviceInputs?.[deviceId] };
+    const inputSpecs = Object.entries(refs).map(([name, ref]) => {
+      const specs = this.method.inputSpecs(name, task.training);
+      if (!specs) {
+        throw new ProtocolError(`task names an input "${name}" that ${task.method} has not`, ctx);
+      }
+      return { name, ref, specs };
+    });
+
+    // Each blob is verified as soon as it is in: one's check overlaps another's transfer.
     let verifyMs = 0;
     // Read into the store's reused buffers (leases): the values are views of them until
-    // setGlobal has copied them into the model.
+    // training has copied them into the models.
     const leases: BlobLease[] = [];
     const fetchAndVerify = async (
-      ref: RoundTask['generator'],
+      ref: { key: string; digest: string },
       specs: readonly TensorSpec[],
     ): Promise<Float32Array> => {
       const lease = await leaseBlob(this.store, ref.key);
       if (!lease) {
         throw new BlobIntegrityError(
           'missing',
-          `round ${t}'s global weights are not in the store (expired?)`,
+          `round ${t}'s input ${ref.key} is not in the store (expired?)`,
           ctx,
         );
       }
@@ -161,54 +178,71 @@ export class DeviceRuntime {
       for (const l of leases.splice(0)) l.release();
     };
     const f0 = performance.now();
-    const fetched = await Promise.allSettled([
-      fetchAndVerify(task.generator, this.trainer.generator.params.specs),
-      fetchAndVerify(task.discriminator, this.trainer.discriminator.params.specs),
-    ]);
+    const fetched = await Promise.allSettled(inputSpecs.map((i) => fetchAndVerify(i.ref, i.specs)));
     const failed = fetched.find((r) => r.status === 'rejected');
     if (failed) {
       releaseAll();
       throw failed.reason;
     }
-    const [g, d] = fetched.map((r) => (r as PromiseFulfilledResult<Float32Array>).value) as [
-      Float32Array,
-      Float32Array,
-    ];
+    const inputs = Object.fromEntries(
+      inputSpecs.map((i, k) => [
+        i.name,
+        (fetched[k] as PromiseFulfilledResult<Float32Array>).value,
+      ]),
+    );
 
     const t0 = performance.now();
-    const { localSteps, batchSize, learningRate, beta1, beta2 } = task.training;
-    this.trainer.configure({ learningRate, beta1, beta2 });
-    // Adam state is kept between consecutive rounds and reset for a new or returning device.
-    const optimizerReset = this.lastRound === undefined || t > this.lastRound + 1;
-    if (optimizerReset) this.trainer.resetOptimizer();
+    const { batchSize } = task.training;
+    // A new or returning device (it missed rounds) starts its local optimizer afresh.
+    const resumed = this.lastRound === undefined || t > this.lastRound + 1;
+    let result: DeviceResult;
     try {
-      this.trainer.setGlobal(g, d);
+      result = this.method.train({
+        round: t,
+        deviceId,
+        rank: task.participants.indexOf(deviceId),
+        seed: task.seed,
+        training: task.training,
+        schedule: task.schedule,
+        inputs,
+        outputs: task.outputs,
+        resumed,
+        realBatch: (step) =>
+          this.realBatch(batchSize, new Rng(deriveSeed(task.seed, 'real', t, deviceId, step))),
+      });
     } finally {
       releaseAll();
     }
-    const losses = this.trainer.train(
-      localSteps,
-      batchSize,
-      (step) =>
-        this.realBatch(batchSize, new Rng(deriveSeed(task.seed, 'real', t, deviceId, step))),
-      (step) => deriveSeed(task.seed, 'fake', t, deviceId, step),
-    );
     const computeMs = performance.now() - t0;
     this.lastRound = t;
-    if (![losses.d, losses.dReal, losses.dFake].every(Number.isFinite)) {
+    const { losses } = result;
+    if (!Object.values(losses).every(Number.isFinite)) {
       return { kind: 'skipped', round: t, reason: `local training diverged (D loss ${losses.d})` };
     }
+    const missing = task.outputs.filter((name) => !result.outputs[name]);
+    if (missing.length > 0) {
+      throw new ProtocolError(
+        `task asks for outputs [${missing.join(', ')}] that ${task.method} does not make`,
+        ctx,
+        '/outputs',
+      );
+    }
 
-    // Read from the model straight into the blob: no intermediate copy.
+    // Read from the models straight into the blobs: no intermediate copy.
     const e0 = performance.now();
-    const blob = encodeWeightsWith(
-      this.trainer.discriminator.params.specs,
-      (v) => this.trainer.discriminatorWeights(v),
-      { dtype: this.options.updateDtype ?? 'float32' },
-    );
-    const key = this.names.deviceUpdateKey(t, deviceId);
+    const blobs = task.outputs.map((name) => {
+      const source = result.outputs[name]!;
+      const opts = { dtype: this.options.updateDtype ?? 'float32' } as const;
+      const blob =
+        'values' in source
+          ? encodeWeightsWith(source.specs, (out) => out.set(source.values), opts)
+          : encodeWeightsWith(source.specs, source.write, opts);
+      return { name, key: this.names.deviceBlobKey(t, deviceId, name), blob };
+    });
     const s0 = performance.now();
-    await this.store.put(key, blob, { ttlSeconds: this.options.blobTtlSeconds });
+    await Promise.all(
+      blobs.map((b) => this.store.put(b.key, b.blob, { ttlSeconds: this.options.blobTtlSeconds })),
+    );
     const s1 = performance.now();
     const update: DeviceUpdate = {
       type: 'DeviceUpdate',
@@ -217,13 +251,18 @@ export class DeviceRuntime {
       round: t,
       deviceId,
       samples: this.samples,
-      blob: { key, digest: blobDigestHex(blob), bytes: blob.length },
+      outputs: Object.fromEntries(
+        blobs.map((b) => [
+          b.name,
+          { key: b.key, digest: blobDigestHex(b.blob), bytes: b.blob.length },
+        ]),
+      ),
       losses,
       computeMs,
       // Fetching is the pre-training time not spent verifying (the two overlap).
       timings: { fetchMs: t0 - f0 - verifyMs, verifyMs, encodeMs: s0 - e0, storeMs: s1 - s0 },
-      steps: localSteps,
-      optimizerReset,
+      steps: result.steps,
+      optimizerReset: result.optimizerReset,
       sentAt: Date.now(),
     };
     await this.transport.publishUpdate(task.replyTo, encodeMessage(update));

@@ -1,13 +1,7 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Dataset } from '@distgan/data';
-import {
-  averageWeights,
-  GlobalGan,
-  initBackend,
-  LocalDiscriminatorTrainer,
-  type ModelSpec,
-} from '@distgan/gan';
+import { averageWeights, GlobalGan, initBackend, type ModelSpec } from '@distgan/gan';
 import {
   decodeWeights,
   encodeMessage,
@@ -26,10 +20,25 @@ import { MemoryBlobStore } from './memory-blob-store.js';
 import { MemoryRoundTransport } from './memory-round-transport.js';
 import { RoundFailedError } from './errors.js';
 import type { RoundTransport } from './round-transport.js';
+import type { MethodSettings } from './method.js';
+import { DistganDevice, DistganServer } from './methods/distgan.js';
 
 const RUN = 'engine-test';
 const SPEC: ModelSpec = { arch: 'mlp', sampleShape: [2], latentDim: 4 };
 const ADAM = { learningRate: 1e-3, beta1: 0.5, beta2: 0.999 };
+
+/** distgan's server side on `gan`, with the harness's settings. */
+function distgan(
+  gan: GlobalGan,
+  o: {
+    seed: number;
+    schedule: MethodSettings['schedule'];
+    generatorSteps: number;
+    batchSize: number;
+  },
+): DistganServer {
+  return new DistganServer({ spec: SPEC, localSteps: 2, adamD: ADAM, adamG: ADAM, ...o }, gan);
+}
 
 function toyData(count: number): Dataset {
   const images = new Float32Array(count * 2);
@@ -87,7 +96,7 @@ async function harness(
     // unequal shards, so that n_k-weighting matters
     const indices = Int32Array.from({ length: 40 + 60 * k }, (_, i) => (i * 3 + k) % data.count);
     const d = new DeviceRuntime(
-      new LocalDiscriminatorTrainer(SPEC, ADAM),
+      new DistganDevice(SPEC),
       opts.transport ?? transport,
       store,
       { runId: RUN, deviceId: `dev-${k}`, data: { dataset: data, indices }, blobTtlSeconds: 60 },
@@ -97,24 +106,28 @@ async function harness(
     devices.push(d);
   }
   const ids = [...devices.map((d) => d.options.deviceId), ...(opts.extraParticipants ?? [])];
+  const config: CoordinatorConfig = {
+    runId: RUN,
+    schedule: 'serial',
+    training: { localSteps: 2, batchSize: 16, ...ADAM },
+    seed: 11,
+    roundDeadlineMs: 5_000,
+    quorum: deviceCount,
+    maxRoundAttempts: 1,
+    blobTtlSeconds: 60,
+    ...opts,
+  };
   const coordinator = new Coordinator(
-    gan,
+    distgan(gan, {
+      seed: config.seed,
+      schedule: config.schedule,
+      generatorSteps: 2,
+      batchSize: 16,
+    }),
     opts.transport ?? transport,
     store,
     () => ids,
-    {
-      runId: RUN,
-      schedule: 'serial',
-      training: { localSteps: 2, batchSize: 16, ...ADAM },
-      generatorSteps: 2,
-      generatorBatchSize: 16,
-      seed: 11,
-      roundDeadlineMs: 5_000,
-      quorum: deviceCount,
-      maxRoundAttempts: 1,
-      blobTtlSeconds: 60,
-      ...opts,
-    },
+    config,
     (e) => events.push(e),
   );
   return {
@@ -138,7 +151,7 @@ const n = names(RUN);
 async function averageFromStore(h: Harness, round: number): Promise<Float32Array> {
   const ups = [];
   for (const d of h.devices) {
-    const blob = await h.store.get(n.deviceUpdateKey(round, d.options.deviceId));
+    const blob = await h.store.get(n.deviceBlobKey(round, d.options.deviceId, 'discriminator'));
     assert.ok(blob, `device ${d.options.deviceId} stored no update`);
     ups.push({ values: decodeWeights(blob).values, samples: d.samples });
   }
@@ -146,7 +159,7 @@ async function averageFromStore(h: Harness, round: number): Promise<Float32Array
 }
 
 async function broadcastD(h: Harness, round: number): Promise<Float32Array> {
-  const blob = await h.store.get(n.discriminatorKey(round));
+  const blob = await h.store.get(n.roundBlobKey(round, 'discriminator'));
   assert.ok(blob);
   return decodeWeights(blob).values;
 }
@@ -215,11 +228,13 @@ describe('round engine over the in-memory transport', () => {
     const { get, put } = { get: h.store.get.bind(h.store), put: h.store.put.bind(h.store) };
     const pause = (ms = 30): Promise<void> => new Promise((r) => setTimeout(r, ms));
     h.store.get = async (key) => {
-      if (key === n.generatorKey(0) || key === n.discriminatorKey(0)) await pause(80);
+      if (key === n.roundBlobKey(0, 'generator') || key === n.roundBlobKey(0, 'discriminator'))
+        await pause(80);
       return get(key);
     };
     h.store.put = async (key, bytes, opts) => {
-      if (h.devices.some((d) => key === n.deviceUpdateKey(0, d.options.deviceId))) await pause();
+      if (h.devices.some((d) => key === n.deviceBlobKey(0, d.options.deviceId, 'discriminator')))
+        await pause();
       return put(key, bytes, opts);
     };
     try {
@@ -247,8 +262,8 @@ describe('round engine over the in-memory transport', () => {
     const h = await harness({ deviceCount: 1 });
     const device = h.devices[0]!;
     const t = 5;
-    const gKey = n.generatorKey(t);
-    const dKey = n.discriminatorKey(t);
+    const gKey = n.roundBlobKey(t, 'generator');
+    const dKey = n.roundBlobKey(t, 'discriminator');
     const gBlob = encodeWeights(h.gan.generatorWeights());
     const dBlob = encodeWeights(h.gan.discriminatorWeights());
     const inbox = await h.transport.openRound(t);
@@ -257,9 +272,13 @@ describe('round engine over the in-memory transport', () => {
       version: PROTOCOL_VERSION,
       runId: RUN,
       round: t,
+      method: 'distgan',
       schedule: 'serial',
-      generator: { key: gKey, digest: blobDigestHex(gBlob) },
-      discriminator: { key: dKey, digest: blobDigestHex(dBlob) },
+      inputs: {
+        generator: { key: gKey, digest: blobDigestHex(gBlob) },
+        discriminator: { key: dKey, digest: blobDigestHex(dBlob) },
+      },
+      outputs: ['discriminator'],
       replyTo: inbox.name,
       deadlineAt: Date.now() + 60_000,
       issuedAt: Date.now(),
@@ -269,7 +288,7 @@ describe('round engine over the in-memory transport', () => {
     };
     const body = encodeMessage(task);
     // The device's own discriminator (its trainer), to see that nothing reached it.
-    const trainer = (device as unknown as { trainer: LocalDiscriminatorTrainer }).trainer;
+    const trainer = (device.method as DistganDevice).trainer;
     const before = trainer.discriminatorWeights().values.slice();
     const refusal = async (
       reason: BlobIntegrityError['reason'],
@@ -319,9 +338,9 @@ describe('round engine over the in-memory transport', () => {
         assert.deepEqual(
           h.store.keys().sort(),
           [
-            n.generatorKey(t),
-            n.discriminatorKey(t),
-            ...h.devices.map((d) => n.deviceUpdateKey(t, d.options.deviceId)),
+            n.roundBlobKey(t, 'generator'),
+            n.roundBlobKey(t, 'discriminator'),
+            ...h.devices.map((d) => n.deviceBlobKey(t, d.options.deviceId, 'discriminator')),
           ].sort(),
           `after round ${t}`,
         );
@@ -365,12 +384,12 @@ describe('round engine over the in-memory transport', () => {
         task.replyTo,
         new TextEncoder().encode(JSON.stringify({ type: 'Bogus', version: 1 })),
       );
-      const trainer = new LocalDiscriminatorTrainer(SPEC, ADAM);
-      const w = trainer.discriminatorWeights();
-      trainer.dispose();
+      const local = new DistganDevice(SPEC);
+      const w = local.trainer.discriminatorWeights();
+      local.dispose();
       w.values[5] = NaN;
       const blob = encodeWeights(w);
-      const key = n.deviceUpdateKey(task.round, 'rogue');
+      const key = n.deviceBlobKey(task.round, 'rogue', 'discriminator');
       await h.store.put(key, blob);
       const update: DeviceUpdate = {
         type: 'DeviceUpdate',
@@ -379,7 +398,7 @@ describe('round engine over the in-memory transport', () => {
         round: task.round,
         deviceId: 'rogue',
         samples: 1_000_000,
-        blob: { key, digest: blobDigestHex(blob), bytes: blob.length },
+        outputs: { discriminator: { key, digest: blobDigestHex(blob), bytes: blob.length } },
         losses: { d: 1, dReal: 0.5, dFake: 0.5 },
         computeMs: 1,
         steps: 1,
@@ -524,14 +543,14 @@ describe('round engine over the in-memory transport', () => {
     const data = toyData(100);
     const transport = new MemoryRoundTransport(RUN);
     const store = new MemoryBlobStore();
-    class BrokenTrainer extends LocalDiscriminatorTrainer {
+    class BrokenTrainer extends DistganDevice {
       override train(): never {
         throw new Error("Kernel 'Conv2DBackpropFilter' not registered");
       }
     }
     const outcomes: TaskOutcome[] = [];
     const device = new DeviceRuntime(
-      new BrokenTrainer(SPEC, ADAM),
+      new BrokenTrainer(SPEC),
       transport,
       store,
       {
@@ -544,12 +563,11 @@ describe('round engine over the in-memory transport', () => {
     );
     await device.start();
     const gan = new GlobalGan(SPEC, { seed: 3, generatorAdam: ADAM });
-    const coordinator = new Coordinator(gan, transport, store, () => ['dev-0'], {
+    const method = distgan(gan, { seed: 1, schedule: 'serial', generatorSteps: 1, batchSize: 4 });
+    const coordinator = new Coordinator(method, transport, store, () => ['dev-0'], {
       runId: RUN,
       schedule: 'serial',
       training: { localSteps: 1, batchSize: 4, ...ADAM },
-      generatorSteps: 1,
-      generatorBatchSize: 4,
       seed: 1,
       roundDeadlineMs: 300,
       quorum: 1,

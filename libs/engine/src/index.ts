@@ -8,3 +8,5 @@ export * from './memory-round-transport.js';
 export * from './errors.js';
 export * from './coordinator.js';
 export * from './device-runtime.js';
+export * from './method.js';
+export * from './methods/index.js';

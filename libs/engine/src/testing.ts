@@ -14,7 +14,7 @@ import type { RoundInbox, RoundTransport } from './round-transport.js';
 
 /**
  * For tests of devices (`@distgan/engine/testing`): stores a GAN's θ and φ as round `round`'s
- * blobs and publishes that round's task to every device, as a coordinator's broadcast does;
+ * distgan blobs and publishes that round's task to every device, as a coordinator's broadcast does;
  * returns the round's inbox, where the devices' updates arrive.
  */
 export async function publishRoundTask(o: {
@@ -31,17 +31,22 @@ export async function publishRoundTask(o: {
   const encode = o.digest ? { digest: o.digest } : {};
   const g = encodeWeights(o.gan.generatorWeights(), encode);
   const d = encodeWeights(o.gan.discriminatorWeights(), encode);
-  await o.store.put(n.generatorKey(t), g);
-  await o.store.put(n.discriminatorKey(t), d);
+  const keys = { g: n.roundBlobKey(t, 'generator'), d: n.roundBlobKey(t, 'discriminator') };
+  await o.store.put(keys.g, g);
+  await o.store.put(keys.d, d);
   const inbox = await o.transport.openRound(t);
   const task: RoundTask = {
     type: 'RoundTask',
     version: PROTOCOL_VERSION,
     runId: o.transport.runId,
     round: t,
+    method: 'distgan',
     schedule: 'serial',
-    generator: { key: n.generatorKey(t), digest: blobDigestHex(g) },
-    discriminator: { key: n.discriminatorKey(t), digest: blobDigestHex(d) },
+    inputs: {
+      generator: { key: keys.g, digest: blobDigestHex(g) },
+      discriminator: { key: keys.d, digest: blobDigestHex(d) },
+    },
+    outputs: ['discriminator'],
     replyTo: inbox.name,
     deadlineAt: Date.now() + 60_000,
     issuedAt: Date.now(),

@@ -1,6 +1,7 @@
 /**
- * @distgan/gan — the numeric core: models, losses, the local-discriminator and generator steps,
- * weighted averaging, the two schedules, and the TensorFlow.js backend choice.
+ * @distgan/gan — the numeric core: models, losses, the local-discriminator and generator steps
+ * (and MD-GAN's feedback steps), weighted averaging, the two schedules, and the TensorFlow.js
+ * backend choice. The distribution methods built on them are plug-ins of @distgan/engine.
  *
  * ```ts
  * const gan = new GlobalGan({ arch: 'mlp', sampleShape: [28, 28, 1], latentDim: 64 }, opts);
@@ -9,18 +10,6 @@
  * ```
  */
 export { Adam, type AdamConfig } from './adam.js';
-export {
-  BASELINE_METHODS,
-  CentralizedGan,
-  createBaseline,
-  FlGan,
-  MdGan,
-  type BaselineDevice,
-  type BaselineMethod,
-  type BaselineRound,
-  type BaselineSettings,
-  type BaselineTrainer,
-} from './baselines.js';
 export { averageWeights, StreamingAverage, type WeightedUpdate } from './aggregate.js';
 export {
   buildModel,

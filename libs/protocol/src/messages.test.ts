@@ -20,9 +20,13 @@ function task(): RoundTask {
     version: PROTOCOL_VERSION,
     runId: run,
     round: 3,
+    method: 'distgan',
     schedule: 'serial',
-    generator: { key: n.generatorKey(3), digest: sha },
-    discriminator: { key: n.discriminatorKey(3), digest: sha },
+    inputs: {
+      generator: { key: n.roundBlobKey(3, 'generator'), digest: sha },
+      discriminator: { key: n.roundBlobKey(3, 'discriminator'), digest: sha },
+    },
+    outputs: ['discriminator'],
     replyTo: n.roundQueue(3),
     deadlineAt: 1_800_000_001_000,
     issuedAt: 1_800_000_000_000,
@@ -40,7 +44,13 @@ function update(): DeviceUpdate {
     round: 3,
     deviceId: 'dev-0',
     samples: 15000,
-    blob: { key: n.deviceUpdateKey(3, 'dev-0'), digest: sha, bytes: 1234 },
+    outputs: {
+      discriminator: {
+        key: n.deviceBlobKey(3, 'dev-0', 'discriminator'),
+        digest: sha,
+        bytes: 1234,
+      },
+    },
     losses: { d: 1.2, dReal: 0.6, dFake: 0.6 },
     computeMs: 12.5,
     timings: { fetchMs: 3.1, verifyMs: 1.7, encodeMs: 0.4, storeMs: 0.9 },
@@ -88,9 +98,10 @@ describe('messages', () => {
   it('refuses unknown types, types not accepted here, other versions and other runs', () => {
     refused(bytes({ ...update(), type: 'Hello' }), /unknown message type "Hello"/);
     refused(bytes(task()), /RoundTask is not accepted here/);
-    // An older build's message (version 1 announced SHA-256 digests as `sha256`), and a newer one's.
-    refused(bytes({ ...update(), version: 1 }), /protocol version 1, this build speaks version 2/);
-    refused(bytes({ ...update(), version: PROTOCOL_VERSION + 1 }), /protocol version 3/);
+    // An older build's message (version 2 had one blob per update, before the methods), and a
+    // newer one's.
+    refused(bytes({ ...update(), version: 2 }), /protocol version 2, this build speaks version 3/);
+    refused(bytes({ ...update(), version: PROTOCOL_VERSION + 1 }), /protocol version 4/);
     refused(bytes({ ...update(), runId: 'other-run' }), /belongs to run "other-run"/);
   });
 
@@ -98,7 +109,14 @@ describe('messages', () => {
     refused(bytes({ ...update(), samples: 0 }), /\/samples/);
     refused(bytes({ ...update(), samples: 1.5 }), /\/samples/);
     refused(bytes({ ...update(), deviceId: 'a:b' }), /\/deviceId/);
-    refused(bytes({ ...update(), blob: { ...update().blob, digest: 'xyz' } }), /\/blob\/digest/);
+    const blob = update().outputs['discriminator']!;
+    refused(
+      bytes({ ...update(), outputs: { discriminator: { ...blob, digest: 'xyz' } } }),
+      /\/outputs\/discriminator\/digest/,
+    );
+    refused(bytes({ ...update(), outputs: { 'Not a name': blob } }), /\/outputs/);
+    refused(bytes({ ...task(), method: 'fedavg' }), /\/method/, ['RoundTask']);
+    refused(bytes({ ...task(), outputs: [] }), /\/outputs/, ['RoundTask']);
     refused(bytes({ ...update(), losses: { d: null, dReal: 0, dFake: 0 } }), /\/losses\/d/);
     refused(bytes({ ...update(), extra: true }), /\/extra: unexpected field/);
     const timings = update().timings!;
@@ -132,9 +150,12 @@ describe('names', () => {
     assert.equal(n.deviceQueue('dev-0'), 'distgan.run-1.device.dev-0');
     assert.equal(n.roundQueue(7), 'distgan.run-1.round.7');
     assert.equal(n.deadLetterExchange, 'distgan.run-1.dead');
-    assert.equal(n.generatorKey(7), 'distgan:run-1:g:7');
-    assert.equal(n.discriminatorKey(7), 'distgan:run-1:d:7');
-    assert.equal(n.deviceUpdateKey(7, 'dev-0'), 'distgan:run-1:d:7:dev-0');
+    assert.equal(n.roundBlobKey(7, 'generator'), 'distgan:run-1:r:7:generator');
+    assert.equal(
+      n.deviceBlobKey(7, 'dev-0', 'discriminator'),
+      'distgan:run-1:u:7:dev-0:discriminator',
+    );
+    assert.throws(() => n.roundBlobKey(7, 'a:b'), /blob name/);
     assert.equal(n.devicesKey, 'distgan:run-1:devices');
     assert.equal(n.checkpointKey, 'distgan:run-1:checkpoint');
   });

@@ -1,10 +1,10 @@
 import { Type, type Static, type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { ProtocolError, type ErrorContext } from './errors.js';
-import { ID_PATTERN } from './names.js';
+import { BLOB_NAME_PATTERN, ID_PATTERN } from './names.js';
 
 /** Version of the JSON messages; a receiver refuses any other. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** Messages larger than this are refused before parsing (weights never travel in messages). */
 export const MAX_MESSAGE_BYTES = 1 << 20;
@@ -18,6 +18,12 @@ const Finite = Type.Number();
 const Digest = Type.String({ pattern: '^[0-9a-f]{64}$' });
 const BlobKey = Type.String({ pattern: '^distgan:[A-Za-z0-9_:-]+$', maxLength: 512 });
 const BlobRef = Type.Object({ key: BlobKey, digest: Digest }, { additionalProperties: false });
+/** The name of a method's input or output (`generator`, `discriminator`, `fake`, ...). */
+const PartName = Type.String({ pattern: BLOB_NAME_PATTERN });
+const BlobRefs = Type.Record(PartName, BlobRef, { additionalProperties: false });
+/** The methods that run on devices; `centralized` trains on the server alone. */
+export const DEVICE_METHODS = ['distgan', 'fl-gan', 'md-gan'] as const;
+export type DeviceMethodName = (typeof DEVICE_METHODS)[number];
 const Header = {
   version: Type.Literal(PROTOCOL_VERSION),
   runId: Id,
@@ -28,9 +34,15 @@ export const RoundTaskSchema = Type.Object(
     type: Type.Literal('RoundTask'),
     ...Header,
     round: Round,
+    /** The distribution method: which inputs come, what the device computes, what it returns. */
+    method: Type.Union([Type.Literal('distgan'), Type.Literal('fl-gan'), Type.Literal('md-gan')]),
     schedule: Type.Union([Type.Literal('serial'), Type.Literal('parallel')]),
-    generator: BlobRef,
-    discriminator: BlobRef,
+    /** The round's inputs every participant reads, by the method's names for them. */
+    inputs: BlobRefs,
+    /** Inputs of one participant only (MD-GAN's fake batches), by device id; they add to `inputs`. */
+    deviceInputs: Type.Optional(Type.Record(Id, BlobRefs, { additionalProperties: false })),
+    /** The names of the blobs each participant sends back. */
+    outputs: Type.Array(PartName, { minItems: 1, uniqueItems: true, maxItems: 8 }),
     /** The round queue that updates go to. */
     replyTo: Type.String({ minLength: 1, maxLength: 255 }),
     /** Epoch ms after which the server no longer counts an update. */
@@ -43,6 +55,9 @@ export const RoundTaskSchema = Type.Object(
         learningRate: Type.Number({ exclusiveMinimum: 0 }),
         beta1: Type.Number({ minimum: 0, exclusiveMaximum: 1 }),
         beta2: Type.Number({ minimum: 0, exclusiveMaximum: 1 }),
+        /** FL-GAN: generator steps after each local discriminator step, and G's learning rate. */
+        generatorSteps: Type.Optional(Count),
+        generatorLearningRate: Type.Optional(Type.Number({ exclusiveMinimum: 0 })),
       },
       { additionalProperties: false },
     ),
@@ -62,12 +77,18 @@ export const DeviceUpdateSchema = Type.Object(
     deviceId: Id,
     /** n_k: the weight of this update in the average. */
     samples: Count,
-    blob: Type.Object(
-      { key: BlobKey, digest: Digest, bytes: Type.Integer({ minimum: 1 }) },
+    /** The blobs the task asked for (its `outputs`), each in the store under its key. */
+    outputs: Type.Record(
+      PartName,
+      Type.Object(
+        { key: BlobKey, digest: Digest, bytes: Type.Integer({ minimum: 1 }) },
+        { additionalProperties: false },
+      ),
       { additionalProperties: false },
     ),
+    /** Local losses, means over the round's steps; `g` where the device trains a generator. */
     losses: Type.Object(
-      { d: Finite, dReal: Finite, dFake: Finite },
+      { d: Finite, dReal: Finite, dFake: Finite, g: Type.Optional(Finite) },
       { additionalProperties: false },
     ),
     computeMs: Millis,

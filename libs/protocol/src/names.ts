@@ -6,6 +6,17 @@ import { ProtocolError } from './errors.js';
  */
 export const ID_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$';
 const ID_RE = new RegExp(ID_PATTERN);
+/** The name of a method's input or output blob: part of its key. */
+export const BLOB_NAME_PATTERN = '^[a-z][a-z0-9-]{0,31}$';
+const BLOB_NAME_RE = new RegExp(BLOB_NAME_PATTERN);
+
+function assertBlobName(name: string): void {
+  if (!BLOB_NAME_RE.test(name)) {
+    throw new ProtocolError(
+      `blob name ${JSON.stringify(name)} is not valid: use 1-32 lower-case letters, digits or '-', starting with a letter`,
+    );
+  }
+}
 
 export function isValidId(id: string): boolean {
   return ID_RE.test(id);
@@ -42,11 +53,10 @@ export interface RunNames {
   deviceQueue(deviceId: string): string;
   /** The round queue that devices reply to in round t. */
   roundQueue(round: number): string;
-  /** Global generator and discriminator of round t. */
-  generatorKey(round: number): string;
-  discriminatorKey(round: number): string;
-  /** Device k's local discriminator for round t. */
-  deviceUpdateKey(round: number, deviceId: string): string;
+  /** One of round t's inputs (the global generator, a fake batch, ...), by its name. */
+  roundBlobKey(round: number, name: string): string;
+  /** One of device k's outputs for round t (its local discriminator, ...), by its name. */
+  deviceBlobKey(round: number, deviceId: string, name: string): string;
   /** Membership hash: device id → registration. */
   readonly devicesKey: string;
   /** A device's liveness key, refreshed by its heartbeat and expiring without it. */
@@ -54,7 +64,7 @@ export interface RunNames {
   /** Pointer to the last completed round's checkpoint. */
   readonly checkpointKey: string;
   /** A checkpoint's blobs, written before the pointer switches to them. */
-  checkpointBlobKey(round: number, part: 'g' | 'd' | 'opt'): string;
+  checkpointBlobKey(round: number, part: string): string;
 }
 
 export function names(runId: string): RunNames {
@@ -79,18 +89,16 @@ export function names(runId: string): RunNames {
       assertRound(round);
       return `${amqp}.round.${round}`;
     },
-    generatorKey: (round) => {
+    roundBlobKey: (round, name) => {
       assertRound(round);
-      return `${redis}:g:${round}`;
+      assertBlobName(name);
+      return `${redis}:r:${round}:${name}`;
     },
-    discriminatorKey: (round) => {
-      assertRound(round);
-      return `${redis}:d:${round}`;
-    },
-    deviceUpdateKey: (round, deviceId) => {
+    deviceBlobKey: (round, deviceId, name) => {
       assertRound(round);
       assertValidId('device', deviceId);
-      return `${redis}:d:${round}:${deviceId}`;
+      assertBlobName(name);
+      return `${redis}:u:${round}:${deviceId}:${name}`;
     },
     devicesKey: `${redis}:devices`,
     aliveKey: (deviceId) => {
@@ -100,6 +108,7 @@ export function names(runId: string): RunNames {
     checkpointKey: `${redis}:checkpoint`,
     checkpointBlobKey: (round, part) => {
       assertRound(round);
+      assertBlobName(part);
       return `${redis}:checkpoint:${round}:${part}`;
     },
   };

@@ -1,2 +1,3 @@
 export * from './settings.js';
 export * from './run-folder.js';
+export * from './method-data.js';

@@ -45,14 +45,16 @@ export class RunFolder {
   /** The final generator and discriminator, and the generator's card; the generator's path. */
   writeFinal(o: {
     generator: FlatWeights;
-    discriminator: FlatWeights;
+    /** Absent where the method's server holds none (MD-GAN before its first swap). */
+    discriminator: FlatWeights | undefined;
     spec: ModelSpec;
     round: number;
     runId: string;
   }): string {
     const path = join(this.dir, 'generator.dgwb');
     writeFileSync(path, encodeWeights(o.generator));
-    writeFileSync(join(this.dir, 'discriminator.dgwb'), encodeWeights(o.discriminator));
+    if (o.discriminator)
+      writeFileSync(join(this.dir, 'discriminator.dgwb'), encodeWeights(o.discriminator));
     this.writeJson('generator.json', {
       modelSpec: o.spec,
       round: o.round,

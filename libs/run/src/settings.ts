@@ -90,6 +90,11 @@ export const DATA_SETTINGS = {
     default: 64,
     help: 'length of the latent vector z',
   } as Setting<number>,
+  METHOD: {
+    parse: parsers.oneOf('distgan', 'md-gan', 'fl-gan', 'centralized'),
+    default: 'distgan',
+    help: "distribution method: distgan (the paper's, with SCHEDULE), md-gan, fl-gan, or centralized (the server alone, on all the data)",
+  } as Setting<'distgan' | 'md-gan' | 'fl-gan' | 'centralized'>,
 };
 
 export interface DataConfig {

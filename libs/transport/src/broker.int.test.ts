@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'amqplib';
 import type { Dataset } from '@distgan/data';
-import { GlobalGan, initBackend, LocalDiscriminatorTrainer, type ModelSpec } from '@distgan/gan';
+import { GlobalGan, initBackend, type ModelSpec } from '@distgan/gan';
 import {
   blobDigestHex,
   encodeWeights,
@@ -14,6 +14,8 @@ import {
 import {
   Coordinator,
   DeviceRuntime,
+  DistganDevice,
+  DistganServer,
   MemoryBlobStore,
   MemoryRoundTransport,
   type BlobStore,
@@ -75,7 +77,7 @@ async function train(
   const data = toyData(300);
   const devices = DEVICES.map(
     (id, k) =>
-      new DeviceRuntime(new LocalDiscriminatorTrainer(SPEC, ADAM), deviceT(k), store, {
+      new DeviceRuntime(new DistganDevice(SPEC), deviceT(k), store, {
         runId,
         deviceId: id,
         data: {
@@ -93,12 +95,23 @@ async function train(
         misbehave(runId, m, rogue.transport, store),
       )
     : undefined;
-  const coordinator = new Coordinator(gan, serverT, store, () => participants, {
+  const method = new DistganServer(
+    {
+      spec: SPEC,
+      seed: 99,
+      batchSize: 8,
+      localSteps: 2,
+      generatorSteps: 2,
+      adamD: ADAM,
+      adamG: ADAM,
+      schedule: 'serial',
+    },
+    gan,
+  );
+  const coordinator = new Coordinator(method, serverT, store, () => participants, {
     runId,
     schedule: 'serial',
     training: { localSteps: 2, batchSize: 8, ...ADAM },
-    generatorSteps: 2,
-    generatorBatchSize: 8,
     seed: 99,
     roundDeadlineMs: rogue ? 4_000 : 20_000,
     quorum: 3,
@@ -129,15 +142,15 @@ async function misbehave(
   const task = parseMessage(msg.body, { runId, types: ['RoundTask'] });
   msg.ack();
   const enc = new TextEncoder();
-  const trainer = new LocalDiscriminatorTrainer(SPEC, ADAM);
-  const good = trainer.discriminatorWeights();
-  trainer.dispose();
+  const local = new DistganDevice(SPEC);
+  const good = local.trainer.discriminatorWeights();
+  local.dispose();
   const update = async (
     blob: Uint8Array,
     patch: Partial<DeviceUpdate>,
     announced = blobDigestHex(blob),
   ): Promise<Uint8Array> => {
-    const key = names(runId).deviceUpdateKey(task.round, 'rogue');
+    const key = names(runId).deviceBlobKey(task.round, 'rogue', 'discriminator');
     await store.put(key, blob, { ttlSeconds: 60 });
     const u: DeviceUpdate = {
       type: 'DeviceUpdate',
@@ -146,7 +159,7 @@ async function misbehave(
       round: task.round,
       deviceId: 'rogue',
       samples: 1_000_000,
-      blob: { key, digest: announced, bytes: blob.length },
+      outputs: { discriminator: { key, digest: announced, bytes: blob.length } },
       losses: { d: 1, dReal: 0.5, dFake: 0.5 },
       computeMs: 1,
       steps: 1,

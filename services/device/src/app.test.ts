@@ -100,7 +100,7 @@ describe('the device service (in-memory twins)', () => {
     const update = parseMessage(msg.body, { runId: RUN, types: ['DeviceUpdate'] }) as DeviceUpdate;
     assert.equal(update.deviceId, 'device-2');
     assert.equal(update.samples, app.registration.samples);
-    const ttl = store.ttlOf(update.blob.key);
+    const ttl = store.ttlOf(update.outputs['discriminator']!.key);
     assert.ok(ttl !== undefined && ttl > 40 && ttl <= 42, `the update blob's TTL (${ttl} s)`);
     const metrics = await (await app.http.inject({ method: 'GET', url: '/metrics' })).body;
     assert.match(metrics, /distgan_device_tasks_total\{outcome="trained"\} 1/);

@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Dataset } from '@distgan/data';
 import {
+  createDeviceMethod,
   DeviceRuntime,
   type BlobStore,
   type DeviceRegistration,
@@ -8,7 +9,7 @@ import {
   type RoundTransport,
   type TaskOutcome,
 } from '@distgan/engine';
-import { LocalDiscriminatorTrainer, type ModelSpec } from '@distgan/gan';
+import type { ModelSpec } from '@distgan/gan';
 import { modelSpecFor, shardOf } from '@distgan/run';
 import { createDeviceMetrics, type DeviceMetrics, type Logger } from '@distgan/telemetry';
 import type { DeviceConfig } from './config.js';
@@ -72,14 +73,10 @@ export function deviceData(c: DeviceConfig, dataset: Dataset): DeviceDeps['data'
 export function buildDeviceApp(deps: DeviceDeps): DeviceApp {
   const { config: c, log } = deps;
   const metrics = deps.metrics ?? createDeviceMetrics();
-  const trainer = new LocalDiscriminatorTrainer(deps.data.spec, {
-    // Replaced by the Adam settings of the first task (every task carries the run's).
-    learningRate: 2e-4,
-    beta1: 0.5,
-    beta2: 0.999,
-  });
+  // Every task carries the run's hyper-parameters; the method decides what the device computes.
+  const method = createDeviceMethod(c.METHOD, deps.data.spec);
   const runtime = new DeviceRuntime(
-    trainer,
+    method,
     deps.transport,
     deps.store,
     {
@@ -139,7 +136,7 @@ export function buildDeviceApp(deps: DeviceDeps): DeviceApp {
       await runtime.stop();
       await deps.membership.leave(c.DEVICE_ID).catch(() => {});
       await http.close();
-      trainer.dispose();
+      method.dispose();
     },
   };
 }

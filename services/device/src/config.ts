@@ -69,6 +69,11 @@ export function loadDeviceConfig(env: Record<string, string | undefined>) {
     throw err;
   }
   if (extra.length > 0) throw new ConfigError(extra);
+  if (c.METHOD === 'centralized') {
+    throw new ConfigError([
+      'METHOD: centralized training runs on the server alone, on all the data: it has no devices (run no device service, or choose distgan, md-gan or fl-gan)',
+    ]);
+  }
   if (c.DEVICE_DATA === 'shard' && c.DEVICE_INDEX >= c.NUM_DEVICES) {
     throw new ConfigError([
       `DEVICE_INDEX: ${c.DEVICE_INDEX} must be below NUM_DEVICES (${c.NUM_DEVICES})`,

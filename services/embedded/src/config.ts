@@ -1,11 +1,12 @@
-import type { BaselineMethod, ModelArch, Schedule } from '@distgan/gan';
+import type { ModelArch, Schedule } from '@distgan/gan';
+import { METHODS as ENGINE_METHODS, type MethodName } from '@distgan/engine';
 import type { DigestChoice } from '@distgan/protocol';
 
 export type DatasetName = 'mnist' | 'fashion-mnist' | 'cifar10' | 'ring';
 export type PartitionScheme = 'iid' | 'shards' | 'dirichlet';
 /** The paper's method (with either schedule), or one of the baselines it is compared with. */
-export type Method = 'distgan' | BaselineMethod;
-export const METHODS: readonly Method[] = ['distgan', 'md-gan', 'fl-gan', 'centralized'];
+export type Method = MethodName;
+export const METHODS: readonly Method[] = ENGINE_METHODS;
 
 /** Everything an embedded run depends on; written to the run folder as config.json. */
 export interface EmbeddedConfig {

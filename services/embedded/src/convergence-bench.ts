@@ -61,7 +61,8 @@ export interface RunResult extends RunKey {
   points: FidPoint[];
   msPerRound: number;
   /** Mean bytes per round: server → devices, devices → server, device → device. */
-  bytesPerRound: { down: number; up: number; peer: number };
+  /** MD-GAN's discriminator swaps go through the server: counted in `down` and `up`. */
+  bytesPerRound: { down: number; up: number };
   runDir: string;
 }
 
@@ -151,11 +152,10 @@ export async function runConvergenceBench(opts: BenchOptions): Promise<BenchResu
             classBalance: l.eval!.classBalance,
             inceptionScore: l.eval!.inceptionScore,
           }));
-        const sum = { down: 0, up: 0, peer: 0 };
+        const sum = { down: 0, up: 0 };
         for (const l of lines) {
           sum.down += l.bytes.down;
           sum.up += l.bytes.up;
-          sum.peer += 'peer' in l.bytes ? l.bytes.peer : 0;
         }
         const run: RunResult = {
           ...key,
@@ -165,7 +165,6 @@ export async function runConvergenceBench(opts: BenchOptions): Promise<BenchResu
           bytesPerRound: {
             down: sum.down / lines.length,
             up: sum.up / lines.length,
-            peer: sum.peer / lines.length,
           },
           runDir: summary.runDir,
         };
@@ -291,9 +290,8 @@ export function writeReport(dir: string, results: BenchResults): void {
         const ratio = ref && ref.seconds > 0 ? ` (${(hit.seconds / ref.seconds).toFixed(2)}×)` : '';
         return `${hit.seconds.toFixed(1)}${ratio}`;
       });
-      const peer = r.bytesPerRound.peer > 0 ? ` (+${mb(r.bytesPerRound.peer)} peer)` : '';
       md.push(
-        `| ${r.method} | ${fidAt.join(' | ')} | ${end ? `${end.modes}` : '—'} | ${r.msPerRound.toFixed(0)} | ${mb(r.bytesPerRound.down)} / ${mb(r.bytesPerRound.up)}${peer} | ${times.join(' | ')} |`,
+        `| ${r.method} | ${fidAt.join(' | ')} | ${end ? `${end.modes}` : '—'} | ${r.msPerRound.toFixed(0)} | ${mb(r.bytesPerRound.down)} / ${mb(r.bytesPerRound.up)} | ${times.join(' | ')} |`,
       );
     }
     md.push('');

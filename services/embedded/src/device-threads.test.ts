@@ -128,7 +128,7 @@ describe('devices in worker threads (embedded run)', () => {
     const store = new MemoryBlobStore();
     const failures: Error[] = [];
     const devices = await startTiny({ backend: 'cpu' }, failures, { transport, store });
-    const gan = new GlobalGan(tinySetup().spec, { seed: 1, generatorAdam: tinySetup().adam });
+    const gan = new GlobalGan(tinySetup().spec, { seed: 1, generatorAdam: ADAM });
     try {
       // The main thread writes BLAKE3 (its default here); the worker was set up with SHA-256.
       const inbox = await publishTinyTask(transport, store, gan);
@@ -138,10 +138,11 @@ describe('devices in worker threads (embedded run)', () => {
         runId: 'tiny',
         types: ['DeviceUpdate'],
       }) as DeviceUpdate;
-      const blob = await store.get(update.blob.key);
+      const ref = update.outputs['discriminator']!;
+      const blob = await store.get(ref.key);
       assert.ok(blob);
       assert.equal(blobDigestAlgorithm(blob), 'sha256');
-      assert.equal(blobDigestHex(blob), update.blob.digest);
+      assert.equal(blobDigestHex(blob), ref.digest);
       assert.deepEqual(failures, []);
     } finally {
       gan.dispose();
@@ -165,7 +166,7 @@ describe('devices in worker threads (embedded run)', () => {
     const devices = await startTiny({ backend: 'cpu' }, failures, { transport, store }, (o) =>
       outcomes.push(o.kind),
     );
-    const gan = new GlobalGan(tinySetup().spec, { seed: 1, generatorAdam: tinySetup().adam });
+    const gan = new GlobalGan(tinySetup().spec, { seed: 1, generatorAdam: ADAM });
     try {
       const inbox = await publishTinyTask(transport, memory, gan);
       assert.ok(await inbox.receive(30_000), 'the requeued task was trained');
@@ -225,15 +226,17 @@ const publishTinyTask = (
     store,
     gan,
     participants: ['device-0'],
-    training: { localSteps: 1, batchSize: 2, ...tinySetup().adam },
+    training: { localSteps: 1, batchSize: 2, ...ADAM },
     digest: 'blake3',
   });
+
+const ADAM = { learningRate: 1e-3, beta1: 0.5, beta2: 0.999 };
 
 function tinySetup(): Omit<Parameters<typeof startThreadedDevices>[0]['setup'], 'backend'> {
   return {
     patchWasm: false,
     spec: { arch: 'mlp', sampleShape: [1, 1, 2], latentDim: 2 },
-    adam: { learningRate: 1e-3, beta1: 0.5, beta2: 0.999 },
+    method: 'distgan',
     runId: 'tiny',
     dataset: shareDataset({
       name: 't',

@@ -10,7 +10,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Dataset } from '@distgan/data';
-import { LocalDiscriminatorTrainer, type ModelSpec } from '@distgan/gan';
+import type { ModelSpec } from '@distgan/gan';
 import {
   errorFromWire,
   errorToWire,
@@ -18,8 +18,11 @@ import {
   type WireError,
 } from '@distgan/protocol';
 import {
+  createDeviceMethod,
   DeviceRuntime,
   type BlobStore,
+  type DeviceMethod,
+  type MethodName,
   type InboundMessage,
   type RoundTransport,
   type TaskOutcome,
@@ -29,7 +32,8 @@ import {
 /** What every device of a run is made with, in the main thread and in a worker alike. */
 export interface DeviceSetup {
   spec: ModelSpec;
-  adam: { learningRate: number; beta1: number; beta2: number };
+  /** The distribution method: its device side trains (the task brings the hyper-parameters). */
+  method: MethodName;
   runId: string;
   dataset: Dataset;
   blobTtlSeconds: number;
@@ -46,17 +50,17 @@ export interface WorkerSetup extends DeviceSetup {
   devices: { id: string; indices: Int32Array }[];
 }
 
-/** One device: its trainer and the runtime that feeds it tasks (start it, then stop it). */
+/** One device: its method's side and the runtime that feeds it tasks (start it, then stop it). */
 export function createDevice(
   setup: DeviceSetup,
   device: { id: string; indices: Int32Array },
   transport: RoundTransport,
   store: BlobStore,
   onOutcome: (outcome: TaskOutcome) => void,
-): { trainer: LocalDiscriminatorTrainer; runtime: DeviceRuntime } {
-  const trainer = new LocalDiscriminatorTrainer(setup.spec, setup.adam);
+): { method: DeviceMethod; runtime: DeviceRuntime } {
+  const method = createDeviceMethod(setup.method, setup.spec);
   const runtime = new DeviceRuntime(
-    trainer,
+    method,
     transport,
     store,
     {
@@ -68,7 +72,7 @@ export function createDevice(
     },
     onOutcome,
   );
-  return { trainer, runtime };
+  return { method, runtime };
 }
 
 /** Worker → main. */

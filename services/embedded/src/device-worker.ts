@@ -87,7 +87,7 @@ port.on('message', (m: MainMessage) => {
   } else if (m.op === 'stop') {
     void (async () => {
       await Promise.all(devices.map((d) => d.runtime.stop()));
-      for (const d of devices) d.trainer.dispose();
+      for (const d of devices) d.method.dispose();
       send({ op: 'stopped' });
     })();
   }

@@ -1,12 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  drawBatch,
   DEFAULT_RING,
   labelHistogram,
   loadDataset,
   partition,
-  Rng,
   ringCenters,
   ringModeCoverage,
   type Dataset,
@@ -19,25 +17,18 @@ import {
   type EvaluationProtocol,
   type SampleQuality,
 } from '@distgan/eval';
-import {
-  createBaseline,
-  deriveSeed,
-  GlobalGan,
-  initBackend,
-  wasmKernelsPatched,
-  type BaselineDevice,
-  type BaselineRound,
-  type ModelSpec,
-} from '@distgan/gan';
+import { deriveSeed, initBackend, wasmKernelsPatched, type ModelSpec } from '@distgan/gan';
 import { defaultDigestAlgorithm, setDigestAlgorithm, type FlatWeights } from '@distgan/protocol';
 import {
   Coordinator,
+  createServerMethod,
   MemoryBlobStore,
   MemoryRoundTransport,
+  type MethodSettings,
   type RoundReport,
   type TaskOutcome,
 } from '@distgan/engine';
-import { modelSpecFor, RunFolder } from '@distgan/run';
+import { latentVectors, modelSpecFor, pooledData, RunFolder } from '@distgan/run';
 import type { EmbeddedConfig, Method } from './config.js';
 import { renderFidPlot, renderLossPlot } from './plot.js';
 import {
@@ -62,8 +53,8 @@ interface LineCommon {
   eval?: Omit<SampleQuality, 'fid'>;
 }
 
-/** One line of metrics.jsonl: the coordinator's report (distgan) or a baseline's round. */
-export type RoundLine = LineCommon & (RoundReport | (BaselineRound & { schedule?: undefined }));
+/** One line of metrics.jsonl: the coordinator's report of the round, and what the run measured. */
+export type RoundLine = LineCommon & RoundReport;
 
 export interface RunSummary {
   runDir: string;
@@ -81,22 +72,16 @@ export interface RunSummary {
   evalProtocol?: EvaluationProtocol;
 }
 
-/** What the run loop needs from a method. */
+/** What the run loop needs from the engine. */
 interface Engine {
-  round(): Promise<RoundReport | BaselineRound>;
+  round(): Promise<RoundReport>;
   sample(z: Float32Array): Float32Array;
   generatorWeights(): FlatWeights;
-  discriminatorWeights(): FlatWeights;
+  discriminatorWeights(): FlatWeights | undefined;
   /** Stops the transport and the devices. */
   close(): Promise<void>;
   /** Frees the models (after close, once the weights are saved). */
   dispose(): void;
-}
-
-/** Fixed latent vectors (seeded, the same for every method and backend). */
-function latentVectors(count: number, dim: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
-  return Float32Array.from({ length: count * dim }, () => rng.normal());
 }
 
 export interface RunHooks {
@@ -127,10 +112,7 @@ export async function runEmbedded(
     shardSizes: setup.shards.map((s) => s.length),
     spec: setup.spec,
   });
-  const engine =
-    config.method === 'distgan'
-      ? await distganEngine(config, setup.dataset, setup.shards, setup.spec, hooks)
-      : baselineEngine(config, setup.dataset, setup.shards, setup.spec);
+  const engine = await inMemoryEngine(config, setup.dataset, setup.shards, setup.spec, hooks);
   const evaluator = await evaluatorFor(config).catch(async (err: unknown) => {
     await engine.close();
     throw err;
@@ -177,7 +159,7 @@ async function prepareRun(config: EmbeddedConfig): Promise<RunSetup> {
   });
   // Devices in worker threads read the images from shared memory: one copy for all threads.
   const dataset =
-    config.method === 'distgan' && config.deviceThreads > 0 ? shareDataset(loaded) : loaded;
+    config.method !== 'centralized' && config.deviceThreads > 0 ? shareDataset(loaded) : loaded;
   const shards = partition(dataset, {
     scheme: config.partition,
     devices: config.devices,
@@ -245,7 +227,7 @@ class RunRecorder {
   }
 
   /** Round r's line, its evaluations when due, and its grid when due. */
-  record(r: number, report: RoundReport | BaselineRound): void {
+  record(r: number, report: RoundReport): void {
     const { config, engine, evaluator } = this;
     const roundEnd = performance.now();
     const line: RoundLine = {
@@ -254,13 +236,11 @@ class RunRecorder {
       elapsedS: (roundEnd - this.t0) / 1000,
       trainS: (roundEnd - this.t0 - this.asideMs) / 1000,
     };
-    if ('accepted' in report) {
-      for (const a of report.accepted) {
-        this.deviceStepMs += a.computeMs;
-        this.deviceSteps += config.localSteps;
-      }
-      this.generatorMs += report.phases.generatorMs;
+    for (const a of report.accepted) {
+      this.deviceStepMs += a.computeMs;
+      this.deviceSteps += config.localSteps;
     }
+    this.generatorMs += report.phases.generatorMs;
     const last = r === config.rounds - 1 || this.hooks.signal?.aborted === true;
     const every = config.evalEvery || config.sampleEvery;
     if (this.ringZ && ((r + 1) % every === 0 || last)) {
@@ -338,18 +318,37 @@ async function evaluatorFor(config: EmbeddedConfig): Promise<Evaluator | undefin
   });
 }
 
-/** The paper's method on the shared engine: coordinator and device runtimes in memory. */
-async function distganEngine(
+/** The run's method settings, from its configuration. */
+export function methodSettings(config: EmbeddedConfig, spec: ModelSpec): MethodSettings {
+  return {
+    spec,
+    seed: config.seed,
+    batchSize: config.batchSize,
+    localSteps: config.localSteps,
+    generatorSteps: config.generatorSteps,
+    adamD: { learningRate: config.lrD, beta1: config.beta1, beta2: config.beta2 },
+    adamG: { learningRate: config.lrG, beta1: config.beta1, beta2: config.beta2 },
+    schedule: config.schedule,
+  };
+}
+
+/**
+ * The run's method on the engine, in memory: the coordinator and one device runtime per shard
+ * (in this thread or in worker threads) over the in-memory transport and blob store.
+ * Centralized training has no devices: the server's side trains on all the data.
+ */
+async function inMemoryEngine(
   config: EmbeddedConfig,
   dataset: Dataset,
   shards: Int32Array[],
   spec: ModelSpec,
   hooks: RunHooks,
 ): Promise<Engine> {
-  const gan = new GlobalGan(spec, {
-    seed: config.seed,
-    generatorAdam: { learningRate: config.lrG, beta1: config.beta1, beta2: config.beta2 },
-  });
+  const method = createServerMethod(
+    config.method,
+    methodSettings(config, spec),
+    pooledData(dataset, config),
+  );
   const transport = new MemoryRoundTransport(config.runId);
   const store = new MemoryBlobStore();
   // In one process a failing device is a failing run: stop at once with its error.
@@ -359,9 +358,62 @@ async function distganEngine(
     deviceFailure = err;
     void transport.close(); // ends the round in progress
   };
+  const devices = method.usesDevices
+    ? await startDevices(config, dataset, shards, spec, { transport, store, failed, hooks })
+    : { ids: [], stop: async () => {}, dispose: () => {} };
+  const coordinator = new Coordinator(method, transport, store, () => devices.ids, {
+    runId: config.runId,
+    schedule: config.schedule,
+    training: {
+      localSteps: config.localSteps,
+      batchSize: config.batchSize,
+      learningRate: config.lrD,
+      beta1: config.beta1,
+      beta2: config.beta2,
+    },
+    seed: config.seed,
+    // In one process every device answers; the deadline only guards against a bug.
+    roundDeadlineMs: 10 * 60_000,
+    quorum: Math.max(1, devices.ids.length),
+    maxRoundAttempts: 1,
+    blobTtlSeconds: 600,
+  });
+  return {
+    round: () =>
+      coordinator.runRound().catch((err: unknown) => {
+        throw deviceFailure ?? err;
+      }),
+    sample: (z) => method.sample(z),
+    generatorWeights: () => method.generatorWeights(),
+    discriminatorWeights: () => method.discriminatorWeights(),
+    close: async () => {
+      await coordinator.close();
+      await devices.stop();
+      await transport.close();
+    },
+    dispose: () => {
+      devices.dispose();
+      method.dispose();
+    },
+  };
+}
+
+/** One device runtime per shard, started, in this thread or in worker threads. */
+async function startDevices(
+  config: EmbeddedConfig,
+  dataset: Dataset,
+  shards: Int32Array[],
+  spec: ModelSpec,
+  o: {
+    transport: MemoryRoundTransport;
+    store: MemoryBlobStore;
+    failed: (err: Error) => void;
+    hooks: RunHooks;
+  },
+): Promise<{ ids: string[]; stop(): Promise<void>; dispose(): void }> {
   const setup: DeviceSetup = {
     spec,
-    adam: { learningRate: config.lrD, beta1: config.beta1, beta2: config.beta2 },
+    method: config.method,
     runId: config.runId,
     // Shared memory already when the devices run in threads (see runEmbedded): the same arrays.
     dataset: config.deviceThreads > 0 ? shareDataset(dataset) : dataset,
@@ -370,14 +422,12 @@ async function distganEngine(
   };
   const shardOf = shards.map((indices, k) => ({ id: deviceId(k), indices }));
   const ids = shardOf.map((d) => d.id);
-  const onOutcome = (id: string, o: TaskOutcome): void => {
-    if (o.kind === 'failed') failed(o.error);
-    hooks.onDeviceOutcome?.(id, o);
+  const onOutcome = (id: string, outcome: TaskOutcome): void => {
+    if (outcome.kind === 'failed') o.failed(outcome.error);
+    o.hooks.onDeviceOutcome?.(id, outcome);
   };
-  let threaded: ThreadedDevices | undefined;
-  let devices: ReturnType<typeof createDevice>[] = [];
   if (config.deviceThreads > 0) {
-    threaded = await startThreadedDevices({
+    const threaded: ThreadedDevices = await startThreadedDevices({
       threads: config.deviceThreads,
       heapMb: config.deviceThreadHeapMb,
       // The candidate, not tfjs's backend name: both native packages are called 'tensorflow', and
@@ -389,97 +439,25 @@ async function distganEngine(
         blobDigest: defaultDigestAlgorithm(),
       },
       devices: shardOf,
-      transport,
-      store,
+      transport: o.transport,
+      store: o.store,
       onOutcome,
-      onFailure: failed,
+      onFailure: o.failed,
     });
-  } else {
-    devices = shardOf.map((d) =>
-      createDevice(setup, d, transport, store, (o) => onOutcome(d.id, o)),
-    );
+    return { ids, stop: () => threaded.stop(), dispose: () => {} };
   }
-  const coordinator = new Coordinator(gan, transport, store, () => ids, {
-    runId: config.runId,
-    schedule: config.schedule,
-    training: {
-      localSteps: config.localSteps,
-      batchSize: config.batchSize,
-      learningRate: config.lrD,
-      beta1: config.beta1,
-      beta2: config.beta2,
-    },
-    generatorSteps: config.generatorSteps,
-    generatorBatchSize: config.batchSize,
-    seed: config.seed,
-    // In one process every device answers; the deadline only guards against a bug.
-    roundDeadlineMs: 10 * 60_000,
-    quorum: config.devices,
-    maxRoundAttempts: 1,
-    blobTtlSeconds: 600,
-  });
+  const devices = shardOf.map((d) =>
+    createDevice(setup, d, o.transport, o.store, (outcome) => onOutcome(d.id, outcome)),
+  );
   await Promise.all(devices.map((d) => d.runtime.start()));
   return {
-    round: () =>
-      coordinator.runRound().catch((err: unknown) => {
-        throw deviceFailure ?? err;
-      }),
-    sample: (z) => gan.sample(z),
-    generatorWeights: () => gan.generatorWeights(),
-    discriminatorWeights: () => gan.discriminatorWeights(),
-    close: async () => {
-      await coordinator.close();
+    ids,
+    stop: async () => {
       await Promise.all(devices.map((d) => d.runtime.stop()));
-      await threaded?.stop();
-      await transport.close();
     },
     dispose: () => {
-      for (const d of devices) d.trainer.dispose();
-      gan.dispose();
+      for (const d of devices) d.method.dispose();
     },
-  };
-}
-
-/** A baseline (MD-GAN, FL-GAN, centralized) on the same models, data and sampling. */
-function baselineEngine(
-  config: EmbeddedConfig,
-  dataset: Dataset,
-  shards: Int32Array[],
-  spec: ModelSpec,
-): Engine {
-  const device = (indices: Int32Array, id: string): BaselineDevice => {
-    let buffer: Float32Array | undefined;
-    return {
-      samples: indices.length,
-      realBatch: (round, step) => {
-        const rng = new Rng(deriveSeed(config.seed, 'real', round, id, step));
-        buffer = drawBatch(dataset, indices, config.batchSize, rng, buffer);
-        return buffer;
-      },
-    };
-  };
-  const all = Int32Array.from({ length: dataset.count }, (_, i) => i);
-  const trainer = createBaseline(
-    config.method as Exclude<Method, 'distgan'>,
-    {
-      spec,
-      seed: config.seed,
-      batchSize: config.batchSize,
-      localSteps: config.localSteps,
-      generatorSteps: config.generatorSteps,
-      adamD: { learningRate: config.lrD, beta1: config.beta1, beta2: config.beta2 },
-      adamG: { learningRate: config.lrG, beta1: config.beta1, beta2: config.beta2 },
-    },
-    shards.map((s, k) => device(s, deviceId(k))),
-    device(all, 'all'),
-  );
-  return {
-    round: () => Promise.resolve(trainer.round()),
-    sample: (z) => trainer.sample(z),
-    generatorWeights: () => trainer.generatorWeights(),
-    discriminatorWeights: () => trainer.discriminatorWeights(),
-    close: () => Promise.resolve(),
-    dispose: () => trainer.dispose(),
   };
 }
 

@@ -5,12 +5,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   DeviceRuntime,
+  DistganDevice,
   directoryCheckpointStore,
   MemoryBlobStore,
   MemoryMembership,
   MemoryRoundTransport,
 } from '@distgan/engine';
-import { initBackend, LocalDiscriminatorTrainer } from '@distgan/gan';
+import { initBackend } from '@distgan/gan';
 import { dataConfigOf, loadRunDataset, modelSpecFor, shardOf } from '@distgan/run';
 import { createLogger } from '@distgan/telemetry';
 import { ServerApp } from './app.js';
@@ -47,7 +48,7 @@ describe('the server app (in-memory twins, checkpoints in a folder)', () => {
   const store = new MemoryBlobStore();
   const membership = new MemoryMembership(60);
   const checkpoints = directoryCheckpointStore(join(out, 'checkpoints'), RUN);
-  const devices: { runtime: DeviceRuntime; trainer: LocalDiscriminatorTrainer }[] = [];
+  const devices: DeviceRuntime[] = [];
   const server = (rounds: number): ServerApp =>
     new ServerApp({
       config: loadServerConfig(env(rounds, out)),
@@ -79,12 +80,7 @@ describe('the server app (in-memory twins, checkpoints in a folder)', () => {
         alpha: config.ALPHA,
         shardsPerDevice: config.SHARDS_PER_DEVICE,
       });
-      const trainer = new LocalDiscriminatorTrainer(spec, {
-        learningRate: 2e-4,
-        beta1: 0.5,
-        beta2: 0.999,
-      });
-      const runtime = new DeviceRuntime(trainer, transport, store, {
+      const runtime = new DeviceRuntime(new DistganDevice(spec), transport, store, {
         runId: RUN,
         deviceId: `device-${k}`,
         data: { dataset, indices },
@@ -98,14 +94,14 @@ describe('the server app (in-memory twins, checkpoints in a folder)', () => {
         backend: 'cpu',
         registeredAt: 0,
       });
-      devices.push({ runtime, trainer });
+      devices.push(runtime);
     }
   });
 
   after(async () => {
     for (const d of devices) {
-      await d.runtime.stop();
-      d.trainer.dispose();
+      await d.stop();
+      d.method.dispose();
     }
     rmSync(out, { recursive: true, force: true });
   });

@@ -9,7 +9,7 @@ import {
   type Evaluator,
   type SampleQuality,
 } from '@distgan/eval';
-import { deriveSeed, GlobalGan, type ModelSpec } from '@distgan/gan';
+import { deriveSeed, type ModelSpec } from '@distgan/gan';
 import {
   createServerMetrics,
   recordRound,
@@ -18,6 +18,7 @@ import {
 } from '@distgan/telemetry';
 import {
   Coordinator,
+  createServerMethod,
   RoundFailedError,
   type BlobStore,
   type CheckpointSpecs,
@@ -27,8 +28,16 @@ import {
   type RoundEvent,
   type RoundReport,
   type RoundTransport,
+  type ServerMethod,
 } from '@distgan/engine';
-import { dataConfigOf, loadRunDataset, modelSpecFor, RunFolder } from '@distgan/run';
+import {
+  dataConfigOf,
+  latentVectors,
+  loadRunDataset,
+  modelSpecFor,
+  pooledData,
+  RunFolder,
+} from '@distgan/run';
 import type { ServerConfig } from './config.js';
 
 /** What the server runs on: its configuration and its services (RabbitMQ and Redis in main.ts). */
@@ -47,7 +56,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /** What one run of the round loop works with. */
 interface RunContext {
-  gan: GlobalGan;
+  method: ServerMethod;
   spec: ModelSpec;
   specs: CheckpointSpecs;
   folder: RunFolder;
@@ -90,7 +99,7 @@ export class ServerApp {
       runId: config.RUN_ID,
       kind: 'server',
       rounds: config.ROUNDS,
-      method: 'distgan',
+      method: config.METHOD,
       schedule: config.SCHEDULE,
       config: publicConfig(config),
     });
@@ -136,7 +145,7 @@ export class ServerApp {
       await run.coordinator.close();
       this.finish(run);
     } finally {
-      run.gan.dispose();
+      run.method.dispose();
     }
   }
 
@@ -145,14 +154,26 @@ export class ServerApp {
     const c = this.config;
     const dataset = await loadRunDataset(dataConfigOf(c));
     const spec = modelSpecFor({ model: c.MODEL, latentDim: c.LATENT_DIM }, dataset);
-    const gan = new GlobalGan(spec, {
-      seed: c.SEED,
-      generatorAdam: { learningRate: c.LR_G, beta1: c.BETA1, beta2: c.BETA2 },
-    });
+    const method = createServerMethod(
+      c.METHOD,
+      {
+        spec,
+        seed: c.SEED,
+        batchSize: c.BATCH_SIZE,
+        localSteps: c.LOCAL_STEPS,
+        generatorSteps: c.GENERATOR_STEPS,
+        adamD: { learningRate: c.LR_D, beta1: c.BETA1, beta2: c.BETA2 },
+        adamG: { learningRate: c.LR_G, beta1: c.BETA1, beta2: c.BETA2 },
+        schedule: c.SCHEDULE,
+      },
+      c.METHOD === 'centralized'
+        ? pooledData(dataset, { seed: c.SEED, batchSize: c.BATCH_SIZE })
+        : undefined,
+    );
     // Appended to: a restarted server goes on with the same run folder.
     const folder = new RunFolder(join(c.OUT, c.RUN_ID), { fresh: false });
     const coordinator = new Coordinator(
-      gan,
+      method,
       this.deps.transport,
       this.deps.store,
       async () => {
@@ -169,8 +190,6 @@ export class ServerApp {
           beta1: c.BETA1,
           beta2: c.BETA2,
         },
-        generatorSteps: c.GENERATOR_STEPS,
-        generatorBatchSize: c.BATCH_SIZE,
         seed: c.SEED,
         roundDeadlineMs: c.ROUND_DEADLINE_MS,
         quorum: c.QUORUM,
@@ -180,21 +199,18 @@ export class ServerApp {
       },
       (e) => this.onRoundEvent(e),
     );
-    const fixedZ = gan.latentBatch(64, deriveSeed(c.SEED, 'sample-grid'));
+    const fixedZ = latentVectors(64, spec.latentDim, deriveSeed(c.SEED, 'sample-grid'));
     return {
-      gan,
+      method,
       spec,
-      specs: {
-        generator: gan.generator.params.specs,
-        discriminator: gan.discriminator.params.specs,
-      },
+      specs: method.stateSpecs(),
       folder,
       coordinator,
-      evaluate: await this.evaluation(dataset.name, spec.latentDim, (z) => gan.sample(z)),
+      evaluate: await this.evaluation(dataset.name, spec.latentDim, (z) => method.sample(z)),
       grid: () =>
         spec.sampleShape.length === 3
-          ? renderSampleGrid(gan.sample(fixedZ), 64, spec.sampleShape)
-          : renderScatter(gan.sample(fixedZ)),
+          ? renderSampleGrid(method.sample(fixedZ), 64, spec.sampleShape)
+          : renderScatter(method.sample(fixedZ)),
     };
   }
 
@@ -221,15 +237,13 @@ export class ServerApp {
   private async resume(run: RunContext): Promise<void> {
     const resumed = await this.deps.checkpoints.load(run.specs);
     if (!resumed) return;
-    run.gan.setGenerator(resumed.generator);
-    run.gan.setDiscriminator(resumed.discriminator);
-    run.gan.setOptimizerState(resumed.optimizer);
+    run.method.restore(resumed.parts);
     run.coordinator.round = resumed.round + 1;
     this.metrics.round.set(resumed.round);
     this.resumedFrom = resumed.round;
     // What the run goes on with, read back from the model: an operator (and the end-to-end
     // suite) can compare it byte for byte with the checkpoint's generator blob.
-    const record = run.folder.writeResumed(resumed.round, run.gan.generatorWeights());
+    const record = run.folder.writeResumed(resumed.round, run.method.generatorWeights());
     this.log.info({ round: resumed.round, generator: record }, 'resumed from checkpoint');
   }
 
@@ -294,9 +308,9 @@ export class ServerApp {
       await this.deps.checkpoints.save(
         {
           round: report.round,
-          generator: run.gan.generatorWeights().values,
-          discriminator: run.gan.discriminatorWeights().values,
-          optimizer: run.gan.getOptimizerState(),
+          parts: Object.fromEntries(
+            Object.entries(run.method.state()).map(([part, w]) => [part, w.values]),
+          ),
         },
         run.specs,
       );
@@ -316,8 +330,8 @@ export class ServerApp {
       return;
     }
     run.folder.writeFinal({
-      generator: run.gan.generatorWeights(),
-      discriminator: run.gan.discriminatorWeights(),
+      generator: run.method.generatorWeights(),
+      discriminator: run.method.discriminatorWeights(),
       spec: run.spec,
       round: run.coordinator.round - 1,
       runId: c.RUN_ID,

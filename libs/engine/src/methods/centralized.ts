@@ -1,0 +1,101 @@
+import type { FlatWeights, TensorSpec } from '@distgan/protocol';
+import { Adam, buildModel, deriveSeed, generatorStep, type Model } from '@distgan/gan';
+import type { MethodSettings, ServerMethod, ServerRound } from '../method.js';
+import { adamSpec, latent, sampleWith, trainDiscriminator } from './shared.js';
+
+/*
+ * Centralized training, the quality reference: one GAN on all the data, on the server, with no
+ * devices. Round t: L discriminator steps, then M generator steps.
+ */
+
+/** All the data, as the server sees it in centralized training. */
+export interface PooledData {
+  /** `batchSize` real samples (flat NHWC) for step `step` of round `round` (a reused buffer). */
+  realBatch(round: number, step: number): Float32Array;
+}
+
+export class CentralizedServer implements ServerMethod {
+  readonly name = 'centralized';
+  readonly usesDevices = false;
+  private readonly generator: Model;
+  private readonly discriminator: Model;
+  private readonly optG: Adam;
+  private readonly optD: Adam;
+
+  constructor(
+    private readonly settings: MethodSettings,
+    private readonly data: PooledData,
+  ) {
+    this.generator = buildModel('generator', settings.spec, settings.seed);
+    this.discriminator = buildModel('discriminator', settings.spec, settings.seed + 1);
+    this.optG = new Adam(this.generator.params.vars, settings.adamG);
+    this.optD = new Adam(this.discriminator.params.vars, settings.adamD);
+  }
+
+  get spec(): MethodSettings['spec'] {
+    return this.settings.spec;
+  }
+
+  round(r: ServerRound): Promise<{ g: number; d: { d: number; dReal: number; dFake: number } }> {
+    const { batchSize, localSteps, generatorSteps, seed, spec } = this.settings;
+    const t = r.t;
+    const d = r.timed('aggregate', () =>
+      trainDiscriminator(this.discriminator, this.generator, this.optD, {
+        steps: localSteps,
+        batchSize,
+        spec,
+        real: (s) => this.data.realBatch(t, s),
+        seedOf: (s) => deriveSeed(seed, 'fake', t, 'central', s),
+      }),
+    );
+    const g = r.timed('generator', () => {
+      let sum = 0;
+      for (let s = 0; s < generatorSteps; s++) {
+        const z = latent(batchSize, spec.latentDim, deriveSeed(seed, 'generator', t, s));
+        sum += generatorStep(this.generator, this.discriminator, this.optG, z) / generatorSteps;
+        z.dispose();
+      }
+      return sum;
+    });
+    return Promise.resolve({ g, d });
+  }
+
+  sample(z: Float32Array): Float32Array {
+    return sampleWith(this.generator, z);
+  }
+  generatorWeights(out?: Float32Array): FlatWeights {
+    return this.generator.params.getFlat(out);
+  }
+  discriminatorWeights(): FlatWeights {
+    return this.discriminator.params.getFlat();
+  }
+
+  state(): Record<string, FlatWeights> {
+    const optG = this.optG.getState();
+    const optD = this.optD.getState();
+    return {
+      g: this.generator.params.getFlat(),
+      d: this.discriminator.params.getFlat(),
+      opt: { specs: [adamSpec(optG.length)], values: optG },
+      'opt-d': { specs: [adamSpec(optD.length)], values: optD },
+    };
+  }
+  stateSpecs(): Record<string, readonly TensorSpec[]> {
+    return {
+      g: this.generator.params.specs,
+      d: this.discriminator.params.specs,
+      opt: [adamSpec(this.optG.getState().length)],
+      'opt-d': [adamSpec(this.optD.getState().length)],
+    };
+  }
+  restore(state: Record<string, Float32Array>): void {
+    this.generator.params.setFlat(state['g']!);
+    this.discriminator.params.setFlat(state['d']!);
+    this.optG.setState(state['opt']!);
+    this.optD.setState(state['opt-d']!);
+  }
+
+  dispose(): void {
+    for (const x of [this.generator, this.discriminator, this.optG, this.optD]) x.dispose();
+  }
+}

@@ -1,0 +1,58 @@
+import type { ModelSpec } from '@distgan/gan';
+import {
+  METHODS,
+  type DeviceMethod,
+  type MethodName,
+  type MethodSettings,
+  type ServerMethod,
+} from '../method.js';
+import { CentralizedServer, type PooledData } from './centralized.js';
+import { DistganDevice, DistganServer } from './distgan.js';
+import { FlGanDevice, FlGanServer } from './fl-gan.js';
+import { MdGanDevice, MdGanServer } from './md-gan.js';
+
+export { CentralizedServer, type PooledData } from './centralized.js';
+export { DistganDevice, DistganServer } from './distgan.js';
+export { FlGanDevice, FlGanServer } from './fl-gan.js';
+export { MdGanDevice, MdGanServer } from './md-gan.js';
+
+function unknown(name: string): RangeError {
+  return new RangeError(`unknown method "${name}": use ${METHODS.join(', ')}`);
+}
+
+/** A method's server side. Centralized training needs all the data (`pooled`). */
+export function createServerMethod(
+  name: MethodName,
+  settings: MethodSettings,
+  pooled?: PooledData,
+): ServerMethod {
+  switch (name) {
+    case 'distgan':
+      return new DistganServer(settings);
+    case 'fl-gan':
+      return new FlGanServer(settings);
+    case 'md-gan':
+      return new MdGanServer(settings);
+    case 'centralized':
+      if (!pooled) throw new RangeError('centralized training needs all the data on the server');
+      return new CentralizedServer(settings, pooled);
+    default:
+      throw unknown(String(name));
+  }
+}
+
+/** A method's device side; centralized training has none. */
+export function createDeviceMethod(name: MethodName, spec: ModelSpec): DeviceMethod {
+  switch (name) {
+    case 'distgan':
+      return new DistganDevice(spec);
+    case 'fl-gan':
+      return new FlGanDevice(spec);
+    case 'md-gan':
+      return new MdGanDevice(spec);
+    case 'centralized':
+      throw new RangeError('centralized training runs on the server alone: it has no devices');
+    default:
+      throw unknown(String(name));
+  }
+}

@@ -1,0 +1,314 @@
+import { before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Dataset } from '@distgan/data';
+import { averageWeights, initBackend, type ModelSpec } from '@distgan/gan';
+import {
+  decodeWeights,
+  encodeWeights,
+  names,
+  ProtocolError,
+  type RoundTask,
+  type TensorSpec,
+} from '@distgan/protocol';
+import { Coordinator, type RoundReport } from '../coordinator.js';
+import { DeviceRuntime, type TaskOutcome } from '../device-runtime.js';
+import { MemoryBlobStore } from '../memory-blob-store.js';
+import { MemoryRoundTransport } from '../memory-round-transport.js';
+import type { MethodName, MethodSettings, ServerMethod } from '../method.js';
+import { createDeviceMethod, createServerMethod } from './index.js';
+import { MdGanServer } from './md-gan.js';
+
+/*
+ * Every method runs through the same engine: the coordinator and device runtimes over the
+ * in-memory transport and store, every input and output encoded, stored, fetched and verified.
+ */
+
+const RUN = 'methods-test';
+const SPEC: ModelSpec = { arch: 'mlp', sampleShape: [2], latentDim: 3 };
+const ADAM = { learningRate: 1e-3, beta1: 0.5, beta2: 0.999 };
+const SETTINGS: MethodSettings = {
+  spec: SPEC,
+  seed: 4,
+  batchSize: 8,
+  localSteps: 2,
+  generatorSteps: 1,
+  adamD: ADAM,
+  adamG: ADAM,
+  schedule: 'serial',
+};
+const n = names(RUN);
+
+function toyData(count: number): Dataset {
+  const images = Float32Array.from({ length: count * 2 }, (_, i) => Math.sin(i * 0.7));
+  return {
+    name: 'toy',
+    sampleShape: [1, 1, 2],
+    count,
+    images,
+    labels: new Uint8Array(count),
+    numClasses: 1,
+  };
+}
+
+interface Run {
+  method: ServerMethod;
+  coordinator: Coordinator;
+  store: MemoryBlobStore;
+  tasks: RoundTask[];
+  devices: DeviceRuntime[];
+  outcomes: TaskOutcome[];
+  stop(): Promise<void>;
+}
+
+/** A method on the engine with `shards.length` devices (shard k holds shards[k] samples). */
+async function start(
+  name: MethodName,
+  shards: number[],
+  settings: Partial<MethodSettings> = {},
+): Promise<Run> {
+  const data = toyData(200);
+  const transport = new MemoryRoundTransport(RUN);
+  const store = new MemoryBlobStore();
+  const all = { ...SETTINGS, ...settings };
+  const method = createServerMethod(name, all, {
+    realBatch: (round, step) =>
+      Float32Array.from({ length: 16 }, (_, i) => Math.sin(round + step + i)),
+  });
+  const outcomes: TaskOutcome[] = [];
+  const devices = method.usesDevices
+    ? shards.map(
+        (size, k) =>
+          new DeviceRuntime(
+            createDeviceMethod(name, SPEC),
+            transport,
+            store,
+            {
+              runId: RUN,
+              deviceId: `dev-${k}`,
+              data: { dataset: data, indices: Int32Array.from({ length: size }, (_, i) => i + k) },
+              blobTtlSeconds: 60,
+            },
+            (o) => outcomes.push(o),
+          ),
+      )
+    : [];
+  for (const d of devices) await d.start();
+  // Every task the coordinator publishes, as the devices get it.
+  const tasks: RoundTask[] = [];
+  const publish = transport.publishTask.bind(transport);
+  transport.publishTask = (body, target) => {
+    tasks.push(JSON.parse(new TextDecoder().decode(body)) as RoundTask);
+    return publish(body, target);
+  };
+  const ids = devices.map((d) => d.options.deviceId);
+  const coordinator = new Coordinator(method, transport, store, () => ids, {
+    runId: RUN,
+    schedule: all.schedule,
+    training: { localSteps: all.localSteps, batchSize: all.batchSize, ...ADAM },
+    seed: all.seed,
+    roundDeadlineMs: 10_000,
+    quorum: Math.max(1, ids.length),
+    maxRoundAttempts: 1,
+    blobTtlSeconds: 60,
+  });
+  return {
+    method,
+    coordinator,
+    store,
+    tasks,
+    devices,
+    outcomes,
+    stop: async () => {
+      await coordinator.close();
+      for (const d of devices) {
+        await d.stop();
+        d.method.dispose();
+      }
+      await transport.close();
+      method.dispose();
+    },
+  };
+}
+
+async function output(r: Run, round: number, device: string, name: string): Promise<Float32Array> {
+  const blob = await r.store.get(n.deviceBlobKey(round, device, name));
+  assert.ok(blob, `${device}'s ${name} of round ${round} is in the store`);
+  return decodeWeights(blob).values;
+}
+
+const blobSize = (specs: readonly TensorSpec[]): number =>
+  encodeWeights({
+    specs,
+    values: new Float32Array(specs.reduce((s, x) => s + x.shape.reduce((a, b) => a * b, 1), 0)),
+  }).length;
+
+before(() => initBackend({ forced: 'cpu' }));
+
+describe('methods on the engine', () => {
+  it('FL-GAN: both models go down and come back; the new G and D are their n_k-weighted averages', async () => {
+    const r = await start('fl-gan', [30, 10]);
+    try {
+      const g0 = r.method.generatorWeights().values.slice();
+      const report = await r.coordinator.runRound();
+      assert.equal(report.method, 'fl-gan');
+      assert.deepEqual(r.tasks[0]!.outputs, ['generator', 'discriminator']);
+      assert.deepEqual(Object.keys(r.tasks[0]!.inputs), ['generator', 'discriminator']);
+      assert.equal(r.tasks[0]!.training.generatorSteps, 1);
+      const both =
+        blobSize(r.method.generatorWeights().specs) +
+        blobSize(r.method.discriminatorWeights()!.specs);
+      assert.ok(report.bytes.up >= 2 * both && report.bytes.down >= 2 * both);
+      for (const part of ['generator', 'discriminator'] as const) {
+        const expected = averageWeights([
+          { values: await output(r, 0, 'dev-0', part), samples: 30 },
+          { values: await output(r, 0, 'dev-1', part), samples: 10 },
+        ]);
+        const actual =
+          part === 'generator' ? r.method.generatorWeights() : r.method.discriminatorWeights()!;
+        assert.deepEqual(actual.values, expected, part);
+      }
+      assert.ok(
+        r.method.generatorWeights().values.some((v, i) => v !== g0[i]),
+        'G moved',
+      );
+      assert.ok(Number.isFinite(report.losses.g));
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it("MD-GAN: each worker gets its own two fake batches, sends feedback, and the workers' discriminators rotate every swapEvery rounds", async () => {
+    const r = await start('md-gan', [30, 20, 10], { swapEvery: 2, mdganBatches: 2 });
+    try {
+      const reports: RoundReport[] = [];
+      reports.push(await r.coordinator.runRound());
+      const t0 = r.tasks[0]!;
+      assert.deepEqual(t0.inputs, {});
+      assert.deepEqual(t0.outputs, ['feedback']);
+      // Worker i trains on batch i mod k and judges batch i+1 mod k.
+      const inputs = t0.deviceInputs!;
+      assert.deepEqual(
+        ['dev-0', 'dev-1', 'dev-2'].map((id) => [
+          inputs[id]!['fake-d']!.key,
+          inputs[id]!['fake-g']!.key,
+        ]),
+        [
+          [n.roundBlobKey(0, 'fake-0'), n.roundBlobKey(0, 'fake-1')],
+          [n.roundBlobKey(0, 'fake-1'), n.roundBlobKey(0, 'fake-0')],
+          [n.roundBlobKey(0, 'fake-0'), n.roundBlobKey(0, 'fake-1')],
+        ],
+      );
+      const batch = blobSize([{ name: 'samples', shape: [8, 2] }]);
+      // Down: the task and two fake batches for each of the three workers; up: its feedback.
+      const task = new TextEncoder().encode(JSON.stringify(t0)).length;
+      assert.equal(reports[0]!.bytes.down, 3 * (task + 2 * batch));
+      assert.ok(reports[0]!.bytes.up > 3 * batch && reports[0]!.bytes.up < 3 * (batch + task));
+
+      // Round 1 is a swap round: the workers send their discriminators with their Adam state.
+      reports.push(await r.coordinator.runRound());
+      assert.deepEqual(r.tasks[1]!.outputs, ['feedback', 'swap']);
+      const sent = await Promise.all(
+        ['dev-0', 'dev-1', 'dev-2'].map((id) => output(r, 1, id, 'swap')),
+      );
+      // Round 2: each worker loads another's, by the seeded rotation, before it trains.
+      reports.push(await r.coordinator.runRound());
+      const t2 = r.tasks[2]!;
+      assert.deepEqual(t2.outputs, ['feedback']);
+      const got = await Promise.all(
+        ['dev-0', 'dev-1', 'dev-2'].map(async (id) => {
+          const blob = await r.store.get(t2.deviceInputs![id]!['swap']!.key);
+          assert.ok(blob, `${id} was sent a discriminator`);
+          return decodeWeights(blob).values;
+        }),
+      );
+      const offsets = got.map((g, i) => sent.findIndex((s) => s.every((v, j) => v === g[j])) - i);
+      const offset = ((offsets[0]! % 3) + 3) % 3;
+      assert.ok(
+        offset === 1 || offset === 2,
+        `a rotation, not the identity (${offsets.join(', ')})`,
+      );
+      assert.deepEqual(
+        offsets.map((o) => ((o % 3) + 3) % 3),
+        [offset, offset, offset],
+      );
+      assert.ok(r.method.discriminatorWeights(), 'a discriminator to save after a swap');
+      assert.ok(reports.every((x) => Number.isFinite(x.losses.g) && x.accepted.length === 3));
+      assert.equal((r.method as MdGanServer).swapEvery, 2);
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it('centralized: the server trains alone; no task, no byte on the wire', async () => {
+    const r = await start('centralized', []);
+    try {
+      const g0 = r.method.generatorWeights().values.slice();
+      const report = await r.coordinator.runRound();
+      assert.equal(report.participants, 0);
+      assert.deepEqual(report.bytes, { down: 0, up: 0 });
+      assert.ok(Number.isFinite(report.losses.d) && Number.isFinite(report.losses.g));
+      assert.ok(
+        r.method.generatorWeights().values.some((v, i) => v !== g0[i]),
+        'G moved',
+      );
+      assert.ok(report.phases.generatorMs > 0);
+    } finally {
+      await r.stop();
+    }
+  });
+
+  it('a method resumed from its state goes on exactly as the run it replaces', async () => {
+    for (const name of ['distgan', 'fl-gan', 'md-gan', 'centralized'] as const) {
+      const a = await start(name, [30, 10]);
+      try {
+        await a.coordinator.runRound();
+        const state = Object.fromEntries(
+          Object.entries(a.method.state()).map(([k, w]) => [k, w.values.slice()]),
+        );
+        const specs = a.method.stateSpecs();
+        for (const [k, w] of Object.entries(a.method.state()))
+          assert.deepEqual(w.specs, specs[k], `${name}: ${k}'s layout`);
+        const b = createServerMethod(name, SETTINGS, {
+          realBatch: () => new Float32Array(16),
+        });
+        b.restore(state);
+        assert.deepEqual(b.generatorWeights().values, a.method.generatorWeights().values, name);
+        b.dispose();
+      } finally {
+        await a.stop();
+      }
+    }
+  });
+
+  it('a device refuses a task of another method, naming both', async () => {
+    const r = await start('distgan', [20]);
+    const md = new DeviceRuntime(
+      createDeviceMethod('md-gan', SPEC),
+      new MemoryRoundTransport(RUN),
+      r.store,
+      {
+        runId: RUN,
+        deviceId: 'dev-0',
+        data: { dataset: toyData(20), indices: Int32Array.from([1, 2, 3]) },
+        blobTtlSeconds: 60,
+      },
+    );
+    try {
+      await r.coordinator.runRound();
+      const body = new TextEncoder().encode(JSON.stringify(r.tasks[0]!));
+      await assert.rejects(md.handle(body), (err: unknown) => {
+        assert.ok(err instanceof ProtocolError);
+        assert.match(err.message, /task of method "distgan", this device runs "md-gan"/);
+        return true;
+      });
+    } finally {
+      md.method.dispose();
+      await r.stop();
+    }
+  });
+
+  it('centralized has no device side', () => {
+    assert.throws(() => createDeviceMethod('centralized', SPEC), /server alone/);
+    assert.throws(() => createServerMethod('centralized', SETTINGS), /all the data/);
+  });
+});
