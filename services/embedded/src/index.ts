@@ -2,7 +2,13 @@
 export { modelSpecFor } from '@distgan/run';
 export { runEmbedded, deviceId, type RunHooks, type RunSummary, type RoundLine } from './run.js';
 export { loadGenerator, sampleFromRun } from './load.js';
-export { DEFAULTS, type EmbeddedConfig, type DatasetName, type PartitionScheme } from './config.js';
+export {
+  DEFAULTS,
+  type EmbeddedConfig,
+  type DatasetName,
+  type Method,
+  type PartitionScheme,
+} from './config.js';
 export { addTrainOptions, toConfig, defaultRunId, type TrainFlags } from './cli.js';
 export {
   BENCH_DATASETS,

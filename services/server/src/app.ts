@@ -135,7 +135,8 @@ export class ServerApp {
     try {
       await this.resume(run);
       while (run.coordinator.round < this.config.ROUNDS && !this.stopping) {
-        if (!(await this.enoughDevices())) {
+        // Centralized training needs no device.
+        if (run.method.usesDevices && !(await this.enoughDevices())) {
           await sleep(500);
           continue;
         }

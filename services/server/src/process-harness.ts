@@ -131,7 +131,7 @@ export async function runDistributed(
     RUN_ID: runId,
     PORT: String(port),
     OUT: out,
-    MIN_DEVICES: String(devices),
+    MIN_DEVICES: String(Math.max(1, devices)),
   });
   const devicePorts = Array.from({ length: devices }, () => nextPort());
   const devs = Array.from({ length: devices }, (_, k) =>
