@@ -36,6 +36,7 @@ const RUNTIME_WORKSPACES = new Set([
   'libs/eval',
   'libs/telemetry',
   'libs/engine',
+  'libs/methods',
   'libs/run',
   'libs/transport',
   'libs/dashboard',

@@ -13,12 +13,12 @@ import {
   type TensorSpec,
   type PhaseTimings,
 } from '@distgan/protocol';
-import type { Schedule } from '@distgan/gan';
 import { leaseBlob, type BlobLease, type BlobStore } from './blob-store.js';
 import type {
   BlobSource,
   BroadcastPlan,
   CollectedUpdate,
+  Schedule,
   ServerMethod,
   ServerRound,
 } from './method.js';

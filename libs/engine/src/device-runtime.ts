@@ -2,6 +2,7 @@ import {
   BlobIntegrityError,
   blobDigestHex,
   decodeWeights,
+  deriveSeed,
   encodeMessage,
   encodeWeightsWith,
   names,
@@ -13,7 +14,6 @@ import {
   type RoundTask,
   type TensorSpec,
 } from '@distgan/protocol';
-import { deriveSeed } from '@distgan/gan';
 import { drawBatch, Rng, type Dataset } from '@distgan/data';
 import { leaseBlob, type BlobLease, type BlobStore } from './blob-store.js';
 import { TransportError } from './errors.js';

@@ -9,4 +9,3 @@ export * from './errors.js';
 export * from './coordinator.js';
 export * from './device-runtime.js';
 export * from './method.js';
-export * from './methods/index.js';

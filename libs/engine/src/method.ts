@@ -5,37 +5,19 @@ import type {
   RoundTask,
   TensorSpec,
 } from '@distgan/protocol';
-import type { AdamConfig, ModelSpec, Schedule } from '@distgan/gan';
 
 /*
  * A distribution method is a plug-in of the engine (docs/design.md §2): the coordinator and the
  * device runtime do the network (tasks, blobs, verification, deadlines, quorum, retries), and
- * the method says what travels and what is computed at each end. One file per method under
- * `methods/`: distgan (serial and parallel), MD-GAN, FL-GAN and centralized training.
+ * the method says what travels and what is computed at each end. The methods themselves live in
+ * @distgan/methods, one file each: distgan (serial and parallel), MD-GAN, FL-GAN, centralized.
  */
+
+/** distgan's update schedules (docs/design.md §1). */
+export type Schedule = RoundTask['schedule'];
 
 export type MethodName = DeviceMethodName | 'centralized';
 export const METHODS: readonly MethodName[] = ['distgan', 'md-gan', 'fl-gan', 'centralized'];
-
-/** The hyper-parameters every method reads. */
-export interface MethodSettings {
-  spec: ModelSpec;
-  /** Seeds the initial models and every random draw of the run. */
-  seed: number;
-  batchSize: number;
-  /** L: discriminator steps per device per round (FL-GAN: local iterations). */
-  localSteps: number;
-  /** M: generator steps per round (FL-GAN: per local iteration; MD-GAN: one G update). */
-  generatorSteps: number;
-  adamD: AdamConfig;
-  adamG: AdamConfig;
-  /** distgan only: which discriminator the generator trains against, and what overlaps. */
-  schedule: Schedule;
-  /** MD-GAN: fake batches the server generates per round (default max(2, ⌈log₂ N⌉)). */
-  mdganBatches?: number;
-  /** MD-GAN: rounds between discriminator swaps (0 = never; default one local epoch). */
-  swapEvery?: number;
-}
 
 /** Tensors to store as one blob: given, or written by the caller straight into the blob. */
 export type BlobSource =
@@ -90,7 +72,6 @@ export interface ServerMethod {
   readonly name: MethodName;
   /** False for centralized training: the server trains alone, on all the data. */
   readonly usesDevices: boolean;
-  readonly spec: ModelSpec;
   /**
    * Runs round t; returns the generator's loss (the devices' losses come with their updates).
    * A round that throws leaves the models as they were before it.
@@ -139,7 +120,6 @@ export interface DeviceResult {
 /** A device's side of a method: its local models and one round of local training. */
 export interface DeviceMethod {
   readonly name: MethodName;
-  readonly spec: ModelSpec;
   /** The layout input `name` of a task must have; undefined when the method has no such input. */
   inputSpecs(name: string, training: RoundTask['training']): readonly TensorSpec[] | undefined;
   train(task: DeviceTask): DeviceResult;

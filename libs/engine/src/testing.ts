@@ -1,4 +1,3 @@
-import type { GlobalGan } from '@distgan/gan';
 import {
   blobDigestHex,
   encodeMessage,
@@ -6,6 +5,7 @@ import {
   names,
   PROTOCOL_VERSION,
   type DigestAlgorithm,
+  type FlatWeights,
   type RoundTask,
 } from '@distgan/protocol';
 import type { LocalTraining } from './coordinator.js';
@@ -14,13 +14,14 @@ import type { RoundInbox, RoundTransport } from './round-transport.js';
 
 /**
  * For tests of devices (`@distgan/engine/testing`): stores a GAN's θ and φ as round `round`'s
- * distgan blobs and publishes that round's task to every device, as a coordinator's broadcast does;
+ * distgan inputs and publishes that round's task to every device, as a coordinator's broadcast does;
  * returns the round's inbox, where the devices' updates arrive.
  */
 export async function publishRoundTask(o: {
   transport: RoundTransport;
   store: BlobStore;
-  gan: GlobalGan;
+  /** θ and φ: the global generator's and discriminator's weights. */
+  weights: { generator: FlatWeights; discriminator: FlatWeights };
   round?: number;
   participants: string[];
   training: LocalTraining;
@@ -29,8 +30,8 @@ export async function publishRoundTask(o: {
   const t = o.round ?? 0;
   const n = names(o.transport.runId);
   const encode = o.digest ? { digest: o.digest } : {};
-  const g = encodeWeights(o.gan.generatorWeights(), encode);
-  const d = encodeWeights(o.gan.discriminatorWeights(), encode);
+  const g = encodeWeights(o.weights.generator, encode);
+  const d = encodeWeights(o.weights.discriminator, encode);
   const keys = { g: n.roundBlobKey(t, 'generator'), d: n.roundBlobKey(t, 'discriminator') };
   await o.store.put(keys.g, g);
   await o.store.put(keys.d, d);

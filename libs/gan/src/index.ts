@@ -23,7 +23,7 @@ export {
 export { ParamSet, type Init, type ParamDef } from './params.js';
 export { runScheduledRound, SCHEDULES, type RoundPhases, type Schedule } from './schedules.js';
 export { readInto, readSync } from './read.js';
-export { deriveSeed } from './seeds.js';
+export { deriveSeed } from '@distgan/protocol';
 export {
   discriminatorStepOnSamples,
   generatorFeedback,

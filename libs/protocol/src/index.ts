@@ -7,3 +7,4 @@ export * from './names.js';
 export * from './messages.js';
 export * from './settings.js';
 export * from './timings.js';
+export * from './seeds.js';

@@ -14,13 +14,12 @@ import {
 import {
   Coordinator,
   DeviceRuntime,
-  DistganDevice,
-  DistganServer,
   MemoryBlobStore,
   MemoryRoundTransport,
   type BlobStore,
   type RoundTransport,
 } from '@distgan/engine';
+import { DistganDevice, DistganServer } from '@distgan/methods';
 import { RabbitRoundTransport } from './rabbit-round-transport.js';
 import { RedisBlobStore } from './redis-blob-store.js';
 

@@ -90,7 +90,7 @@ describe('the device service (in-memory twins)', () => {
     const inbox = await publishRoundTask({
       transport,
       store,
-      gan,
+      weights: { generator: gan.generatorWeights(), discriminator: gan.discriminatorWeights() },
       participants: ['device-2'],
       training: { localSteps: 2, batchSize: 16, learningRate: 1e-3, beta1: 0.5, beta2: 0.999 },
     });

@@ -1,7 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Dataset } from '@distgan/data';
 import {
-  createDeviceMethod,
   DeviceRuntime,
   type BlobStore,
   type DeviceRegistration,
@@ -9,6 +8,7 @@ import {
   type RoundTransport,
   type TaskOutcome,
 } from '@distgan/engine';
+import { createDeviceMethod } from '@distgan/methods';
 import type { ModelSpec } from '@distgan/gan';
 import { modelSpecFor, shardOf } from '@distgan/run';
 import { createDeviceMetrics, type DeviceMetrics, type Logger } from '@distgan/telemetry';

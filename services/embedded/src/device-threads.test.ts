@@ -224,7 +224,7 @@ const publishTinyTask = (
   publishRoundTask({
     transport,
     store,
-    gan,
+    weights: { generator: gan.generatorWeights(), discriminator: gan.discriminatorWeights() },
     participants: ['device-0'],
     training: { localSteps: 1, batchSize: 2, ...ADAM },
     digest: 'blake3',

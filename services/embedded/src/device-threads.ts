@@ -18,7 +18,6 @@ import {
   type WireError,
 } from '@distgan/protocol';
 import {
-  createDeviceMethod,
   DeviceRuntime,
   type BlobStore,
   type DeviceMethod,
@@ -28,6 +27,7 @@ import {
   type TaskOutcome,
   type TaskSubscription,
 } from '@distgan/engine';
+import { createDeviceMethod } from '@distgan/methods';
 
 /** What every device of a run is made with, in the main thread and in a worker alike. */
 export interface DeviceSetup {

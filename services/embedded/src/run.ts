@@ -21,13 +21,12 @@ import { deriveSeed, initBackend, wasmKernelsPatched, type ModelSpec } from '@di
 import { defaultDigestAlgorithm, setDigestAlgorithm, type FlatWeights } from '@distgan/protocol';
 import {
   Coordinator,
-  createServerMethod,
   MemoryBlobStore,
   MemoryRoundTransport,
-  type MethodSettings,
   type RoundReport,
   type TaskOutcome,
 } from '@distgan/engine';
+import { createServerMethod, type MethodSettings } from '@distgan/methods';
 import { latentVectors, modelSpecFor, pooledData, RunFolder } from '@distgan/run';
 import type { EmbeddedConfig, Method } from './config.js';
 import { renderFidPlot, renderLossPlot } from './plot.js';

@@ -5,12 +5,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   DeviceRuntime,
-  DistganDevice,
   directoryCheckpointStore,
   MemoryBlobStore,
   MemoryMembership,
   MemoryRoundTransport,
 } from '@distgan/engine';
+import { DistganDevice } from '@distgan/methods';
 import { initBackend } from '@distgan/gan';
 import { dataConfigOf, loadRunDataset, modelSpecFor, shardOf } from '@distgan/run';
 import { createLogger } from '@distgan/telemetry';

@@ -18,7 +18,6 @@ import {
 } from '@distgan/telemetry';
 import {
   Coordinator,
-  createServerMethod,
   RoundFailedError,
   type BlobStore,
   type CheckpointSpecs,
@@ -30,6 +29,7 @@ import {
   type RoundTransport,
   type ServerMethod,
 } from '@distgan/engine';
+import { createServerMethod } from '@distgan/methods';
 import {
   dataConfigOf,
   latentVectors,

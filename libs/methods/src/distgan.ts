@@ -10,10 +10,10 @@ import type {
   DeviceMethod,
   DeviceResult,
   DeviceTask,
-  MethodSettings,
   ServerMethod,
   ServerRound,
-} from '../method.js';
+} from '@distgan/engine';
+import type { MethodSettings } from './settings.js';
 
 /*
  * distgan, the paper's method (docs/design.md §1). Round t: the server sends (θ_t, φ_t); every

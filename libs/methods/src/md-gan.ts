@@ -15,10 +15,10 @@ import type {
   DeviceMethod,
   DeviceResult,
   DeviceTask,
-  MethodSettings,
   ServerMethod,
   ServerRound,
-} from '../method.js';
+} from '@distgan/engine';
+import type { MethodSettings } from './settings.js';
 import { adamSpec, latent, sampleWith } from './shared.js';
 
 /*

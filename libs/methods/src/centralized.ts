@@ -1,6 +1,7 @@
 import type { FlatWeights, TensorSpec } from '@distgan/protocol';
 import { Adam, buildModel, deriveSeed, generatorStep, type Model } from '@distgan/gan';
-import type { MethodSettings, ServerMethod, ServerRound } from '../method.js';
+import type { ServerMethod, ServerRound } from '@distgan/engine';
+import type { MethodSettings } from './settings.js';
 import { adamSpec, latent, sampleWith, trainDiscriminator } from './shared.js';
 
 /*

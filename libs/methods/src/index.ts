@@ -1,17 +1,13 @@
 import type { ModelSpec } from '@distgan/gan';
-import {
-  METHODS,
-  type DeviceMethod,
-  type MethodName,
-  type MethodSettings,
-  type ServerMethod,
-} from '../method.js';
+import { METHODS, type DeviceMethod, type MethodName, type ServerMethod } from '@distgan/engine';
+import type { MethodSettings } from './settings.js';
 import { CentralizedServer, type PooledData } from './centralized.js';
 import { DistganDevice, DistganServer } from './distgan.js';
 import { FlGanDevice, FlGanServer } from './fl-gan.js';
 import { MdGanDevice, MdGanServer } from './md-gan.js';
 
 export { CentralizedServer, type PooledData } from './centralized.js';
+export type { MethodSettings } from './settings.js';
 export { DistganDevice, DistganServer } from './distgan.js';
 export { FlGanDevice, FlGanServer } from './fl-gan.js';
 export { MdGanDevice, MdGanServer } from './md-gan.js';

@@ -10,11 +10,17 @@ import {
   type RoundTask,
   type TensorSpec,
 } from '@distgan/protocol';
-import { Coordinator, type RoundReport } from '../coordinator.js';
-import { DeviceRuntime, type TaskOutcome } from '../device-runtime.js';
-import { MemoryBlobStore } from '../memory-blob-store.js';
-import { MemoryRoundTransport } from '../memory-round-transport.js';
-import type { MethodName, MethodSettings, ServerMethod } from '../method.js';
+import {
+  Coordinator,
+  DeviceRuntime,
+  MemoryBlobStore,
+  MemoryRoundTransport,
+  type MethodName,
+  type RoundReport,
+  type ServerMethod,
+  type TaskOutcome,
+} from '@distgan/engine';
+import type { MethodSettings } from './settings.js';
 import { createDeviceMethod, createServerMethod } from './index.js';
 import { MdGanServer } from './md-gan.js';
 

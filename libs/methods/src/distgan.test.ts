@@ -14,14 +14,19 @@ import {
   type DeviceUpdate,
   type RoundTask,
 } from '@distgan/protocol';
-import { Coordinator, type CoordinatorConfig, type RoundEvent } from './coordinator.js';
-import { DeviceRuntime, type TaskOutcome } from './device-runtime.js';
-import { MemoryBlobStore } from './memory-blob-store.js';
-import { MemoryRoundTransport } from './memory-round-transport.js';
-import { RoundFailedError } from './errors.js';
-import type { RoundTransport } from './round-transport.js';
-import type { MethodSettings } from './method.js';
-import { DistganDevice, DistganServer } from './methods/distgan.js';
+import {
+  Coordinator,
+  DeviceRuntime,
+  MemoryBlobStore,
+  MemoryRoundTransport,
+  RoundFailedError,
+  type CoordinatorConfig,
+  type RoundEvent,
+  type RoundTransport,
+  type TaskOutcome,
+} from '@distgan/engine';
+import type { MethodSettings } from './settings.js';
+import { DistganDevice, DistganServer } from './distgan.js';
 
 const RUN = 'engine-test';
 const SPEC: ModelSpec = { arch: 'mlp', sampleShape: [2], latentDim: 4 };

@@ -11,10 +11,10 @@ import type {
   DeviceMethod,
   DeviceResult,
   DeviceTask,
-  MethodSettings,
   ServerMethod,
   ServerRound,
-} from '../method.js';
+} from '@distgan/engine';
+import type { MethodSettings } from './settings.js';
 import { latent, sampleWith, trainDiscriminator } from './shared.js';
 
 /*
