@@ -1,100 +1,152 @@
 import { loadDataset, partition, type Dataset } from '@distgan/data';
 import type { ModelArch, ModelSpec } from '@distgan/gan';
-import { DIGEST_CHOICES, parsers, type DigestChoice, type Setting } from '@distgan/protocol';
+import { DIGEST_CHOICES, setting, types } from '@distgan/protocol';
 
 /*
- * The settings a distributed run shares between the server and the devices: which data, how it
- * is split, which model. Both sides must agree on them (the server publishes the training
- * settings in every task; these it cannot, since a device builds its model and shard first).
+ * The settings the processes of a run share, in groups (docs/configuration.md is generated from
+ * them). The data settings every process must agree on: the server publishes the training
+ * settings in every task, but not these, since a device builds its model and shard first.
  */
 
 export const CONNECTION_SETTINGS = {
-  RABBITMQ_URL: {
-    parse: parsers.url('amqp', 'amqps'),
+  RABBITMQ_URL: setting(types.url('amqp', 'amqps'), {
     help: 'the RabbitMQ broker, e.g. amqp://guest:guest@127.0.0.1:5672',
-  } as Setting<string>,
-  REDIS_URL: {
-    parse: parsers.url('redis', 'rediss'),
+  }),
+  REDIS_URL: setting(types.url('redis', 'rediss'), {
     help: 'the Redis blob store, e.g. redis://127.0.0.1:6379',
-  } as Setting<string>,
-  RUN_ID: {
-    parse: parsers.id,
+  }),
+  RUN_ID: setting(types.id(), {
     help: 'the run: queue and key names are prefixed with it',
-  } as Setting<string>,
-  BLOB_DIGEST: {
-    parse: parsers.oneOf(...DIGEST_CHOICES),
+  }),
+  BLOB_DIGEST: setting(types.oneOf(...DIGEST_CHOICES), {
     default: 'auto',
     help: 'digest of the weight blobs this process writes (auto: BLAKE3 where it is native, else SHA-256; sha256 for FIPS); either is read',
-  } as Setting<DigestChoice>,
+  }),
 };
 
-const BACKENDS = ['', 'tensorflow-gpu', 'gpu', 'node-gpu', 'tensorflow', 'node', 'wasm', 'cpu'];
+const BACKENDS = [
+  '',
+  'tensorflow-gpu',
+  'gpu',
+  'node-gpu',
+  'tensorflow',
+  'node',
+  'wasm',
+  'cpu',
+] as const;
 
 /** Each process's own: which TensorFlow.js backend it runs. */
 export const BACKEND_SETTINGS = {
-  TFJS_BACKEND: {
-    parse: (raw: string): string => parsers.oneOf(...BACKENDS)(raw.toLowerCase()),
+  TFJS_BACKEND: setting(types.oneOf(...BACKENDS), {
     default: '',
-    help: 'the TensorFlow.js backend (default: the fastest that loads: tensorflow-gpu, tensorflow, wasm, cpu)',
-  } as Setting<string>,
+    help: 'the TensorFlow.js backend (default: the fastest that loads, in the order tensorflow-gpu, tensorflow, wasm, cpu)',
+  }),
 };
 
+/** Which data, how it is split, which model and method: every process of a run must agree. */
 export const DATA_SETTINGS = {
-  DATASET: {
-    parse: parsers.oneOf('mnist', 'fashion-mnist', 'cifar10', 'ring'),
+  DATASET: setting(types.oneOf('mnist', 'fashion-mnist', 'cifar10', 'ring'), {
     default: 'mnist',
     help: 'training data',
-  } as Setting<'mnist' | 'fashion-mnist' | 'cifar10' | 'ring'>,
-  DATA_DIR: {
-    parse: parsers.text,
+  }),
+  DATA_DIR: setting(types.text(), {
     default: '',
     help: 'folder with the Fashion-MNIST or CIFAR-10 files',
-  } as Setting<string>,
-  LIMIT: {
-    parse: parsers.integer(0),
+  }),
+  LIMIT: setting(types.integer(0), {
     default: 0,
     help: 'use only the first n training samples (0: all)',
-  } as Setting<number>,
-  RING_STD: {
-    parse: parsers.number((n) => n > 0, 'greater than 0'),
+  }),
+  RING_STD: setting(types.number({ exclusiveMinimum: 0 }), {
     default: 0.05,
-    help: 'standard deviation of the ring dataset',
-  } as Setting<number>,
-  PARTITION: {
-    parse: parsers.oneOf('iid', 'shards', 'dirichlet'),
+    help: 'standard deviation of each mode of the ring dataset',
+  }),
+  PARTITION: setting(types.oneOf('iid', 'shards', 'dirichlet'), {
     default: 'iid',
     help: 'how the data is split across devices',
-  } as Setting<'iid' | 'shards' | 'dirichlet'>,
-  ALPHA: {
-    parse: parsers.number((n) => n > 0, 'greater than 0'),
+  }),
+  ALPHA: setting(types.number({ exclusiveMinimum: 0 }), {
     default: 0.5,
-    help: 'Dirichlet concentration',
-  } as Setting<number>,
-  SHARDS_PER_DEVICE: {
-    parse: parsers.integer(1, 1000),
+    help: 'Dirichlet concentration (smaller: more skewed)',
+  }),
+  SHARDS_PER_DEVICE: setting(types.integer(1, 1000), {
     default: 2,
-    help: 'label shards per device',
-  } as Setting<number>,
-  SEED: {
-    parse: parsers.integer(0, 0xffffffff),
+    help: 'label shards per device (shards partition)',
+  }),
+  SEED: setting(types.integer(0, 0xffffffff), {
     default: 1,
     help: 'seed of every random draw',
-  } as Setting<number>,
-  MODEL: {
-    parse: parsers.oneOf('mlp', 'dcgan'),
+  }),
+  MODEL: setting(types.oneOf('mlp', 'dcgan'), {
     default: 'mlp',
     help: 'model family',
-  } as Setting<ModelArch>,
-  LATENT_DIM: {
-    parse: parsers.integer(1, 4096),
+  }),
+  LATENT_DIM: setting(types.integer(1, 4096), {
     default: 64,
     help: 'length of the latent vector z',
-  } as Setting<number>,
-  METHOD: {
-    parse: parsers.oneOf('distgan', 'md-gan', 'fl-gan', 'centralized'),
+  }),
+  METHOD: setting(types.oneOf('distgan', 'md-gan', 'fl-gan', 'centralized'), {
     default: 'distgan',
-    help: "distribution method: distgan (the paper's, with SCHEDULE), md-gan, fl-gan, or centralized (the server alone, on all the data)",
-  } as Setting<'distgan' | 'md-gan' | 'fl-gan' | 'centralized'>,
+    help: "distribution method: distgan is the paper's (with its schedule); centralized trains on the server alone, on all the data",
+  }),
+};
+
+/** How the run trains: the server and the embedded run read them, devices get them in tasks. */
+export const TRAINING_SETTINGS = {
+  ROUNDS: setting(types.integer(1), { default: 1500, help: 'training rounds' }),
+  SCHEDULE: setting(types.oneOf('serial', 'parallel'), {
+    default: 'serial',
+    help: 'update schedule (distgan): G against the new average φ_{t+1} (serial) or φ_t, overlapped with the devices (parallel)',
+  }),
+  LOCAL_STEPS: setting(types.integer(1, 10_000), {
+    default: 1,
+    help: 'L: local discriminator steps per device per round',
+  }),
+  GENERATOR_STEPS: setting(types.integer(1, 10_000), {
+    default: 1,
+    help: 'M: generator steps per round',
+  }),
+  BATCH_SIZE: setting(types.integer(1, 4096), { default: 64, help: 'minibatch size' }),
+  LR_D: setting(types.number({ exclusiveMinimum: 0 }), {
+    default: 2e-4,
+    help: 'discriminator learning rate (Adam)',
+  }),
+  LR_G: setting(types.number({ exclusiveMinimum: 0 }), {
+    default: 2e-4,
+    help: 'generator learning rate (Adam)',
+  }),
+  BETA1: setting(types.number({ minimum: 0, exclusiveMaximum: 1 }), {
+    default: 0.5,
+    help: "Adam's β1",
+  }),
+  BETA2: setting(types.number({ minimum: 0, exclusiveMaximum: 1 }), {
+    default: 0.999,
+    help: "Adam's β2",
+  }),
+};
+
+/** What a run writes and measures: the server and the embedded run alike. */
+export const RUN_OUTPUT_SETTINGS = {
+  OUT: setting(types.text(), {
+    default: 'runs',
+    help: 'parent folder of the run folder (metrics, grids, final generator)',
+  }),
+  SAMPLE_EVERY: setting(types.integer(1), {
+    default: 50,
+    help: 'rounds between sample grids (and after the last)',
+  }),
+  EVAL_EVERY: setting(types.integer(0), {
+    default: 0,
+    help: 'rounds between evaluations (FID, modes, class balance; ring: mode coverage), and after the last; 0: never',
+  }),
+  EVAL_SAMPLES: setting(types.integer(10, 100_000), {
+    default: 2000,
+    help: 'generated samples per evaluation',
+  }),
+  CLASSIFIER: setting(types.text(), {
+    default: '',
+    help: 'FID classifier card (JSON) instead of the committed one',
+  }),
 };
 
 export interface DataConfig {

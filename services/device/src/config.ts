@@ -1,55 +1,46 @@
-import { ConfigError, parsers, parseSettings, type Setting } from '@distgan/protocol';
+import { ConfigError, parseSettings, setting, types } from '@distgan/protocol';
 import { BACKEND_SETTINGS, CONNECTION_SETTINGS, DATA_SETTINGS } from '@distgan/run';
 
-/** The device's environment. */
+/** The device's environment (docs/configuration.md). */
 export const DEVICE_SETTINGS = {
   ...CONNECTION_SETTINGS,
   ...DATA_SETTINGS,
   ...BACKEND_SETTINGS,
-  DEVICE_INDEX: {
-    parse: parsers.integer(0),
+  DEVICE_INDEX: setting(types.integer(0), {
     help: 'which shard of the partition this device holds (a StatefulSet ordinal)',
-  } as Setting<number>,
-  NUM_DEVICES: {
-    parse: parsers.integer(1),
+  }),
+  NUM_DEVICES: setting(types.integer(1), {
     default: 0,
     help: 'how many shards the data is split into (required with DEVICE_DATA=shard)',
-  } as Setting<number>,
-  DEVICE_DATA: {
-    parse: parsers.oneOf('shard', 'all'),
+  }),
+  DEVICE_DATA: setting(types.oneOf('shard', 'all'), {
     default: 'shard',
     help: "shard: this device's shard of the partition; all: every sample of the dataset it loads (its own DATA_DIR)",
-  } as Setting<'shard' | 'all'>,
-  DEVICE_ID: {
-    parse: parsers.id,
+  }),
+  DEVICE_ID: setting(types.id(), {
     default: '',
     help: 'the device id (default: device-<DEVICE_INDEX>)',
-  } as Setting<string>,
-  PORT: {
-    parse: parsers.integer(1, 65535),
+  }),
+  PORT: setting(types.integer(1, 65535), {
     default: 8081,
     help: 'HTTP port (/healthz, /readyz, /metrics)',
-  } as Setting<number>,
-  HEARTBEAT_S: {
-    parse: parsers.integer(1),
+  }),
+  HEARTBEAT_S: setting(types.integer(1), {
     default: 2,
     help: 'seconds between heartbeats',
-  } as Setting<number>,
-  HEARTBEAT_TIMEOUT_S: {
-    parse: parsers.integer(1),
+  }),
+  HEARTBEAT_TIMEOUT_S: setting(types.integer(1), {
     default: 10,
     help: 'the server forgets a silent device after this',
-  } as Setting<number>,
-  UPDATE_TTL_S: {
-    parse: parsers.integer(1),
+  }),
+  UPDATE_TTL_S: setting(types.integer(1), {
     default: 600,
     help: "seconds the device's update blob is kept in Redis (the server deletes it once the round is done)",
-  } as Setting<number>,
-  LOG_LEVEL: {
-    parse: parsers.oneOf('debug', 'info', 'warn', 'error'),
+  }),
+  LOG_LEVEL: setting(types.oneOf('debug', 'info', 'warn', 'error'), {
     default: 'info',
     help: 'log level',
-  } as Setting<string>,
+  }),
 };
 
 export type DeviceConfig = ReturnType<typeof loadDeviceConfig>;

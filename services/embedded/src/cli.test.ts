@@ -94,14 +94,19 @@ describe('the embedded CLI', () => {
   it('refuses a bad value with a clear message and a non-zero exit, writing nothing', () => {
     const out = mkdtempSync(join(tmpdir(), 'distgan-cli-'));
     for (const [args, message] of [
-      [['--devices', '0'], /--devices.*must be between 1 and 1024/],
-      [['--rounds', 'ten'], /--rounds.*expected a whole number, got "ten"/],
+      [['--devices', '0'], /--devices.*expected a whole number from 1 to 1024, got 0/],
+      [['--rounds', 'ten'], /--rounds.*expected a whole number of 1 or more, got "ten"/],
+      [['--rounds', '2.5'], /--rounds.*expected a whole number of 1 or more, got "2.5"/],
       [['--schedule', 'async'], /--schedule.*Allowed choices are serial, parallel/],
-      [['--lr-d', '-1'], /--lr-d.*must be greater than 0/],
-      [['--beta2', '1'], /--beta2.*must be in \[0, 1\)/],
+      [['--lr-d', '-1'], /--lr-d.*expected a number above 0, got -1/],
+      [['--beta2', '1'], /--beta2.*expected a number in \[0, 1\), got 1/],
       [['--dataset', 'cifar10'], /--dataset cifar10 needs --data-dir/],
-      [['--run-id', 'a b'], /--run-id.*use 1-63 letters/],
-      [['--device-thread-heap-mb', '-5'], /--device-thread-heap-mb.*must be between 0 and 65536/],
+      [['--run-id', 'a b'], /--run-id.*expected 1-63 letters, digits, '-' or '_'/],
+      [
+        ['--device-thread-heap-mb', '-5'],
+        /--device-thread-heap-mb.*expected a whole number from 0 to 65536, got -5/,
+      ],
+      [['--device-threads', 'x'], /--device-threads.*expected auto or a whole number from 0 to 64/],
       [['--blob-digest', 'md5'], /--blob-digest.*Allowed choices are auto, blake3, sha256/],
     ] as const) {
       const r = cli([...args, '--out', out]);

@@ -1,6 +1,12 @@
 import type { ModelArch, Schedule } from '@distgan/gan';
 import { METHODS as ENGINE_METHODS, type MethodName } from '@distgan/engine';
-import type { DigestChoice } from '@distgan/protocol';
+import { keyOf, setting, types, type DigestChoice } from '@distgan/protocol';
+import {
+  CONNECTION_SETTINGS,
+  DATA_SETTINGS,
+  RUN_OUTPUT_SETTINGS,
+  TRAINING_SETTINGS,
+} from '@distgan/run';
 
 export type DatasetName = 'mnist' | 'fashion-mnist' | 'cifar10' | 'ring';
 export type PartitionScheme = 'iid' | 'shards' | 'dirichlet';
@@ -59,33 +65,71 @@ export interface EmbeddedConfig {
   classifier?: string;
 }
 
+/**
+ * The embedded run's settings: the same entries as the services' (libs/run), plus its own.
+ * The CLI's flags, the defaults below and docs/configuration.md are generated from them.
+ */
+export const EMBEDDED_SETTINGS = {
+  DEVICES: setting(types.integer(1, 1024), { default: 4, help: 'simulated devices' }),
+  ...TRAINING_SETTINGS,
+  ...DATA_SETTINGS,
+  ...RUN_OUTPUT_SETTINGS,
+  RUN_ID: setting(types.id(), {
+    default: '',
+    help: 'name of the run folder (default: dataset-schedule-time)',
+  }),
+  SAMPLE_COUNT: setting(types.integer(1, 1024), { default: 64, help: 'images per sample grid' }),
+  UPDATE_DTYPE: setting(types.oneOf('float32', 'float16'), {
+    default: 'float32',
+    help: 'precision of device updates on the wire',
+  }),
+  BLOB_DIGEST: CONNECTION_SETTINGS.BLOB_DIGEST,
+  DEVICE_THREADS: setting(types.autoOrInteger(0, 64), {
+    default: 'auto',
+    help: 'worker threads that run the devices, each with its own backend (0: the main thread; auto: one per core on a machine with several, at most one per device)',
+  }),
+  DEVICE_THREAD_HEAP_MB: setting(types.integer(0, 65536), {
+    default: 0,
+    help: "each device thread's V8 heap limit (0: V8's default); 256 about halves the peak memory of the default run, for 3-7% more time per round",
+  }),
+};
+
+/** The settings of the CLI only: the live dashboard and what the terminal shows. */
+export const CLI_SETTINGS = {
+  DASHBOARD_PORT: setting(types.integer(0, 65535), {
+    default: 8080,
+    help: 'port of the live dashboard in the browser (0: a free port)',
+  }),
+  DASHBOARD_HOST: setting(types.text(), {
+    default: '127.0.0.1',
+    help: 'address the dashboard listens on',
+  }),
+  DASHBOARD: setting(types.boolean(), {
+    default: true,
+    help: 'the live dashboard (--no-dashboard: no HTTP server)',
+  }),
+  PROGRESS: setting(types.boolean(), {
+    default: true,
+    help: 'a progress bar (--no-progress: one line every 10% instead)',
+  }),
+  WASM_KERNELS: setting(types.boolean(), {
+    default: true,
+    help: "wasm: the project's kernels (--no-wasm-kernels: the backend's stock kernels, to measure the difference)",
+  }),
+};
+
+/** Settings whose default means "not set": absent from the domain object then. */
+const UNSET_BY_DEFAULT = ['RUN_ID', 'DATA_DIR', 'LIMIT', 'CLASSIFIER'];
+
+/**
+ * The defaults of an embedded run, keyed as in EmbeddedConfig (LOCAL_STEPS → localSteps), for
+ * the programmatic API; the CLI resolves DEVICE_THREADS=auto to the machine's cores.
+ */
 export const DEFAULTS = {
-  devices: 4,
-  rounds: 1500,
-  method: 'distgan',
-  schedule: 'serial',
-  localSteps: 1,
-  generatorSteps: 1,
-  batchSize: 64,
-  lrD: 2e-4,
-  lrG: 2e-4,
-  beta1: 0.5,
-  beta2: 0.999,
-  model: 'mlp',
-  latentDim: 64,
-  dataset: 'mnist',
-  ringStd: 0.05,
-  partition: 'iid',
-  alpha: 0.5,
-  shardsPerDevice: 2,
-  seed: 1,
-  sampleEvery: 250,
-  sampleCount: 64,
-  updateDtype: 'float32',
-  blobDigest: 'auto',
+  ...(Object.fromEntries(
+    Object.entries(EMBEDDED_SETTINGS)
+      .filter(([name]) => !UNSET_BY_DEFAULT.includes(name))
+      .map(([name, s]) => [keyOf(name), s.default]),
+  ) as Omit<EmbeddedConfig, 'runId' | 'dataDir' | 'limit' | 'classifier' | 'deviceThreads'>),
   deviceThreads: 0,
-  deviceThreadHeapMb: 0,
-  evalEvery: 0,
-  evalSamples: 2000,
-  out: 'runs',
-} as const satisfies Partial<EmbeddedConfig>;
+};

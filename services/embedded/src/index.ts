@@ -3,7 +3,9 @@ export { modelSpecFor } from '@distgan/run';
 export { runEmbedded, deviceId, type RunHooks, type RunSummary, type RoundLine } from './run.js';
 export { loadGenerator, sampleFromRun } from './load.js';
 export {
+  CLI_SETTINGS,
   DEFAULTS,
+  EMBEDDED_SETTINGS,
   type EmbeddedConfig,
   type DatasetName,
   type Method,

@@ -233,8 +233,11 @@ describe('server and device services over RabbitMQ and Redis', () => {
     assert.equal(s.status, 2);
     assert.match(s.stderr, /RUN_ID is required/);
     assert.match(s.stderr, /REDIS_URL is required/);
-    assert.match(s.stderr, /RABBITMQ_URL: expected a amqp or amqps:\/\/ URL/);
-    assert.match(s.stderr, /ROUNDS: expected a whole number, got "many"/);
+    assert.match(
+      s.stderr,
+      /RABBITMQ_URL: expected a URL of scheme amqp or amqps, got "http:\/\/x"/,
+    );
+    assert.match(s.stderr, /ROUNDS: expected a whole number of 1 or more, got "many"/);
     assert.match(s.stderr, /SCHEDULE: expected one of serial, parallel, got "async"/);
     const d = run(DEVICE, {
       RABBITMQ_URL,
