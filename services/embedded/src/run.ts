@@ -6,14 +6,11 @@ import {
   loadDataset,
   partition,
   ringCenters,
-  ringModeCoverage,
   type Dataset,
 } from '@distgan/data';
 import {
-  loadEvaluator,
   renderSampleGrid,
   renderScatter,
-  type Evaluator,
   type EvaluationProtocol,
   type SampleQuality,
 } from '@distgan/eval';
@@ -27,7 +24,7 @@ import {
   type TaskOutcome,
 } from '@distgan/engine';
 import { createServerMethod, type MethodSettings } from '@distgan/methods';
-import { latentVectors, modelSpecFor, pooledData, RunFolder } from '@distgan/run';
+import { latentVectors, modelSpecFor, pooledData, RunEvaluation, RunFolder } from '@distgan/run';
 import type { EmbeddedConfig, Method } from './config.js';
 import { renderFidPlot, renderLossPlot } from './plot.js';
 import {
@@ -112,11 +109,11 @@ export async function runEmbedded(
     spec: setup.spec,
   });
   const engine = await inMemoryEngine(config, setup.dataset, setup.shards, setup.spec, hooks);
-  const evaluator = await evaluatorFor(config).catch(async (err: unknown) => {
+  const evaluation = await evaluationFor(config, setup.spec).catch(async (err: unknown) => {
     await engine.close();
     throw err;
   });
-  const recorder = new RunRecorder(config, setup, engine, evaluator, hooks);
+  const recorder = new RunRecorder(config, setup, engine, evaluation, hooks);
   try {
     for (let r = 0; r < config.rounds; r++) {
       if (hooks.signal?.aborted) break;
@@ -132,7 +129,7 @@ export async function runEmbedded(
     return recorder.finish();
   } finally {
     engine.dispose();
-    evaluator?.dispose();
+    evaluation?.dispose();
   }
 }
 
@@ -190,9 +187,8 @@ async function prepareRun(config: EmbeddedConfig): Promise<RunSetup> {
  * kept out of the training time.
  */
 class RunRecorder {
+  /** The sample grid's latent vectors; the ring's scatter plot shows 2,000 points. */
   private readonly fixedZ: Float32Array;
-  private readonly ringZ: Float32Array | undefined;
-  private readonly evalZ: Float32Array | undefined;
   private readonly lines: RoundLine[] = [];
   private lastGrid = '';
   private deviceStepMs = 0;
@@ -206,28 +202,20 @@ class RunRecorder {
     private readonly config: EmbeddedConfig,
     private readonly setup: RunSetup,
     private readonly engine: Engine,
-    private readonly evaluator: Evaluator | undefined,
+    private readonly evaluation: RunEvaluation | undefined,
     private readonly hooks: RunHooks,
   ) {
     const { spec } = setup;
-    this.fixedZ = latentVectors(
-      config.sampleCount,
-      spec.latentDim,
-      deriveSeed(config.seed, 'sample-grid'),
-    );
-    this.ringZ =
+    this.fixedZ =
       config.dataset === 'ring'
         ? latentVectors(2000, spec.latentDim, deriveSeed(config.seed, 'ring-eval'))
-        : undefined;
-    this.evalZ = evaluator
-      ? latentVectors(config.evalSamples, spec.latentDim, deriveSeed(config.seed, 'eval'))
-      : undefined;
+        : latentVectors(config.sampleCount, spec.latentDim, deriveSeed(config.seed, 'sample-grid'));
     this.t0 = performance.now();
   }
 
   /** Round r's line, its evaluations when due, and its grid when due. */
   record(r: number, report: RoundReport): void {
-    const { config, engine, evaluator } = this;
+    const { config, engine, evaluation } = this;
     const roundEnd = performance.now();
     const line: RoundLine = {
       ...report,
@@ -241,15 +229,17 @@ class RunRecorder {
     }
     this.generatorMs += report.phases.generatorMs;
     const last = r === config.rounds - 1 || this.hooks.signal?.aborted === true;
-    const every = config.evalEvery || config.sampleEvery;
-    if (this.ringZ && ((r + 1) % every === 0 || last)) {
-      const c = ringModeCoverage(engine.sample(this.ringZ), this.setup.ring);
-      line.modes = { covered: c.covered, highQuality: c.highQuality };
-    }
-    if (evaluator && this.evalZ && ((r + 1) % config.evalEvery === 0 || last)) {
-      const { fid, ...rest } = evaluator.evaluate(engine.sample(this.evalZ));
-      line.fid = fid;
-      line.eval = rest;
+    // The ring is cheap to judge: every sample grid when no evaluation period is set.
+    const every =
+      config.dataset === 'ring' ? config.evalEvery || config.sampleEvery : config.evalEvery;
+    if (evaluation && ((r + 1) % every === 0 || last)) {
+      const result = evaluation.evaluate((z) => engine.sample(z));
+      if (result.fid !== undefined) {
+        line.fid = result.fid;
+        line.eval = result.eval as Omit<SampleQuality, 'fid'>;
+      } else {
+        line.modes = { covered: result.eval.modesCovered!, highQuality: result.eval.highQuality! };
+      }
     }
     this.setup.folder.appendMetrics(line);
     this.lines.push(line);
@@ -263,7 +253,7 @@ class RunRecorder {
     const png =
       setup.spec.sampleShape.length === 3
         ? renderSampleGrid(engine.sample(this.fixedZ), config.sampleCount, setup.spec.sampleShape)
-        : renderScatter(engine.sample(this.ringZ ?? this.fixedZ), {
+        : renderScatter(engine.sample(this.fixedZ), {
             reference: ringCenters(setup.ring.modes, setup.ring.radius),
           });
     const path = setup.folder.writeGrid(rounds, png);
@@ -273,7 +263,7 @@ class RunRecorder {
 
   /** The final grid, weights and plots; the run's summary. */
   finish(): RunSummary {
-    const { config, engine, evaluator, lines, setup } = this;
+    const { config, engine, evaluation, lines, setup } = this;
     const wallS = (performance.now() - this.t0) / 1000;
     const lastLine = lines.at(-1);
     if (!lastLine) throw new Error('the run ended before its first round');
@@ -287,7 +277,7 @@ class RunRecorder {
       runId: config.runId,
     });
     writeFileSync(join(setup.folder.dir, 'losses.png'), renderLossPlot(lines));
-    if (evaluator)
+    if (evaluation?.protocol)
       writeFileSync(join(setup.folder.dir, 'fid.png'), renderFidPlot(lines, config.method));
     return {
       runDir: setup.folder.dir,
@@ -301,19 +291,27 @@ class RunRecorder {
       lastGrid: this.lastGrid,
       generatorPath,
       last: lastLine,
-      ...(evaluator
-        ? { evalProtocol: { ...evaluator.protocol, samples: config.evalSamples } }
+      ...(evaluation?.protocol
+        ? { evalProtocol: { ...evaluation.protocol, samples: config.evalSamples } }
         : {}),
     };
   }
 }
 
-async function evaluatorFor(config: EmbeddedConfig): Promise<Evaluator | undefined> {
-  if (config.evalEvery === 0 || config.dataset === 'ring') return undefined;
-  return loadEvaluator({
+/** The run's evaluation: the ring always, images when EVAL_EVERY asks for it. */
+async function evaluationFor(
+  config: EmbeddedConfig,
+  spec: ModelSpec,
+): Promise<RunEvaluation | undefined> {
+  if (config.evalEvery === 0 && config.dataset !== 'ring') return undefined;
+  return RunEvaluation.create({
     dataset: config.dataset,
     dataDir: config.dataDir,
     classifier: config.classifier,
+    ringStd: config.ringStd,
+    seed: config.seed,
+    samples: config.evalSamples,
+    latentDim: spec.latentDim,
   });
 }
 

@@ -1,14 +1,7 @@
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { DashboardHub, publicConfig, registerDashboard } from '@distgan/dashboard';
-import { DEFAULT_RING, ringModeCoverage, Rng } from '@distgan/data';
-import {
-  loadEvaluator,
-  renderSampleGrid,
-  renderScatter,
-  type Evaluator,
-  type SampleQuality,
-} from '@distgan/eval';
+import { renderSampleGrid, renderScatter } from '@distgan/eval';
 import { deriveSeed, type ModelSpec } from '@distgan/gan';
 import {
   createServerMetrics,
@@ -36,7 +29,9 @@ import {
   loadRunDataset,
   modelSpecFor,
   pooledData,
+  RunEvaluation,
   RunFolder,
+  type EvaluationResult,
 } from '@distgan/run';
 import type { ServerConfig } from './config.js';
 
@@ -62,7 +57,7 @@ interface RunContext {
   folder: RunFolder;
   coordinator: Coordinator;
   /** Undefined when EVAL_EVERY is 0. */
-  evaluate: ((round: number) => { fid?: number; eval: Partial<SampleQuality> }) | undefined;
+  evaluate: ((round: number) => EvaluationResult) | undefined;
   grid: () => Uint8Array;
 }
 
@@ -82,7 +77,7 @@ export class ServerApp {
   private latestGrid: Uint8Array | undefined;
   /** The checkpoint round this process resumed from, if it did. */
   private resumedFrom: number | undefined;
-  private lastEval: { round: number; fid?: number; eval: Partial<SampleQuality> } | undefined;
+  private lastEval: ({ round: number } & EvaluationResult) | undefined;
   private devices: DeviceStatus[] = [];
   readonly metrics: ServerMetrics = createServerMetrics();
   readonly http: FastifyInstance;
@@ -207,7 +202,7 @@ export class ServerApp {
       specs: method.stateSpecs(),
       folder,
       coordinator,
-      evaluate: await this.evaluation(dataset.name, spec.latentDim, (z) => method.sample(z)),
+      evaluate: await this.evaluation(c.DATASET, spec.latentDim, (z) => method.sample(z)),
       grid: () =>
         spec.sampleShape.length === 3
           ? renderSampleGrid(method.sample(fixedZ), 64, spec.sampleShape)
@@ -346,39 +341,32 @@ export class ServerApp {
    * feature space for images, mode coverage for the ring. Undefined when it is off.
    */
   private async evaluation(
-    dataset: string,
+    dataset: 'mnist' | 'fashion-mnist' | 'cifar10' | 'ring',
     latentDim: number,
     sample: (z: Float32Array) => Float32Array,
-  ): Promise<((round: number) => { fid?: number; eval: Partial<SampleQuality> }) | undefined> {
+  ): Promise<((round: number) => EvaluationResult) | undefined> {
     const c = this.config;
     if (c.EVAL_EVERY === 0) return undefined;
-    let evaluator: Evaluator | undefined;
-    if (dataset !== 'ring') {
-      evaluator = await loadEvaluator({
-        dataset: c.DATASET,
-        dataDir: c.DATA_DIR || undefined,
-        classifier: c.CLASSIFIER || undefined,
-      });
-      this.log.info({ protocol: evaluator.protocol, samples: c.EVAL_SAMPLES }, 'evaluation');
-    }
-    const rng = new Rng(deriveSeed(c.SEED, 'eval'));
-    const z = Float32Array.from({ length: c.EVAL_SAMPLES * latentDim }, () => rng.normal());
+    const evaluation = await RunEvaluation.create({
+      dataset,
+      dataDir: c.DATA_DIR || undefined,
+      classifier: c.CLASSIFIER || undefined,
+      ringStd: c.RING_STD,
+      seed: c.SEED,
+      samples: c.EVAL_SAMPLES,
+      latentDim,
+    });
+    if (evaluation.protocol)
+      this.log.info({ protocol: evaluation.protocol, samples: c.EVAL_SAMPLES }, 'evaluation');
     return (round) => {
       const t0 = performance.now();
-      let result: { fid?: number; eval: Partial<SampleQuality> };
-      if (evaluator) {
-        const { fid, ...rest } = evaluator.evaluate(sample(z));
-        const l = { dataset };
-        this.metrics.fid.set(l, fid);
-        this.metrics.classBalance.set(l, rest.classBalance);
-        this.metrics.inceptionScore.set(l, rest.inceptionScore);
-        this.metrics.modesCovered.set(l, rest.modesCovered);
-        result = { fid, eval: rest };
-      } else {
-        const cov = ringModeCoverage(sample(z), { ...DEFAULT_RING, std: c.RING_STD });
-        this.metrics.modesCovered.set({ dataset }, cov.covered);
-        result = { eval: { modesCovered: cov.covered, numClasses: DEFAULT_RING.modes } };
-      }
+      const result = evaluation.evaluate(sample);
+      const l = { dataset };
+      if (result.fid !== undefined) this.metrics.fid.set(l, result.fid);
+      const e = result.eval;
+      if (e.classBalance !== undefined) this.metrics.classBalance.set(l, e.classBalance);
+      if (e.inceptionScore !== undefined) this.metrics.inceptionScore.set(l, e.inceptionScore);
+      if (e.modesCovered !== undefined) this.metrics.modesCovered.set(l, e.modesCovered);
       this.metrics.evalSeconds.observe((performance.now() - t0) / 1000);
       this.lastEval = { round, ...result };
       this.log.info({ round, ...result }, 'evaluation done');

@@ -1,0 +1,84 @@
+import { DEFAULT_RING, ringModeCoverage } from '@distgan/data';
+import {
+  loadEvaluator,
+  type Evaluator,
+  type EvaluationProtocol,
+  type SampleQuality,
+} from '@distgan/eval';
+import { deriveSeed } from '@distgan/protocol';
+import { latentVectors } from './method-data.js';
+
+/** What a run measures of its generator, the same in the embedded run and on the server. */
+export interface EvaluationSettings {
+  dataset: 'mnist' | 'fashion-mnist' | 'cifar10' | 'ring';
+  dataDir?: string;
+  /** A classifier card instead of the committed one. */
+  classifier?: string;
+  ringStd: number;
+  seed: number;
+  /** Generated samples per evaluation of images. */
+  samples: number;
+  latentDim: number;
+}
+
+/** One evaluation: images get FID and what the classifier sees; the ring its modes. */
+export interface EvaluationResult {
+  fid?: number;
+  eval: Partial<Omit<SampleQuality, 'fid'>> & { highQuality?: number };
+}
+
+/**
+ * A run's evaluation: for images, FID, modes, class balance and the classifier's confidence on
+ * `samples` generated images against the test set (docs/evaluation.md); for the 2D ring, the
+ * modes covered by 2,000 samples and the share of samples near a mode. The latent vectors are
+ * fixed by the run's seed, so that every evaluation of a run, and of any process running it,
+ * looks at the same draws.
+ */
+export class RunEvaluation {
+  private constructor(
+    private readonly evaluator: Evaluator | undefined,
+    private readonly z: Float32Array,
+    private readonly ring: typeof DEFAULT_RING,
+  ) {}
+
+  static async create(s: EvaluationSettings): Promise<RunEvaluation> {
+    const ring = { ...DEFAULT_RING, std: s.ringStd };
+    if (s.dataset === 'ring') {
+      return new RunEvaluation(
+        undefined,
+        latentVectors(2000, s.latentDim, deriveSeed(s.seed, 'ring-eval')),
+        ring,
+      );
+    }
+    const evaluator = await loadEvaluator({
+      dataset: s.dataset,
+      dataDir: s.dataDir,
+      classifier: s.classifier,
+    });
+    return new RunEvaluation(
+      evaluator,
+      latentVectors(s.samples, s.latentDim, deriveSeed(s.seed, 'eval')),
+      ring,
+    );
+  }
+
+  /** How FID is measured (images only). */
+  get protocol(): Omit<EvaluationProtocol, 'samples'> | undefined {
+    return this.evaluator?.protocol;
+  }
+
+  evaluate(sample: (z: Float32Array) => Float32Array): EvaluationResult {
+    if (this.evaluator) {
+      const { fid, ...rest } = this.evaluator.evaluate(sample(this.z));
+      return { fid, eval: rest };
+    }
+    const c = ringModeCoverage(sample(this.z), this.ring);
+    return {
+      eval: { modesCovered: c.covered, highQuality: c.highQuality, numClasses: this.ring.modes },
+    };
+  }
+
+  dispose(): void {
+    this.evaluator?.dispose();
+  }
+}
