@@ -163,6 +163,20 @@ export function parseSettings<S extends Settings>(
   return out as Values<S>;
 }
 
+type Camel<S extends string> = S extends `${infer H}_${infer T}`
+  ? `${Lowercase<H>}${Capitalize<Camel<T>>}`
+  : Lowercase<S>;
+
+/** Settings' values keyed as in the domain (LOCAL_STEPS → localSteps). */
+export type Domain<V> = { [K in keyof V as K extends string ? Camel<K> : never]: V[K] };
+
+/** The values of parseSettings as a domain object: the keys the code inside uses. */
+export function toDomain<V extends Record<string, unknown>>(values: V): Domain<V> {
+  return Object.fromEntries(
+    Object.entries(values).map(([name, value]) => [keyOf(name), value]),
+  ) as Domain<V>;
+}
+
 /** The command-line flag of a setting: LOCAL_STEPS → --local-steps. */
 export function flagOf(name: string): string {
   return `--${name.toLowerCase().replace(/_/g, '-')}`;

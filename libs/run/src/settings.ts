@@ -159,27 +159,27 @@ export interface DataConfig {
   latentDim: number;
 }
 
-/** The data settings as read from the environment (names of DATA_SETTINGS). */
+/** The data settings as a service read them (DATA_SETTINGS, in domain keys). */
 export interface DataSettings {
-  DATASET: DataConfig['dataset'];
-  DATA_DIR: string;
-  LIMIT: number;
-  RING_STD: number;
-  SEED: number;
-  MODEL: ModelArch;
-  LATENT_DIM: number;
+  dataset: DataConfig['dataset'];
+  dataDir: string;
+  limit: number;
+  ringStd: number;
+  seed: number;
+  model: ModelArch;
+  latentDim: number;
 }
 
 /** The data settings a service read, as the config the loaders take ('' and 0: not set). */
 export function dataConfigOf(s: DataSettings): DataConfig {
   return {
-    dataset: s.DATASET,
-    dataDir: s.DATA_DIR || undefined,
-    limit: s.LIMIT || undefined,
-    ringStd: s.RING_STD,
-    seed: s.SEED,
-    model: s.MODEL,
-    latentDim: s.LATENT_DIM,
+    dataset: s.dataset,
+    dataDir: s.dataDir || undefined,
+    limit: s.limit || undefined,
+    ringStd: s.ringStd,
+    seed: s.seed,
+    model: s.model,
+    latentDim: s.latentDim,
   };
 }
 

@@ -48,20 +48,20 @@ export interface DeviceApp {
  */
 export function deviceData(c: DeviceConfig, dataset: Dataset): DeviceDeps['data'] {
   const indices =
-    c.DEVICE_DATA === 'all'
+    c.deviceData === 'all'
       ? Int32Array.from({ length: dataset.count }, (_, i) => i)
       : shardOf(dataset, {
-          scheme: c.PARTITION,
-          devices: c.NUM_DEVICES,
-          index: c.DEVICE_INDEX,
-          seed: c.SEED,
-          alpha: c.ALPHA,
-          shardsPerDevice: c.SHARDS_PER_DEVICE,
+          scheme: c.partition,
+          devices: c.numDevices,
+          index: c.deviceIndex,
+          seed: c.seed,
+          alpha: c.alpha,
+          shardsPerDevice: c.shardsPerDevice,
         });
   return {
     dataset,
     indices,
-    spec: modelSpecFor({ model: c.MODEL, latentDim: c.LATENT_DIM }, dataset),
+    spec: modelSpecFor({ model: c.model, latentDim: c.latentDim }, dataset),
   };
 }
 
@@ -74,16 +74,16 @@ export function buildDeviceApp(deps: DeviceDeps): DeviceApp {
   const { config: c, log } = deps;
   const metrics = deps.metrics ?? createDeviceMetrics();
   // Every task carries the run's hyper-parameters; the method decides what the device computes.
-  const method = createDeviceMethod(c.METHOD, deps.data.spec);
+  const method = createDeviceMethod(c.method, deps.data.spec);
   const runtime = new DeviceRuntime(
     method,
     deps.transport,
     deps.store,
     {
-      runId: c.RUN_ID,
-      deviceId: c.DEVICE_ID,
+      runId: c.runId,
+      deviceId: c.deviceId,
       data: { dataset: deps.data.dataset, indices: deps.data.indices },
-      blobTtlSeconds: c.UPDATE_TTL_S,
+      blobTtlSeconds: c.updateTtlS,
     },
     (o) => record(metrics, log, o),
   );
@@ -102,9 +102,9 @@ export function buildDeviceApp(deps: DeviceDeps): DeviceApp {
   );
 
   const registration: DeviceRegistration = {
-    deviceId: c.DEVICE_ID,
+    deviceId: c.deviceId,
     samples: deps.data.indices.length,
-    shard: c.DEVICE_INDEX,
+    shard: c.deviceIndex,
     backend: deps.backend,
     registeredAt: Date.now(),
   };
@@ -123,9 +123,9 @@ export function buildDeviceApp(deps: DeviceDeps): DeviceApp {
         deps.membership
           .heartbeat(registration)
           .catch((err: unknown) => log.warn({ err }, 'heartbeat failed'));
-      }, c.HEARTBEAT_S * 1000);
+      }, c.heartbeatS * 1000);
       log.info(
-        { samples: registration.samples, shard: c.DEVICE_INDEX, port: c.PORT },
+        { samples: registration.samples, shard: c.deviceIndex, port: c.port },
         'device ready',
       );
     },
@@ -134,7 +134,7 @@ export function buildDeviceApp(deps: DeviceDeps): DeviceApp {
       stopped = true;
       clearInterval(beat);
       await runtime.stop();
-      await deps.membership.leave(c.DEVICE_ID).catch(() => {});
+      await deps.membership.leave(c.deviceId).catch(() => {});
       await http.close();
       method.dispose();
     },

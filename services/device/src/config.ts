@@ -1,4 +1,4 @@
-import { ConfigError, parseSettings, setting, types } from '@distgan/protocol';
+import { ConfigError, parseSettings, setting, toDomain, types } from '@distgan/protocol';
 import { BACKEND_SETTINGS, CONNECTION_SETTINGS, DATA_SETTINGS } from '@distgan/run';
 
 /** The device's environment (docs/configuration.md). */
@@ -70,5 +70,5 @@ export function loadDeviceConfig(env: Record<string, string | undefined>) {
       `DEVICE_INDEX: ${c.DEVICE_INDEX} must be below NUM_DEVICES (${c.NUM_DEVICES})`,
     ]);
   }
-  return { ...c, DEVICE_ID: c.DEVICE_ID || `device-${c.DEVICE_INDEX}` };
+  return toDomain({ ...c, DEVICE_ID: c.DEVICE_ID || `device-${c.DEVICE_INDEX}` });
 }

@@ -19,19 +19,19 @@ try {
 }
 const log = createLogger({
   service: 'distgan-device',
-  level: c.LOG_LEVEL,
-  bindings: { run: c.RUN_ID, device: c.DEVICE_ID },
+  level: c.logLevel,
+  bindings: { run: c.runId, device: c.deviceId },
 });
-const backend = await initBackend({ forced: c.TFJS_BACKEND || undefined });
+const backend = await initBackend({ forced: c.tfjsBackend || undefined });
 log.info({ backend: describeBackend(backend) }, 'backend');
-log.info(setDigestAlgorithm(c.BLOB_DIGEST), 'blob digest');
+log.info(setDigestAlgorithm(c.blobDigest), 'blob digest');
 
 const dataset = await loadRunDataset(dataConfigOf(c));
 
 const { redis, rabbit, ready, close } = await connectRunServices({
-  rabbitmqUrl: c.RABBITMQ_URL,
-  redisUrl: c.REDIS_URL,
-  runId: c.RUN_ID,
+  rabbitmqUrl: c.rabbitmqUrl,
+  redisUrl: c.redisUrl,
+  runId: c.runId,
   log,
 });
 const app = buildDeviceApp({
@@ -39,12 +39,12 @@ const app = buildDeviceApp({
   log,
   transport: rabbit,
   store: redis,
-  membership: new RedisMembership(redis, c.RUN_ID, c.HEARTBEAT_TIMEOUT_S),
+  membership: new RedisMembership(redis, c.runId, c.heartbeatTimeoutS),
   data: deviceData(c, dataset),
   backend: backend.name,
   ready,
 });
-await app.http.listen({ port: c.PORT, host: '0.0.0.0' });
+await app.http.listen({ port: c.port, host: '0.0.0.0' });
 await app.start();
 
 let stopping = false;

@@ -70,15 +70,15 @@ describe('the server app (in-memory twins, checkpoints in a folder)', () => {
     await initBackend({ forced: 'cpu' });
     const config = loadServerConfig(env(1, out));
     const dataset = await loadRunDataset(dataConfigOf(config));
-    const spec = modelSpecFor({ model: config.MODEL, latentDim: 2 }, dataset);
+    const spec = modelSpecFor({ model: config.model, latentDim: 2 }, dataset);
     for (const k of [0, 1]) {
       const indices = shardOf(dataset, {
-        scheme: config.PARTITION,
+        scheme: config.partition,
         devices: 2,
         index: k,
-        seed: config.SEED,
-        alpha: config.ALPHA,
-        shardsPerDevice: config.SHARDS_PER_DEVICE,
+        seed: config.seed,
+        alpha: config.alpha,
+        shardsPerDevice: config.shardsPerDevice,
       });
       const runtime = new DeviceRuntime(new DistganDevice(spec), transport, store, {
         runId: RUN,

@@ -91,11 +91,11 @@ export class ServerApp {
     this.log = deps.log;
     this.metrics.round.set(-1);
     this.dashboard = new DashboardHub({
-      runId: config.RUN_ID,
+      runId: config.runId,
       kind: 'server',
-      rounds: config.ROUNDS,
-      method: config.METHOD,
-      schedule: config.SCHEDULE,
+      rounds: config.rounds,
+      method: config.method,
+      schedule: config.schedule,
       config: publicConfig(config),
     });
     this.http = this.buildHttp();
@@ -112,7 +112,7 @@ export class ServerApp {
 
   /** Starts the round loop; with `listen`, the HTTP server on PORT first. */
   async start(opts: { listen?: boolean } = {}): Promise<void> {
-    if (opts.listen ?? true) await this.http.listen({ port: this.config.PORT, host: '0.0.0.0' });
+    if (opts.listen ?? true) await this.http.listen({ port: this.config.port, host: '0.0.0.0' });
     this.done = this.run().catch((err: unknown) => {
       this.setStatus('failed', err instanceof Error ? err.message : String(err));
       this.log.error({ err }, 'the run failed');
@@ -129,7 +129,7 @@ export class ServerApp {
     const run = await this.prepare();
     try {
       await this.resume(run);
-      while (run.coordinator.round < this.config.ROUNDS && !this.stopping) {
+      while (run.coordinator.round < this.config.rounds && !this.stopping) {
         // Centralized training needs no device.
         if (run.method.usesDevices && !(await this.enoughDevices())) {
           await sleep(500);
@@ -149,25 +149,25 @@ export class ServerApp {
   private async prepare(): Promise<RunContext> {
     const c = this.config;
     const dataset = await loadRunDataset(dataConfigOf(c));
-    const spec = modelSpecFor({ model: c.MODEL, latentDim: c.LATENT_DIM }, dataset);
+    const spec = modelSpecFor({ model: c.model, latentDim: c.latentDim }, dataset);
     const method = createServerMethod(
-      c.METHOD,
+      c.method,
       {
         spec,
-        seed: c.SEED,
-        batchSize: c.BATCH_SIZE,
-        localSteps: c.LOCAL_STEPS,
-        generatorSteps: c.GENERATOR_STEPS,
-        adamD: { learningRate: c.LR_D, beta1: c.BETA1, beta2: c.BETA2 },
-        adamG: { learningRate: c.LR_G, beta1: c.BETA1, beta2: c.BETA2 },
-        schedule: c.SCHEDULE,
+        seed: c.seed,
+        batchSize: c.batchSize,
+        localSteps: c.localSteps,
+        generatorSteps: c.generatorSteps,
+        adamD: { learningRate: c.lrD, beta1: c.beta1, beta2: c.beta2 },
+        adamG: { learningRate: c.lrG, beta1: c.beta1, beta2: c.beta2 },
+        schedule: c.schedule,
       },
-      c.METHOD === 'centralized'
-        ? pooledData(dataset, { seed: c.SEED, batchSize: c.BATCH_SIZE })
+      c.method === 'centralized'
+        ? pooledData(dataset, { seed: c.seed, batchSize: c.batchSize })
         : undefined,
     );
     // Appended to: a restarted server goes on with the same run folder.
-    const folder = new RunFolder(join(c.OUT, c.RUN_ID), { fresh: false });
+    const folder = new RunFolder(join(c.out, c.runId), { fresh: false });
     const coordinator = new Coordinator(
       method,
       this.deps.transport,
@@ -177,32 +177,32 @@ export class ServerApp {
         return this.devices.filter((d) => d.alive).map((d) => d.deviceId);
       },
       {
-        runId: c.RUN_ID,
-        schedule: c.SCHEDULE,
+        runId: c.runId,
+        schedule: c.schedule,
         training: {
-          localSteps: c.LOCAL_STEPS,
-          batchSize: c.BATCH_SIZE,
-          learningRate: c.LR_D,
-          beta1: c.BETA1,
-          beta2: c.BETA2,
+          localSteps: c.localSteps,
+          batchSize: c.batchSize,
+          learningRate: c.lrD,
+          beta1: c.beta1,
+          beta2: c.beta2,
         },
-        seed: c.SEED,
-        roundDeadlineMs: c.ROUND_DEADLINE_MS,
-        quorum: c.QUORUM,
-        maxRoundAttempts: c.MAX_ROUND_ATTEMPTS,
+        seed: c.seed,
+        roundDeadlineMs: c.roundDeadlineMs,
+        quorum: c.quorum,
+        maxRoundAttempts: c.maxRoundAttempts,
         retryDelayMs: 500,
-        blobTtlSeconds: Math.ceil((c.ROUND_DEADLINE_MS * 3) / 1000) + 60,
+        blobTtlSeconds: Math.ceil((c.roundDeadlineMs * 3) / 1000) + 60,
       },
       (e) => this.onRoundEvent(e),
     );
-    const fixedZ = latentVectors(64, spec.latentDim, deriveSeed(c.SEED, 'sample-grid'));
+    const fixedZ = latentVectors(64, spec.latentDim, deriveSeed(c.seed, 'sample-grid'));
     return {
       method,
       spec,
       specs: method.stateSpecs(),
       folder,
       coordinator,
-      evaluate: await this.evaluation(c.DATASET, spec.latentDim, (z) => method.sample(z)),
+      evaluate: await this.evaluation(c.dataset, spec.latentDim, (z) => method.sample(z)),
       grid: () =>
         spec.sampleShape.length === 3
           ? renderSampleGrid(method.sample(fixedZ), 64, spec.sampleShape)
@@ -250,12 +250,12 @@ export class ServerApp {
     const alive = this.devices.filter((d) => d.alive).length;
     this.metrics.activeDevices.set(alive);
     this.dashboard.setDevices(this.devices);
-    if (alive >= c.MIN_DEVICES) return true;
+    if (alive >= c.minDevices) return true;
     if (this.status !== 'waiting-for-devices')
-      this.log.info({ alive, needed: c.MIN_DEVICES }, 'waiting for devices');
+      this.log.info({ alive, needed: c.minDevices }, 'waiting for devices');
     this.setStatus(
       'waiting-for-devices',
-      `${alive} of the ${c.MIN_DEVICES} devices needed ${alive === 1 ? 'is' : 'are'} alive`,
+      `${alive} of the ${c.minDevices} devices needed ${alive === 1 ? 'is' : 'are'} alive`,
     );
     return false;
   }
@@ -280,9 +280,9 @@ export class ServerApp {
     this.lastReport = report;
     recordRound(this.metrics, report);
     this.dashboard.recordRound(report);
-    const last = report.round + 1 === c.ROUNDS;
+    const last = report.round + 1 === c.rounds;
     const due = (every: number): boolean => (report.round + 1) % every === 0 || last;
-    const evaluation = run.evaluate && due(c.EVAL_EVERY) ? run.evaluate(report.round) : undefined;
+    const evaluation = run.evaluate && due(c.evalEvery) ? run.evaluate(report.round) : undefined;
     if (evaluation)
       this.dashboard.recordEvaluation({
         round: report.round,
@@ -300,7 +300,7 @@ export class ServerApp {
       },
       'round done',
     );
-    if (due(c.CHECKPOINT_EVERY) || this.stopping) {
+    if (due(c.checkpointEvery) || this.stopping) {
       await this.deps.checkpoints.save(
         {
           round: report.round,
@@ -311,7 +311,7 @@ export class ServerApp {
         run.specs,
       );
     }
-    if (due(c.SAMPLE_EVERY)) {
+    if (due(c.sampleEvery)) {
       this.latestGrid = run.grid();
       this.dashboard.recordGrid(report.round, this.latestGrid);
       run.folder.writeGrid(report.round + 1, this.latestGrid);
@@ -321,7 +321,7 @@ export class ServerApp {
   /** The final generator and discriminator in the run folder, or the status of a stopped run. */
   private finish(run: RunContext): void {
     const c = this.config;
-    if (run.coordinator.round < c.ROUNDS) {
+    if (run.coordinator.round < c.rounds) {
       this.dashboard.setStatus('stopped');
       return;
     }
@@ -330,7 +330,7 @@ export class ServerApp {
       discriminator: run.method.discriminatorWeights(),
       spec: run.spec,
       round: run.coordinator.round - 1,
-      runId: c.RUN_ID,
+      runId: c.runId,
     });
     this.setStatus('finished');
     this.log.info({ rounds: run.coordinator.round }, 'run finished');
@@ -346,18 +346,18 @@ export class ServerApp {
     sample: (z: Float32Array) => Float32Array,
   ): Promise<((round: number) => EvaluationResult) | undefined> {
     const c = this.config;
-    if (c.EVAL_EVERY === 0) return undefined;
+    if (c.evalEvery === 0) return undefined;
     const evaluation = await RunEvaluation.create({
       dataset,
-      dataDir: c.DATA_DIR || undefined,
-      classifier: c.CLASSIFIER || undefined,
-      ringStd: c.RING_STD,
-      seed: c.SEED,
-      samples: c.EVAL_SAMPLES,
+      dataDir: c.dataDir || undefined,
+      classifier: c.classifier || undefined,
+      ringStd: c.ringStd,
+      seed: c.seed,
+      samples: c.evalSamples,
       latentDim,
     });
     if (evaluation.protocol)
-      this.log.info({ protocol: evaluation.protocol, samples: c.EVAL_SAMPLES }, 'evaluation');
+      this.log.info({ protocol: evaluation.protocol, samples: c.evalSamples }, 'evaluation');
     return (round) => {
       const t0 = performance.now();
       const result = evaluation.evaluate(sample);
@@ -386,12 +386,12 @@ export class ServerApp {
       reply.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics()),
     );
     app.get('/api/run', async () => ({
-      runId: this.config.RUN_ID,
+      runId: this.config.runId,
       status: this.status,
       round: this.lastReport?.round ?? -1,
-      rounds: this.config.ROUNDS,
+      rounds: this.config.rounds,
       resumedFrom: this.resumedFrom,
-      schedule: this.config.SCHEDULE,
+      schedule: this.config.schedule,
       devices: this.devices,
       losses: this.lastReport?.losses,
       phases: this.lastReport?.phases,

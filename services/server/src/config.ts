@@ -1,4 +1,4 @@
-import { parseSettings, setting, types } from '@distgan/protocol';
+import { parseSettings, setting, toDomain, types } from '@distgan/protocol';
 import {
   BACKEND_SETTINGS,
   CONNECTION_SETTINGS,
@@ -54,6 +54,7 @@ export const SERVER_SETTINGS = {
 
 export type ServerConfig = ReturnType<typeof loadServerConfig>;
 
+/** The server's settings from its environment, as a domain object (ROUND_DEADLINE_MS → roundDeadlineMs). */
 export function loadServerConfig(env: Record<string, string | undefined>) {
-  return parseSettings(SERVER_SETTINGS, env);
+  return toDomain(parseSettings(SERVER_SETTINGS, env));
 }

@@ -21,12 +21,12 @@ try {
 const c = config;
 const log = createLogger({
   service: 'distgan-server',
-  level: c.LOG_LEVEL,
-  bindings: { run: c.RUN_ID },
+  level: c.logLevel,
+  bindings: { run: c.runId },
 });
-const backend = await initBackend({ forced: c.TFJS_BACKEND || undefined });
+const backend = await initBackend({ forced: c.tfjsBackend || undefined });
 log.info({ backend: describeBackend(backend) }, 'backend');
-log.info(setDigestAlgorithm(c.BLOB_DIGEST), 'blob digest');
+log.info(setDigestAlgorithm(c.blobDigest), 'blob digest');
 
 const {
   rabbit,
@@ -34,9 +34,9 @@ const {
   ready,
   close: disconnect,
 } = await connectRunServices({
-  rabbitmqUrl: c.RABBITMQ_URL,
-  redisUrl: c.REDIS_URL,
-  runId: c.RUN_ID,
+  rabbitmqUrl: c.rabbitmqUrl,
+  redisUrl: c.redisUrl,
+  runId: c.runId,
   log,
 });
 const app = new ServerApp({
@@ -44,10 +44,10 @@ const app = new ServerApp({
   log,
   transport: rabbit,
   store: redis,
-  membership: new RedisMembership(redis, c.RUN_ID, c.HEARTBEAT_TIMEOUT_S),
-  checkpoints: c.CHECKPOINT_DIR
-    ? directoryCheckpointStore(join(c.CHECKPOINT_DIR, c.RUN_ID), c.RUN_ID)
-    : new RedisCheckpointStore(redis, c.RUN_ID),
+  membership: new RedisMembership(redis, c.runId, c.heartbeatTimeoutS),
+  checkpoints: c.checkpointDir
+    ? directoryCheckpointStore(join(c.checkpointDir, c.runId), c.runId)
+    : new RedisCheckpointStore(redis, c.runId),
   ready,
 });
 let stopping = false;
@@ -65,7 +65,7 @@ process.on('SIGINT', () => shutdown('SIGINT'));
 
 try {
   await app.start();
-  log.info({ port: c.PORT }, 'server listening');
+  log.info({ port: c.port }, 'server listening');
   await app.finished();
 } catch (err) {
   log.error({ err }, 'server failed');
