@@ -7,7 +7,12 @@ import { FlGanDevice, FlGanServer } from './fl-gan.js';
 import { MdGanDevice, MdGanServer } from './md-gan.js';
 
 export { CentralizedServer, type PooledData } from './centralized.js';
-export type { MethodSettings } from './settings.js';
+export {
+  localTrainingOf,
+  methodSettingsOf,
+  type MethodSettings,
+  type TrainingSettings,
+} from './settings.js';
 export { DistganDevice, DistganServer } from './distgan.js';
 export { FlGanDevice, FlGanServer } from './fl-gan.js';
 export { MdGanDevice, MdGanServer } from './md-gan.js';

@@ -1,5 +1,5 @@
 import type { AdamConfig, ModelSpec } from '@distgan/gan';
-import type { Schedule } from '@distgan/engine';
+import type { LocalTraining, Schedule } from '@distgan/engine';
 
 /** The hyper-parameters every method reads. */
 export interface MethodSettings {
@@ -19,4 +19,42 @@ export interface MethodSettings {
   mdganBatches?: number;
   /** MD-GAN: rounds between discriminator swaps (0 = never; default one local epoch). */
   swapEvery?: number;
+}
+
+/** The training settings as the run layer holds them (TRAINING_SETTINGS, in domain keys). */
+export interface TrainingSettings {
+  seed: number;
+  batchSize: number;
+  localSteps: number;
+  generatorSteps: number;
+  lrD: number;
+  lrG: number;
+  beta1: number;
+  beta2: number;
+  schedule: Schedule;
+}
+
+/** A method's settings from a run's training settings: the embedded run and the server alike. */
+export function methodSettingsOf(c: TrainingSettings, spec: ModelSpec): MethodSettings {
+  return {
+    spec,
+    seed: c.seed,
+    batchSize: c.batchSize,
+    localSteps: c.localSteps,
+    generatorSteps: c.generatorSteps,
+    adamD: { learningRate: c.lrD, beta1: c.beta1, beta2: c.beta2 },
+    adamG: { learningRate: c.lrG, beta1: c.beta1, beta2: c.beta2 },
+    schedule: c.schedule,
+  };
+}
+
+/** What every task tells the devices about their local training. */
+export function localTrainingOf(c: TrainingSettings): LocalTraining {
+  return {
+    localSteps: c.localSteps,
+    batchSize: c.batchSize,
+    learningRate: c.lrD,
+    beta1: c.beta1,
+    beta2: c.beta2,
+  };
 }

@@ -23,7 +23,7 @@ import {
   type RoundReport,
   type TaskOutcome,
 } from '@distgan/engine';
-import { createServerMethod, type MethodSettings } from '@distgan/methods';
+import { createServerMethod, localTrainingOf, methodSettingsOf } from '@distgan/methods';
 import { latentVectors, modelSpecFor, pooledData, RunEvaluation, RunFolder } from '@distgan/run';
 import type { EmbeddedConfig, Method } from './config.js';
 import { renderFidPlot, renderLossPlot } from './plot.js';
@@ -315,20 +315,6 @@ async function evaluationFor(
   });
 }
 
-/** The run's method settings, from its configuration. */
-export function methodSettings(config: EmbeddedConfig, spec: ModelSpec): MethodSettings {
-  return {
-    spec,
-    seed: config.seed,
-    batchSize: config.batchSize,
-    localSteps: config.localSteps,
-    generatorSteps: config.generatorSteps,
-    adamD: { learningRate: config.lrD, beta1: config.beta1, beta2: config.beta2 },
-    adamG: { learningRate: config.lrG, beta1: config.beta1, beta2: config.beta2 },
-    schedule: config.schedule,
-  };
-}
-
 /**
  * The run's method on the engine, in memory: the coordinator and one device runtime per shard
  * (in this thread or in worker threads) over the in-memory transport and blob store.
@@ -343,7 +329,7 @@ async function inMemoryEngine(
 ): Promise<Engine> {
   const method = createServerMethod(
     config.method,
-    methodSettings(config, spec),
+    methodSettingsOf(config, spec),
     pooledData(dataset, config),
   );
   const transport = new MemoryRoundTransport(config.runId);
@@ -361,13 +347,7 @@ async function inMemoryEngine(
   const coordinator = new Coordinator(method, transport, store, () => devices.ids, {
     runId: config.runId,
     schedule: config.schedule,
-    training: {
-      localSteps: config.localSteps,
-      batchSize: config.batchSize,
-      learningRate: config.lrD,
-      beta1: config.beta1,
-      beta2: config.beta2,
-    },
+    training: localTrainingOf(config),
     seed: config.seed,
     // In one process every device answers; the deadline only guards against a bug.
     roundDeadlineMs: 10 * 60_000,

@@ -22,7 +22,7 @@ import {
   type RoundTransport,
   type ServerMethod,
 } from '@distgan/engine';
-import { createServerMethod } from '@distgan/methods';
+import { createServerMethod, localTrainingOf, methodSettingsOf } from '@distgan/methods';
 import {
   dataConfigOf,
   latentVectors,
@@ -152,16 +152,7 @@ export class ServerApp {
     const spec = modelSpecFor({ model: c.model, latentDim: c.latentDim }, dataset);
     const method = createServerMethod(
       c.method,
-      {
-        spec,
-        seed: c.seed,
-        batchSize: c.batchSize,
-        localSteps: c.localSteps,
-        generatorSteps: c.generatorSteps,
-        adamD: { learningRate: c.lrD, beta1: c.beta1, beta2: c.beta2 },
-        adamG: { learningRate: c.lrG, beta1: c.beta1, beta2: c.beta2 },
-        schedule: c.schedule,
-      },
+      methodSettingsOf(c, spec),
       c.method === 'centralized'
         ? pooledData(dataset, { seed: c.seed, batchSize: c.batchSize })
         : undefined,
@@ -179,13 +170,7 @@ export class ServerApp {
       {
         runId: c.runId,
         schedule: c.schedule,
-        training: {
-          localSteps: c.localSteps,
-          batchSize: c.batchSize,
-          learningRate: c.lrD,
-          beta1: c.beta1,
-          beta2: c.beta2,
-        },
+        training: localTrainingOf(c),
         seed: c.seed,
         roundDeadlineMs: c.roundDeadlineMs,
         quorum: c.quorum,
