@@ -2,7 +2,7 @@ import type { FlatWeights, TensorSpec } from '@distgan/protocol';
 import { Adam, buildModel, deriveSeed, generatorStep, type Model } from '@distgan/gan';
 import type { ServerMethod, ServerRound } from '@distgan/engine';
 import type { MethodSettings } from './settings.js';
-import { adamSpec, latent, sampleWith, trainDiscriminator } from './shared.js';
+import { adamSpec, GlobalModels, latent, trainDiscriminator } from './shared.js';
 
 /*
  * Centralized training, the quality reference: one GAN on all the data, on the server, with no
@@ -15,11 +15,11 @@ export interface PooledData {
   realBatch(round: number, step: number): Float32Array;
 }
 
-export class CentralizedServer implements ServerMethod {
+export class CentralizedServer extends GlobalModels implements ServerMethod {
   readonly name = 'centralized';
   readonly usesDevices = false;
-  private readonly generator: Model;
-  private readonly discriminator: Model;
+  protected readonly generator: Model;
+  protected readonly discriminator: Model;
   private readonly optG: Adam;
   private readonly optD: Adam;
 
@@ -27,6 +27,7 @@ export class CentralizedServer implements ServerMethod {
     private readonly settings: MethodSettings,
     private readonly data: PooledData,
   ) {
+    super();
     this.generator = buildModel('generator', settings.spec, settings.seed);
     this.discriminator = buildModel('discriminator', settings.spec, settings.seed + 1);
     this.optG = new Adam(this.generator.params.vars, settings.adamG);
@@ -59,16 +60,6 @@ export class CentralizedServer implements ServerMethod {
       return sum;
     });
     return Promise.resolve({ g, d });
-  }
-
-  sample(z: Float32Array): Float32Array {
-    return sampleWith(this.generator, z);
-  }
-  generatorWeights(out?: Float32Array): FlatWeights {
-    return this.generator.params.getFlat(out);
-  }
-  discriminatorWeights(): FlatWeights {
-    return this.discriminator.params.getFlat();
   }
 
   state(): Record<string, FlatWeights> {

@@ -15,7 +15,7 @@ import type {
   ServerRound,
 } from '@distgan/engine';
 import type { MethodSettings } from './settings.js';
-import { latent, sampleWith, trainDiscriminator } from './shared.js';
+import { GlobalModels, latent, trainDiscriminator } from './shared.js';
 
 /*
  * FL-GAN: federated averaging of whole GANs. Round t: every device loads the global G and D,
@@ -24,13 +24,14 @@ import { latent, sampleWith, trainDiscriminator } from './shared.js';
  * states between consecutive rounds, as distgan's devices do for their local D.
  */
 
-export class FlGanServer implements ServerMethod {
+export class FlGanServer extends GlobalModels implements ServerMethod {
   readonly name = 'fl-gan';
   readonly usesDevices = true;
-  private readonly generator: Model;
-  private readonly discriminator: Model;
+  protected readonly generator: Model;
+  protected readonly discriminator: Model;
 
   constructor(private readonly settings: MethodSettings) {
+    super();
     this.generator = buildModel('generator', settings.spec, settings.seed);
     this.discriminator = buildModel('discriminator', settings.spec, settings.seed + 1);
   }
@@ -64,16 +65,6 @@ export class FlGanServer implements ServerMethod {
     });
     const total = updates.reduce((s, u) => s + u.samples, 0);
     return { g: updates.reduce((s, u) => s + (u.samples / total) * (u.losses.g ?? NaN), 0) };
-  }
-
-  sample(z: Float32Array): Float32Array {
-    return sampleWith(this.generator, z);
-  }
-  generatorWeights(out?: Float32Array): FlatWeights {
-    return this.generator.params.getFlat(out);
-  }
-  discriminatorWeights(): FlatWeights {
-    return this.discriminator.params.getFlat();
   }
 
   state(): Record<string, FlatWeights> {

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import type { FlatWeights } from '@distgan/protocol';
 import {
   localDiscriminatorStep,
   readSync,
@@ -53,3 +54,19 @@ export const adamSpec = (length: number): { name: string; shape: number[] } => (
   name: 'adam',
   shape: [length],
 });
+
+/** A server side that holds a global G and D: what sampling and saving read from them. */
+export abstract class GlobalModels {
+  protected abstract readonly generator: Model;
+  protected abstract readonly discriminator: Model;
+
+  sample(z: Float32Array): Float32Array {
+    return sampleWith(this.generator, z);
+  }
+  generatorWeights(out?: Float32Array): FlatWeights {
+    return this.generator.params.getFlat(out);
+  }
+  discriminatorWeights(): FlatWeights {
+    return this.discriminator.params.getFlat();
+  }
+}

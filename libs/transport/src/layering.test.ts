@@ -50,35 +50,28 @@ describe('layering', () => {
   }
 
   it('loading @distgan/transport loads no TensorFlow.js', () => {
-    // tfjs-core creates its engine in a global the moment it is imported.
-    const out = execFileSync(
-      process.execPath,
-      [
-        '--conditions=source',
-        '--import',
-        'tsx',
-        '--input-type=module',
-        '-e',
-        "await import('@distgan/transport'); console.log(JSON.stringify({ tf: '_tfengine' in globalThis }));",
-      ],
-      { cwd: join(root, 'libs/transport'), encoding: 'utf8' },
-    );
-    assert.deepEqual(JSON.parse(out.trim().split('\n').at(-1)!), { tf: false });
+    assert.deepEqual(tensorflowLoadedBy('@distgan/transport', 'libs/transport'), false);
   });
 
   it('the check above sees TensorFlow.js when it is loaded', () => {
-    const out = execFileSync(
-      process.execPath,
-      [
-        '--conditions=source',
-        '--import',
-        'tsx',
-        '--input-type=module',
-        '-e',
-        "await import('@distgan/methods'); console.log(JSON.stringify({ tf: '_tfengine' in globalThis }));",
-      ],
-      { cwd: join(root, 'libs/methods'), encoding: 'utf8' },
-    );
-    assert.deepEqual(JSON.parse(out.trim().split('\n').at(-1)!), { tf: true });
+    assert.deepEqual(tensorflowLoadedBy('@distgan/methods', 'libs/methods'), true);
   });
 });
+
+/** Whether importing the package, in a process of its own, loads TensorFlow.js. */
+function tensorflowLoadedBy(pkg: string, dir: string): boolean {
+  // tfjs-core creates its engine in a global the moment it is imported.
+  const out = execFileSync(
+    process.execPath,
+    [
+      '--conditions=source',
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      `await import('${pkg}'); console.log(JSON.stringify('_tfengine' in globalThis));`,
+    ],
+    { cwd: join(root, dir), encoding: 'utf8' },
+  );
+  return JSON.parse(out.trim().split('\n').at(-1)!) as boolean;
+}
