@@ -80,7 +80,10 @@ export function choicesOf(s: Setting): string[] | undefined {
 export function expected(s: Setting): string {
   const sc = s.schema as Schema;
   const choices = choicesOf(s);
-  if (choices) return `one of ${choices.join(', ')}`;
+  if (choices) {
+    const named = choices.filter(Boolean);
+    return `one of ${named.join(', ')}${named.length < choices.length ? ' (or empty)' : ''}`;
+  }
   const integer = sc.anyOf?.find((x) => x.type === 'integer');
   if (integer) {
     const words = sc.anyOf!.filter((x) => typeof x.const === 'string').map((x) => x.const);

@@ -1,7 +1,6 @@
 #!/usr/bin/env node
-import { describeBackend, initBackend } from '@distgan/gan';
-import { ConfigError, setDigestAlgorithm } from '@distgan/protocol';
-import { dataConfigOf, loadRunDataset } from '@distgan/run';
+import { ConfigError } from '@distgan/protocol';
+import { dataConfigOf, loadRunDataset, startCompute } from '@distgan/run';
 import { createLogger } from '@distgan/telemetry';
 import { connectRunServices, RedisMembership } from '@distgan/transport';
 import { buildDeviceApp, deviceData } from './app.js';
@@ -22,9 +21,9 @@ const log = createLogger({
   level: c.logLevel,
   bindings: { run: c.runId, device: c.deviceId },
 });
-const backend = await initBackend({ forced: c.tfjsBackend || undefined });
-log.info({ backend: describeBackend(backend) }, 'backend');
-log.info(setDigestAlgorithm(c.blobDigest), 'blob digest');
+const compute = await startCompute(c);
+log.info({ backend: compute.backend }, 'backend');
+log.info(compute.digest, 'blob digest');
 
 const dataset = await loadRunDataset(dataConfigOf(c));
 
@@ -41,7 +40,7 @@ const app = buildDeviceApp({
   store: redis,
   membership: new RedisMembership(redis, c.runId, c.heartbeatTimeoutS),
   data: deviceData(c, dataset),
-  backend: backend.name,
+  backend: compute.backendName,
   ready,
 });
 await app.http.listen({ port: c.port, host: '0.0.0.0' });

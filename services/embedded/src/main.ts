@@ -4,8 +4,8 @@ import { Command, InvalidArgumentError } from 'commander';
 import { SingleBar, Presets } from 'cli-progress';
 import Fastify from 'fastify';
 import { DashboardHub, publicConfig, registerDashboard } from '@distgan/dashboard';
-import { describeBackend, initBackend } from '@distgan/gan';
-import { setDigestAlgorithm } from '@distgan/protocol';
+import { ConfigError, parseSettings } from '@distgan/protocol';
+import { BACKEND_SETTINGS, startCompute } from '@distgan/run';
 import { addTrainOptions, toConfig, type TrainFlags } from './cli.js';
 import type { EmbeddedConfig } from './config.js';
 import { deviceId, runEmbedded, type RoundLine } from './run.js';
@@ -69,6 +69,16 @@ async function startDashboard(
   };
 }
 
+/** The backend asked for in TFJS_BACKEND, checked like every other setting. */
+function tfjsBackend(): string {
+  try {
+    return parseSettings(BACKEND_SETTINGS, process.env).TFJS_BACKEND;
+  } catch (err) {
+    if (err instanceof ConfigError) program.error(`error: ${err.message}`, { exitCode: 2 });
+    throw err;
+  }
+}
+
 async function train(flags: TrainFlags, cmd: Command): Promise<void> {
   let config;
   try {
@@ -78,12 +88,12 @@ async function train(flags: TrainFlags, cmd: Command): Promise<void> {
       program.error(`error: ${err.message}`, { exitCode: 2 });
     throw err;
   }
-  const backend = await initBackend({
-    forced: process.env['TFJS_BACKEND'] || undefined,
+  const { backend, digest } = await startCompute({
+    tfjsBackend: tfjsBackend(),
+    blobDigest: config.blobDigest,
     patchWasm: flags.wasmKernels,
   });
-  console.log(`backend: ${describeBackend(backend)}`);
-  const digest = setDigestAlgorithm(config.blobDigest);
+  console.log(`backend: ${backend}`);
   console.log(`blob digest: ${digest.algorithm} (${digest.implementation})`);
   const dashboard = flags.dashboard
     ? await startDashboard(config, flags, cmd.getOptionValueSource('dashboardPort') === 'default')
@@ -226,8 +236,8 @@ program
       program.error(`error: --count must be a positive whole number`, { exitCode: 2 });
     if (!Number.isSafeInteger(seed) || seed < 0)
       program.error(`error: --seed must be a non-negative whole number`, { exitCode: 2 });
-    const backend = await initBackend({ forced: process.env['TFJS_BACKEND'] || undefined });
-    console.log(`backend: ${describeBackend(backend)}`);
+    const { backend } = await startCompute({ tfjsBackend: tfjsBackend(), blobDigest: 'auto' });
+    console.log(`backend: ${backend}`);
     const path = await sampleFromRun(runDir, { count, seed, output: opts.output });
     console.log(`wrote ${path}`);
   });

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 import { join } from 'node:path';
 import { directoryCheckpointStore } from '@distgan/engine';
-import { describeBackend, initBackend } from '@distgan/gan';
-import { ConfigError, setDigestAlgorithm } from '@distgan/protocol';
+import { ConfigError } from '@distgan/protocol';
+import { startCompute } from '@distgan/run';
 import { createLogger } from '@distgan/telemetry';
 import { connectRunServices, RedisCheckpointStore, RedisMembership } from '@distgan/transport';
 import { loadServerConfig, type ServerConfig } from './config.js';
@@ -24,9 +24,9 @@ const log = createLogger({
   level: c.logLevel,
   bindings: { run: c.runId },
 });
-const backend = await initBackend({ forced: c.tfjsBackend || undefined });
-log.info({ backend: describeBackend(backend) }, 'backend');
-log.info(setDigestAlgorithm(c.blobDigest), 'blob digest');
+const compute = await startCompute(c);
+log.info({ backend: compute.backend }, 'backend');
+log.info(compute.digest, 'blob digest');
 
 const {
   rabbit,
