@@ -21,6 +21,7 @@ export interface ServerMetrics {
   phaseSeconds: Histogram<'phase'>;
   updatesTotal: Counter<'outcome'>;
   activeDevices: Gauge;
+  membershipChangesTotal: Counter<'change'>;
   bytesTotal: Counter<'direction'>;
   loss: Gauge<'network'>;
   /** Labelled by dataset: no series at all before the first evaluation (never a false 0). */
@@ -69,6 +70,12 @@ export function createServerMetrics(opts: { defaultMetrics?: boolean } = {}): Se
     activeDevices: new Gauge({
       name: 'distgan_active_devices',
       help: 'Devices alive (recent heartbeat).',
+      registers: r,
+    }),
+    membershipChangesTotal: new Counter({
+      name: 'distgan_device_membership_changes_total',
+      help: 'Devices that joined, left (cleanly or by an expired heartbeat) or rejoined the run.',
+      labelNames: ['change'],
       registers: r,
     }),
     bytesTotal: new Counter({

@@ -118,6 +118,10 @@ describe('the server app (in-memory twins, checkpoints in a folder)', () => {
     assert.equal(lines().filter((l) => l.eval !== undefined).length, 2, 'evaluated at 3 and 6');
     assert.ok(existsSync(join(runDir, 'generator.dgwb')));
     assert.ok(existsSync(join(runDir, 'samples', 'round-000006.png')));
+    // Both devices were seen joining, once each, and nobody left.
+    const seen = await app.metrics.registry.metrics();
+    assert.match(seen, /distgan_device_membership_changes_total\{change="joined"\} 2\n/);
+    assert.doesNotMatch(seen, /change="left"/);
     const run = (await app.http.inject({ method: 'GET', url: '/api/run' })).json<{
       status: string;
       round: number;

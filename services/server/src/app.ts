@@ -34,6 +34,7 @@ import {
   type EvaluationResult,
 } from '@distgan/run';
 import type { ServerConfig } from './config.js';
+import { MembershipWatch } from './membership-watch.js';
 
 /** What the server runs on: its configuration and its services (RabbitMQ and Redis in main.ts). */
 export interface ServerDeps {
@@ -163,10 +164,7 @@ export class ServerApp {
       method,
       this.deps.transport,
       this.deps.store,
-      async () => {
-        this.devices = await this.deps.membership.list();
-        return this.devices.filter((d) => d.alive).map((d) => d.deviceId);
-      },
+      async () => (await this.refreshDevices()).filter((d) => d.alive).map((d) => d.deviceId),
       {
         runId: c.runId,
         schedule: c.schedule,
@@ -228,11 +226,27 @@ export class ServerApp {
     this.log.info({ round: resumed.round, generator: record }, 'resumed from checkpoint');
   }
 
+  /** The run's devices now; every join, leave and return is logged and counted. */
+  private async refreshDevices(): Promise<DeviceStatus[]> {
+    this.devices = await this.deps.membership.list();
+    for (const c of this.membershipWatch.update(this.devices)) {
+      this.metrics.membershipChangesTotal.inc({ change: c.change });
+      if (c.change === 'left') this.log.warn({ device: c.deviceId, how: c.how }, 'device left');
+      else
+        this.log.info(
+          { device: c.device.deviceId, samples: c.device.samples, shard: c.device.shard },
+          c.change === 'joined' ? 'device joined' : 'device rejoined',
+        );
+    }
+    return this.devices;
+  }
+
+  private readonly membershipWatch = new MembershipWatch();
+
   /** Whether MIN_DEVICES are alive; the metrics, the dashboard and the status say how many. */
   private async enoughDevices(): Promise<boolean> {
     const c = this.config;
-    this.devices = await this.deps.membership.list();
-    const alive = this.devices.filter((d) => d.alive).length;
+    const alive = (await this.refreshDevices()).filter((d) => d.alive).length;
     this.metrics.activeDevices.set(alive);
     this.dashboard.setDevices(this.devices);
     if (alive >= c.minDevices) return true;
