@@ -370,6 +370,101 @@ describe('round engine over the in-memory transport', () => {
     assert.deepEqual(finals[0], finals[1]);
   });
 
+  it('refuses each well-formed but wrong update with its own reason, and averages only the good ones', async () => {
+    const h = await harness({
+      schedule: 'serial',
+      extraParticipants: ['rogue'],
+      quorum: 3,
+      roundDeadlineMs: 1_500,
+    });
+    // Each bad update names a blob of its own holding good weights: only the field under test
+    // is wrong, so each refusal can only come from its own check.
+    const rogue = await h.transport.subscribeTasks('rogue', async (msg) => {
+      const task = parseMessage(msg.body, { runId: RUN, types: ['RoundTask'] });
+      msg.ack();
+      const local = new DistganDevice(SPEC);
+      const good = local.trainer.discriminatorWeights();
+      local.dispose();
+      const send = async (name: string, patch: Partial<DeviceUpdate>, digestOf?: Uint8Array) => {
+        const blob = encodeWeights(good);
+        const key = `distgan:${RUN}:test:${name}`;
+        await h.store.put(key, blob);
+        const update: DeviceUpdate = {
+          type: 'DeviceUpdate',
+          version: PROTOCOL_VERSION,
+          runId: RUN,
+          round: task.round,
+          deviceId: 'rogue',
+          samples: 1_000_000,
+          outputs: {
+            discriminator: {
+              key,
+              digest: blobDigestHex(digestOf ?? blob),
+              bytes: blob.length,
+            },
+          },
+          losses: { d: 1, dReal: 0.5, dFake: 0.5 },
+          computeMs: 1,
+          steps: 1,
+          optimizerReset: true,
+          sentAt: Date.now(),
+          ...patch,
+        };
+        // Sent as JSON directly: encodeMessage would refuse some of them itself.
+        await h.transport.publishUpdate(
+          task.replyTo,
+          new TextEncoder().encode(JSON.stringify(update)),
+        );
+      };
+      await send('other-round', { round: task.round + 1 });
+      await send('other-run', { runId: 'another-run' });
+      await send('stranger', { deviceId: 'stranger' });
+      const other = encodeWeights({ specs: good.specs, values: good.values.map((v) => v + 1) });
+      await send('digest', {}, other);
+      const blob = encodeWeights(good);
+      await h.store.put(`distgan:${RUN}:test:outputs`, blob);
+      await send('outputs', {
+        outputs: {
+          generator: {
+            key: `distgan:${RUN}:test:outputs`,
+            digest: blobDigestHex(blob),
+            bytes: blob.length,
+          },
+        },
+      });
+    });
+    try {
+      const report = await h.coordinator.runRound();
+      const reasons = h.events.flatMap((e) => (e.kind === 'update' && e.reason ? [e.reason] : []));
+      const expected = [
+        /update for round 1 arrived in round 0's queue/,
+        /belongs to run "another-run"/,
+        /device "stranger" is not a participant of round 0/,
+        /blob digest [0-9a-f]+ differs from the message's/,
+        /update carries outputs \[generator\], round 0 asked for \[discriminator\]/,
+      ];
+      assert.equal(reasons.length, expected.length, reasons.join('\n'));
+      for (const pattern of expected)
+        assert.equal(
+          reasons.filter((r) => pattern.test(r)).length,
+          1,
+          `${pattern}: ${reasons.join('\n')}`,
+        );
+      assert.equal(report.outcomes.rejected, 5);
+      assert.deepEqual(
+        report.accepted.map((a) => a.deviceId),
+        ['dev-0', 'dev-1', 'dev-2'],
+      );
+      assert.deepEqual(
+        Array.from(h.gan.discriminatorWeights().values),
+        Array.from(await averageFromStore(h, 0)),
+      );
+    } finally {
+      await rogue.close();
+      await h.stop();
+    }
+  });
+
   it('rejects malformed messages and NaN weights; the global model is not poisoned', async () => {
     const h = await harness({
       schedule: 'serial',
