@@ -32,6 +32,8 @@ export interface DeviceRuntimeOptions {
   blobTtlSeconds: number;
   /** Precision of the update on the wire (float16 halves the upload). Default float32. */
   updateDtype?: BlobDtype;
+  /** The clock of the timings a device reports, in ms. Default performance.now (tests: virtual time). */
+  clock?: () => number;
 }
 
 /** What happened to one task, for logs, metrics and tests. */
@@ -71,6 +73,10 @@ export class DeviceRuntime {
       );
     }
     this.names = names(options.runId);
+  }
+
+  private now(): number {
+    return this.options.clock ? this.options.clock() : performance.now();
   }
 
   get state(): DeviceState {
@@ -165,19 +171,19 @@ export class DeviceRuntime {
         );
       }
       leases.push(lease);
-      const v0 = performance.now();
+      const v0 = this.now();
       const { values } = decodeWeights(lease.bytes, {
         expect: specs,
         digest: ref.digest,
         context: ctx,
       });
-      verifyMs += performance.now() - v0;
+      verifyMs += this.now() - v0;
       return values;
     };
     const releaseAll = (): void => {
       for (const l of leases.splice(0)) l.release();
     };
-    const f0 = performance.now();
+    const f0 = this.now();
     const fetched = await Promise.allSettled(inputSpecs.map((i) => fetchAndVerify(i.ref, i.specs)));
     const failed = fetched.find((r) => r.status === 'rejected');
     if (failed) {
@@ -191,7 +197,7 @@ export class DeviceRuntime {
       ]),
     );
 
-    const t0 = performance.now();
+    const t0 = this.now();
     const { batchSize } = task.training;
     // A new or returning device (it missed rounds) starts its local optimizer afresh.
     const resumed = this.lastRound === undefined || t > this.lastRound + 1;
@@ -213,7 +219,7 @@ export class DeviceRuntime {
     } finally {
       releaseAll();
     }
-    const computeMs = performance.now() - t0;
+    const computeMs = this.now() - t0;
     this.lastRound = t;
     const { losses } = result;
     if (!Object.values(losses).every(Number.isFinite)) {
@@ -229,7 +235,7 @@ export class DeviceRuntime {
     }
 
     // Read from the models straight into the blobs: no intermediate copy.
-    const e0 = performance.now();
+    const e0 = this.now();
     const blobs = task.outputs.map((name) => {
       const source = result.outputs[name]!;
       const opts = { dtype: this.options.updateDtype ?? 'float32' } as const;
@@ -239,11 +245,11 @@ export class DeviceRuntime {
           : encodeWeightsWith(source.specs, source.write, opts);
       return { name, key: this.names.deviceBlobKey(t, deviceId, name), blob };
     });
-    const s0 = performance.now();
+    const s0 = this.now();
     await Promise.all(
       blobs.map((b) => this.store.put(b.key, b.blob, { ttlSeconds: this.options.blobTtlSeconds })),
     );
-    const s1 = performance.now();
+    const s1 = this.now();
     const update: DeviceUpdate = {
       type: 'DeviceUpdate',
       version: PROTOCOL_VERSION,
