@@ -71,7 +71,7 @@ async function train(
   serverT: RoundTransport,
   deviceT: (k: number) => RoundTransport,
   store: BlobStore,
-  rogue?: { transport: RoundTransport; rejectedPerRound: number },
+  rogue?: { transport: RoundTransport; reasons: readonly RegExp[] },
 ): Promise<number[]> {
   const data = toyData(300);
   const devices = DEVICES.map(
@@ -107,21 +107,40 @@ async function train(
     },
     gan,
   );
-  const coordinator = new Coordinator(method, serverT, store, () => participants, {
-    runId,
-    schedule: 'serial',
-    training: { localSteps: 2, batchSize: 8, ...ADAM },
-    seed: 99,
-    roundDeadlineMs: rogue ? 4_000 : 20_000,
-    quorum: 3,
-    maxRoundAttempts: 1,
-    blobTtlSeconds: 60,
-  });
+  let reasons: string[] = [];
+  const coordinator = new Coordinator(
+    method,
+    serverT,
+    store,
+    () => participants,
+    {
+      runId,
+      schedule: 'serial',
+      training: { localSteps: 2, batchSize: 8, ...ADAM },
+      seed: 99,
+      roundDeadlineMs: rogue ? 4_000 : 20_000,
+      quorum: 3,
+      maxRoundAttempts: 1,
+      blobTtlSeconds: 60,
+    },
+    (e) => {
+      if (e.kind === 'update' && e.reason) reasons.push(e.reason);
+    },
+  );
   try {
     for (let r = 0; r < 2; r++) {
+      reasons = [];
       const report = await coordinator.runRound();
       assert.equal(report.outcomes.accepted, 3);
-      if (rogue) assert.equal(report.outcomes.rejected, rogue.rejectedPerRound, `round ${r}`);
+      if (!rogue) continue;
+      // Each bad update refused once, for its own reason.
+      assert.equal(report.outcomes.rejected, rogue.reasons.length, `round ${r}`);
+      for (const pattern of rogue.reasons)
+        assert.equal(
+          reasons.filter((x) => pattern.test(x)).length,
+          1,
+          `round ${r}: ${pattern} in\n${reasons.join('\n')}`,
+        );
     }
     return [...gan.generatorWeights().values, ...gan.discriminatorWeights().values];
   } finally {
@@ -144,12 +163,14 @@ async function misbehave(
   const local = new DistganDevice(SPEC);
   const good = local.trainer.discriminatorWeights();
   local.dispose();
+  // Each bad update names a blob of its own: only the field under test is wrong.
+  let n = 0;
   const update = async (
     blob: Uint8Array,
     patch: Partial<DeviceUpdate>,
     announced = blobDigestHex(blob),
   ): Promise<Uint8Array> => {
-    const key = names(runId).deviceBlobKey(task.round, 'rogue', 'discriminator');
+    const key = `${names(runId).deviceBlobKey(task.round, 'rogue', 'discriminator')}-case-${n++}`;
     await store.put(key, blob, { ttlSeconds: 60 });
     const u: DeviceUpdate = {
       type: 'DeviceUpdate',
@@ -231,7 +252,14 @@ describe('RabbitMQ round transport and Redis blob store', () => {
     try {
       attacked = await train(runId, server, (k) => deviceTransports[k]!, redis, {
         transport: deviceTransports[3]!,
-        rejectedPerRound: 6,
+        reasons: [
+          /not UTF-8 JSON/,
+          /protocol version 1, this build speaks version 3/,
+          /belongs to run "another-run"/,
+          /update for round \d+ arrived in round \d+'s queue/,
+          /differs from the message's/,
+          /non-finite/,
+        ],
       });
       assert.ok((await server.deadLetterCount()) >= 12, 'refused updates are dead-lettered');
     } finally {
