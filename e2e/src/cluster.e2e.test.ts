@@ -98,10 +98,11 @@ describe('end to end: server, devices, RabbitMQ, Redis and Prometheus', () => {
       { port: serverPort, job: 'server' },
       ...[...devices.keys()].map((k) => ({ port: devicePorts[k]!, job: 'device' })),
     ];
-    const api = async (): Promise<{ status: string; round: number }> =>
+    const api = async (): Promise<{ status: string; round: number; resumedFrom?: number }> =>
       (await (await fetch(`http://127.0.0.1:${serverPort}/api/run`)).json()) as {
         status: string;
         round: number;
+        resumedFrom?: number;
       };
     const q = (expr: string): Promise<number | undefined> => prom.scalar(expr);
     const sel = `{job="distgan-server"}`;
@@ -177,12 +178,48 @@ describe('end to end: server, devices, RabbitMQ, Redis and Prometheus', () => {
 
     // FID falls: every evaluation, as Prometheus recorded it, and in the run folder.
     const fids = await prom.range(`distgan_fid${sel}`, 3600);
-    assert.ok(fids.length > 10, `${fids.length} FID samples`);
+    // Distinct values: one evaluation is scraped many times over.
+    assert.ok(new Set(fids).size >= 4, `${new Set(fids).size} distinct FID values in Prometheus`);
     assert.ok(fids.at(-1)! < 0.9 * fids[0]!, `FID from ${fids[0]} to ${fids.at(-1)}`);
     const lines = readFileSync(join(out, runId, 'metrics.jsonl'), 'utf8')
       .trim()
       .split('\n')
-      .map((l) => JSON.parse(l) as { round: number; fid?: number; participants: number });
+      .map(
+        (l) =>
+          JSON.parse(l) as {
+            round: number;
+            fid?: number;
+            participants: number;
+            accepted: unknown[];
+            phases: { collectMs: number };
+          },
+      );
+    const deadline = Number(serverEnv.ROUND_DEADLINE_MS);
+    // After the clean leave: rounds of 2 devices that closed long before the deadline.
+    const afterLeave = lines.filter((l) => l.round > leftAt && l.round <= leftAt + 3);
+    assert.ok(afterLeave.length >= 3, 'the rounds after the leave are recorded');
+    for (const l of afterLeave) {
+      assert.equal(l.participants, 2, `round ${l.round} expects only the devices still there`);
+      assert.ok(
+        l.phases.collectMs < deadline / 2,
+        `round ${l.round} did not wait for the deadline`,
+      );
+    }
+    // After the kill: while the killed device still counted as alive, a round closed at the
+    // deadline with the quorum (fewer updates than participants).
+    const atDeadline = lines.filter(
+      (l) =>
+        l.round > killedAt &&
+        l.accepted.length < l.participants &&
+        l.phases.collectMs >= deadline - 100,
+    );
+    assert.ok(atDeadline.length >= 1, 'a round closed at its deadline without the killed device');
+    // The restarted server resumed from a checkpoint near the kill, not from scratch: every round
+    // up to that checkpoint is recorded once.
+    const resumedFrom = (await api()).resumedFrom;
+    assert.ok(resumedFrom !== undefined && resumedFrom >= 45, `resumed from round ${resumedFrom}`);
+    for (let t = 0; t <= resumedFrom; t++)
+      assert.equal(lines.filter((l) => l.round === t).length, 1, `round ${t} trained once`);
     const evaluated = lines.filter((l) => l.fid !== undefined);
     assert.ok(evaluated.length >= 4, `${evaluated.length} evaluations in metrics.jsonl`);
     assert.ok(evaluated.at(-1)!.fid! < 0.9 * evaluated[0]!.fid!);
