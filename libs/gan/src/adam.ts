@@ -37,6 +37,16 @@ export class Adam {
     return this.t;
   }
 
+  /** Length of the state vector of an Adam over `params` values: [t, m..., v...]. */
+  static stateSizeFor(params: number): number {
+    return 1 + 2 * params;
+  }
+
+  /** Length of getState()'s vector, without reading the state. */
+  get stateSize(): number {
+    return Adam.stateSizeFor(this.m.reduce((s, x) => s + x.size, 0));
+  }
+
   apply(grads: readonly tf.Tensor[]): void {
     if (grads.length !== this.vars.length) {
       throw new Error(`Adam got ${grads.length} gradients for ${this.vars.length} variables`);

@@ -76,8 +76,8 @@ export class CentralizedServer extends GlobalModels implements ServerMethod {
     return {
       g: this.generator.params.specs,
       d: this.discriminator.params.specs,
-      opt: [adamSpec(this.optG.getState().length)],
-      'opt-d': [adamSpec(this.optD.getState().length)],
+      opt: [adamSpec(this.optG.stateSize)],
+      'opt-d': [adamSpec(this.optD.stateSize)],
     };
   }
   restore(state: Record<string, Float32Array>): void {

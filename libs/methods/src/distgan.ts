@@ -1,5 +1,6 @@
 import type { FlatWeights, TensorSpec } from '@distgan/protocol';
 import {
+  Adam,
   deriveSeed,
   GlobalGan,
   LocalDiscriminatorTrainer,
@@ -14,6 +15,7 @@ import type {
   ServerRound,
 } from '@distgan/engine';
 import type { MethodSettings } from './settings.js';
+import { adamSpec } from './shared.js';
 
 /*
  * distgan, the paper's method (docs/design.md §1). Round t: the server sends (θ_t, φ_t); every
@@ -118,14 +120,14 @@ export class DistganServer implements ServerMethod {
     return {
       g: this.gan.generatorWeights(),
       d: this.gan.discriminatorWeights(),
-      opt: { specs: [{ name: 'adam', shape: [opt.length] }], values: opt },
+      opt: { specs: [adamSpec(opt.length)], values: opt },
     };
   }
   stateSpecs(): Record<string, readonly TensorSpec[]> {
     return {
       g: this.gan.generator.params.specs,
       d: this.gan.discriminator.params.specs,
-      opt: [{ name: 'adam', shape: [this.gan.getOptimizerState().length] }],
+      opt: [adamSpec(Adam.stateSizeFor(this.gan.generator.params.size))],
     };
   }
   restore(state: Record<string, Float32Array>): void {

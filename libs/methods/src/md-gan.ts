@@ -178,7 +178,7 @@ export class MdGanServer implements ServerMethod {
   stateSpecs(): Record<string, readonly TensorSpec[]> {
     return {
       g: this.generator.params.specs,
-      opt: [adamSpec(this.optG.getState().length)],
+      opt: [adamSpec(this.optG.stateSize)],
     };
   }
   restore(state: Record<string, Float32Array>): void {
@@ -199,9 +199,7 @@ function totalSize(specs: readonly TensorSpec[]): number {
 /** A discriminator's tensors followed by its Adam state. */
 function swapSpecs(settings: MethodSettings): TensorSpec[] {
   const d = buildModel('discriminator', settings.spec, 0);
-  const opt = new Adam(d.params.vars, settings.adamD);
-  const specs = [...d.params.specs, adamSpec(opt.getState().length)];
-  opt.dispose();
+  const specs = [...d.params.specs, adamSpec(Adam.stateSizeFor(d.params.size))];
   d.dispose();
   return specs;
 }
@@ -224,7 +222,7 @@ export class MdGanDevice implements DeviceMethod {
   inputSpecs(name: string, training: RoundTask['training']): readonly TensorSpec[] | undefined {
     if (name === 'fake-d' || name === 'fake-g') return this.samplesSpec(training.batchSize);
     if (name === 'swap') {
-      const size = this.optD?.getState().length ?? 1 + 2 * this.discriminator.params.size;
+      const size = Adam.stateSizeFor(this.discriminator.params.size);
       return [...this.discriminator.params.specs, adamSpec(size)];
     }
     return undefined;
