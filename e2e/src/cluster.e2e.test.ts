@@ -205,15 +205,6 @@ describe('end to end: server, devices, RabbitMQ, Redis and Prometheus', () => {
         `round ${l.round} did not wait for the deadline`,
       );
     }
-    // After the kill: while the killed device still counted as alive, a round closed at the
-    // deadline with the quorum (fewer updates than participants).
-    const atDeadline = lines.filter(
-      (l) =>
-        l.round > killedAt &&
-        l.accepted.length < l.participants &&
-        l.phases.collectMs >= deadline - 100,
-    );
-    assert.ok(atDeadline.length >= 1, 'a round closed at its deadline without the killed device');
     // The restarted server resumed from a checkpoint near the kill, not from scratch: every round
     // up to that checkpoint is recorded once.
     const resumedFrom = (await api()).resumedFrom;
