@@ -12,8 +12,16 @@ export const CONNECTION_SETTINGS = {
   RABBITMQ_URL: setting(types.url('amqp', 'amqps'), {
     help: 'the RabbitMQ broker, e.g. amqp://guest:guest@127.0.0.1:5672',
   }),
+  RABBITMQ_PASSWORD: setting(types.text(), {
+    default: '',
+    help: "a password this process puts into RABBITMQ_URL (percent-encoded: it may hold @ / : # and the like), replacing the URL's own; for a password kept apart from the URL, e.g. in a Secret",
+  }),
   REDIS_URL: setting(types.url('redis', 'rediss'), {
     help: 'the Redis blob store, e.g. redis://127.0.0.1:6379',
+  }),
+  REDIS_PASSWORD: setting(types.text(), {
+    default: '',
+    help: "a password this process puts into REDIS_URL (percent-encoded: it may hold @ / : # and the like), replacing the URL's own",
   }),
   RUN_ID: setting(types.id(), {
     help: 'the run: queue and key names are prefixed with it',
@@ -23,6 +31,36 @@ export const CONNECTION_SETTINGS = {
     help: 'digest of the weight blobs this process writes (auto: BLAKE3 where it is native, else SHA-256; sha256 for FIPS); either is read',
   }),
 };
+
+/**
+ * `url` with `password` as its password, percent-encoded so that `@ / : #` and the like survive
+ * (amqplib, ioredis and RedisBlobConnection decode it); '' leaves the URL as it is. The password
+ * comes apart from the URL so that a deployment never has to splice a secret into a URL itself
+ * (Kubernetes' `$(VAR)` substitution would not encode it).
+ */
+export function withPassword(url: string, password: string): string {
+  if (password === '') return url;
+  const u = new URL(url);
+  // The setter leaves '%' as it is: encoding first makes '%' itself survive too.
+  u.password = encodeURIComponent(password);
+  return u.toString();
+}
+
+/** The connection settings with RABBITMQ_PASSWORD and REDIS_PASSWORD put into their URLs. */
+export function withBrokerPasswords<
+  V extends {
+    RABBITMQ_URL: string;
+    RABBITMQ_PASSWORD: string;
+    REDIS_URL: string;
+    REDIS_PASSWORD: string;
+  },
+>(values: V): V {
+  return {
+    ...values,
+    RABBITMQ_URL: withPassword(values.RABBITMQ_URL, values.RABBITMQ_PASSWORD),
+    REDIS_URL: withPassword(values.REDIS_URL, values.REDIS_PASSWORD),
+  };
+}
 
 const BACKENDS = [
   '',

@@ -1,5 +1,10 @@
 import { ConfigError, parseSettings, setting, toDomain, types } from '@distgan/protocol';
-import { BACKEND_SETTINGS, CONNECTION_SETTINGS, DATA_SETTINGS } from '@distgan/run';
+import {
+  BACKEND_SETTINGS,
+  CONNECTION_SETTINGS,
+  DATA_SETTINGS,
+  withBrokerPasswords,
+} from '@distgan/run';
 
 /** The device's environment (docs/configuration.md). */
 export const DEVICE_SETTINGS = {
@@ -54,7 +59,7 @@ export function loadDeviceConfig(env: Record<string, string | undefined>) {
       : [];
   let c;
   try {
-    c = parseSettings(DEVICE_SETTINGS, env);
+    c = withBrokerPasswords(parseSettings(DEVICE_SETTINGS, env));
   } catch (err) {
     if (err instanceof ConfigError) throw new ConfigError([...err.problems, ...extra]);
     throw err;

@@ -5,6 +5,7 @@ import {
   DATA_SETTINGS,
   RUN_OUTPUT_SETTINGS,
   TRAINING_SETTINGS,
+  withBrokerPasswords,
 } from '@distgan/run';
 
 /** The server's environment (docs/configuration.md). */
@@ -56,5 +57,5 @@ export type ServerConfig = ReturnType<typeof loadServerConfig>;
 
 /** The server's settings from its environment, as a domain object (ROUND_DEADLINE_MS → roundDeadlineMs). */
 export function loadServerConfig(env: Record<string, string | undefined>) {
-  return toDomain(parseSettings(SERVER_SETTINGS, env));
+  return toDomain(withBrokerPasswords(parseSettings(SERVER_SETTINGS, env)));
 }
