@@ -22,6 +22,14 @@ export interface ServerMetrics {
   updatesTotal: Counter<'outcome'>;
   activeDevices: Gauge;
   membershipChangesTotal: Counter<'change'>;
+  /** Devices refused at join, by what was wrong (identity, shard-held, invalid-registration). */
+  devicesRefusedTotal: Counter<'reason'>;
+  /** Rounds a participant missed (no update by the deadline, or it declined the task). */
+  missedRoundsTotal: Counter;
+  /** Devices that rounds have stopped waiting for (MAX_MISSED_ROUNDS), until they answer. */
+  benchedDevices: Gauge;
+  /** 1 for the run's current status, 0 for the others. */
+  runStatus: Gauge<'status'>;
   bytesTotal: Counter<'direction'>;
   loss: Gauge<'network'>;
   /** Labelled by dataset: no series at all before the first evaluation (never a false 0). */
@@ -51,7 +59,7 @@ export function createServerMetrics(opts: { defaultMetrics?: boolean } = {}): Se
     }),
     roundFailuresTotal: new Counter({
       name: 'distgan_round_failures_total',
-      help: 'Round attempts that closed without quorum and were retried.',
+      help: 'Round attempts that failed (no quorum, or the broker or the store failed).',
       registers: r,
     }),
     phaseSeconds: new Histogram({
@@ -76,6 +84,28 @@ export function createServerMetrics(opts: { defaultMetrics?: boolean } = {}): Se
       name: 'distgan_device_membership_changes_total',
       help: 'Devices that joined, left (cleanly or by an expired heartbeat) or rejoined the run.',
       labelNames: ['change'],
+      registers: r,
+    }),
+    devicesRefusedTotal: new Counter({
+      name: 'distgan_devices_refused_total',
+      help: 'Devices refused at join: identity (a setting differs from the run), shard-held (another live device holds its shard), invalid-registration.',
+      labelNames: ['reason'],
+      registers: r,
+    }),
+    missedRoundsTotal: new Counter({
+      name: 'distgan_device_missed_rounds_total',
+      help: 'Rounds a participant missed: no update by the deadline, or it declined the task.',
+      registers: r,
+    }),
+    benchedDevices: new Gauge({
+      name: 'distgan_devices_not_waited_for',
+      help: 'Devices that missed MAX_MISSED_ROUNDS rounds in a row: rounds no longer wait for them until they answer again.',
+      registers: r,
+    }),
+    runStatus: new Gauge({
+      name: 'distgan_run_status',
+      help: "The run's status: 1 for the current one (starting, waiting-for-devices, training, finished, stopped, failed).",
+      labelNames: ['status'],
       registers: r,
     }),
     bytesTotal: new Counter({
