@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { parseAllDocuments, parse } from 'yaml';
 import { SERVER_SETTINGS } from '@distgan/server';
-import { DEVICE_SETTINGS } from '@distgan/device';
+import { DEVICE_SETTINGS, loadDeviceConfig } from '@distgan/device';
+import { CHART_README, readmeWithTable, schemaLeaves } from './chart-readme.js';
 
 /*
  * The deployment, checked offline: every manifest kustomize builds from k8s/ validates against
@@ -33,7 +34,12 @@ const chart = `${root}charts/distgan/`;
 interface K8sObject {
   apiVersion: string;
   kind: string;
-  metadata: { name: string; namespace?: string };
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+  };
   spec?: Record<string, unknown>;
   data?: Record<string, string>;
 }
@@ -70,8 +76,10 @@ type Container = {
   securityContext?: { readOnlyRootFilesystem?: boolean };
 };
 const containersOf = (o: K8sObject): Container[] =>
-  ((o.spec?.['template'] as { spec: { containers: Container[] } } | undefined)?.spec.containers ??
-    []) as Container[];
+  ((o.kind === 'Pod'
+    ? (o.spec as { containers: Container[] } | undefined)?.containers
+    : (o.spec?.['template'] as { spec: { containers: Container[] } } | undefined)?.spec
+        .containers) ?? []) as Container[];
 
 /** The kinds both k8s/ and the chart (with its default values) always contain. */
 const DEPLOYMENT_KINDS = [
@@ -133,13 +141,40 @@ describe('k8s/ (kustomize)', () => {
 
   it('the run ConfigMap holds only settings that the server or the device reads', () => {
     const cm = kustomize('k8s/base').find((o) => o.kind === 'ConfigMap')!;
-    const known = new Set([
-      ...Object.keys(SERVER_SETTINGS),
-      ...Object.keys(DEVICE_SETTINGS),
-      'TFJS_BACKEND',
-    ]);
+    const known = new Set([...Object.keys(SERVER_SETTINGS), ...Object.keys(DEVICE_SETTINGS)]);
     for (const key of Object.keys(cm.data ?? {}))
       assert.ok(known.has(key), `${key} is read by no service`);
+  });
+
+  it('the gpu overlay: tensorflow-gpu on the devices only, in a Namespace of its own, the run folder on a volume (#19 items 2, 7)', () => {
+    const objects = kustomize('k8s/overlays/gpu');
+    const ns = objects.find((o) => o.kind === 'Namespace');
+    assert.ok(ns, 'the overlay creates its Namespace');
+    for (const o of objects.filter((x) => x.kind !== 'Namespace'))
+      assert.equal(o.metadata.namespace, ns.metadata.name, `${o.kind}/${o.metadata.name}`);
+    for (const o of objects.filter((x) => x.kind === 'ConfigMap'))
+      assert.ok(!('TFJS_BACKEND' in (o.data ?? {})), `${o.metadata.name}: no shared backend`);
+    const backendOf = (kind: string): unknown =>
+      (
+        containersOf(objects.find((o) => o.kind === kind)!)[0]!.env as {
+          name: string;
+          value?: string;
+        }[]
+      ).find((e) => e.name === 'TFJS_BACKEND')?.value;
+    assert.equal(backendOf('StatefulSet'), 'tensorflow-gpu');
+    assert.equal(backendOf('Deployment'), '');
+    const server = objects.find((o) => o.kind === 'Deployment')!;
+    const data = (
+      server.spec?.['template'] as {
+        spec: { volumes: { name: string; persistentVolumeClaim?: { claimName: string } }[] };
+      }
+    ).spec.volumes.find((v) => v.name === 'data');
+    assert.equal(data?.persistentVolumeClaim?.claimName, 'distgan-server');
+    assert.ok(
+      objects.some(
+        (o) => o.kind === 'PersistentVolumeClaim' && o.metadata.name === 'distgan-server',
+      ),
+    );
   });
 });
 
@@ -184,9 +219,112 @@ describe('charts/distgan', () => {
       ['a port out of range', { server: { port: 70000 } }],
       ['beta1 of 1', { run: { beta1: 1 } }],
       ['a digest that is not offered', { run: { blobDigest: 'md5' } }],
+      // #19 item 6: nonsense the schema used to accept.
+      ['a toleration that is a number', { devices: { tolerations: [1] } }],
+      [
+        'a toleration with an unknown effect',
+        { devices: { tolerations: [{ key: 'a', effect: 'Never' }] } },
+      ],
+      ['a cpu of "abc"', { devices: { resources: { requests: { cpu: 'abc' } } } }],
+      ['a memory of "2 GB"', { server: { resources: { limits: { memory: '2 GB' } } } }],
+      ['a nodeSelector value that is a number', { devices: { nodeSelector: { gpu: 1 } } }],
+      ['a volume without a source', { devices: { extraVolumes: [{ name: 'data' }] } }],
+      ['a mount without a path', { devices: { extraVolumeMounts: [{ name: 'data' }] } }],
+      ['a digest that is a tag', { devices: { gpuDigest: 'latest' } }],
+      ['a persistence size of "big"', { server: { persistence: { size: 'big' } } }],
+      ['the GPU backend on the server', { server: { backend: 'tensorflow-gpu' } }],
+      ['the old shared backend', { run: { backend: 'cpu' } }],
+      ['a broker port out of range', { networkPolicy: { brokerPorts: [70000] } }],
+      [
+        'an unknown selector key',
+        { networkPolicy: { metrics: { namespaceSelector: { team: 'obs' } } } },
+      ],
+      ['a runtime class with capitals', { devices: { runtimeClassName: 'NVIDIA' } }],
     ];
     for (const [what, patch] of bad)
       assert.equal(check(withValues(patch)), false, `accepted ${what}`);
+  });
+
+  it('values.schema.json accepts the conventions an operator uses (#19 item 6)', () => {
+    const good: [string, unknown][] = [
+      ['fullnameOverride and nameOverride', { fullnameOverride: 'gan', nameOverride: 'g' }],
+      [
+        'pod annotations and labels',
+        { devices: { podAnnotations: { a: 'b' }, podLabels: { team: 'ml' } } },
+      ],
+      ['a runtime class', { devices: { runtimeClassName: 'nvidia' } }],
+      [
+        'a pod security context',
+        {
+          server: {
+            podSecurityContext: { runAsUser: 2000, fsGroupChangePolicy: 'OnRootMismatch' },
+          },
+        },
+      ],
+      [
+        'the data of run.dataDir on a volume',
+        {
+          run: { dataset: 'cifar10', dataDir: '/datasets/cifar10' },
+          devices: {
+            extraVolumes: [{ name: 'datasets', persistentVolumeClaim: { claimName: 'datasets' } }],
+            extraVolumeMounts: [{ name: 'datasets', mountPath: '/datasets', readOnly: true }],
+          },
+        },
+      ],
+      [
+        'quantities as Kubernetes writes them',
+        {
+          devices: {
+            resources: {
+              requests: { cpu: 0.5, memory: '1.5Gi', 'ephemeral-storage': '10G' },
+              limits: { 'nvidia.com/gpu': 1 },
+            },
+          },
+        },
+      ],
+      [
+        'a toleration',
+        {
+          devices: {
+            tolerations: [{ key: 'nvidia.com/gpu', operator: 'Exists', effect: 'NoSchedule' }],
+          },
+        },
+      ],
+      ['a digest', { devices: { gpuDigest: `sha256:${'a'.repeat(64)}` } }],
+      ['a MIG profile', { devices: { gpu: { resourceName: 'nvidia.com/mig-1g.10gb' } } }],
+      ['every namespace may scrape', { networkPolicy: { metrics: { namespaceSelector: {} } } }],
+    ];
+    for (const [what, patch] of good)
+      assert.ok(check(withValues(patch)), `refused ${what}: ${ajv.errorsText(check.errors)}`);
+  });
+
+  it('README.md: its values table is generated from values.schema.json, every value described (#19)', () => {
+    for (const [path, node] of schemaLeaves())
+      assert.ok(node.description, `${path} has no description in values.schema.json`);
+    const readme = readFileSync(CHART_README, 'utf8');
+    assert.equal(readme, readmeWithTable(readme), 'README.md: run npm run docs:chart');
+    // Every value of values.yaml is in the table.
+    const leaves = new Set(schemaLeaves().map(([p]) => p));
+    const walk = (prefix: string, v: unknown): void => {
+      if (leaves.has(prefix)) return;
+      assert.ok(
+        v && typeof v === 'object' && !Array.isArray(v),
+        `values.yaml ${prefix} is not in the table`,
+      );
+      for (const [k, x] of Object.entries(v)) walk(prefix ? `${prefix}.${k}` : k, x);
+    };
+    walk('', defaults);
+    for (const section of [
+      '## Install',
+      '## Upgrade',
+      '## Uninstall',
+      '## GPUs',
+      '## Monitoring',
+      '## Values',
+    ])
+      assert.ok(readme.includes(section), `README.md has ${section}`);
+    assert.match(readme, /kubectl scale statefulset\/distgan-device/);
+    assert.match(readme, /helm upgrade .*--set devices\.replicas=\d/);
   });
 
   it('the dashboard is valid JSON over the metrics the services export', () => {
@@ -240,13 +378,23 @@ describe('charts/distgan', () => {
     ] as const) {
       const [c] = containersOf(o);
       assert.equal(c!.ports?.[0]?.containerPort, port, `${o.metadata.name} port`);
-      const probes = [c!.readinessProbe?.httpGet?.path, c!.livenessProbe?.httpGet?.path];
+      const probes = [
+        (c as { startupProbe?: { httpGet?: { path: string } } }).startupProbe?.httpGet?.path,
+        c!.readinessProbe?.httpGet?.path,
+        c!.livenessProbe?.httpGet?.path,
+      ];
       const chartProbes = [...tpl.matchAll(/^\s+path: (\/[a-z]+)$/gm)].map((m) => m[1]);
       assert.deepEqual(chartProbes, probes, `${o.metadata.name} probes`);
       const env = (c!.env ?? []).map((e) => e.name).sort();
       const chartEnv = [...`${tpl}\n${helpers}`.matchAll(/- name: ([A-Z_]+)$/gm)]
         .map((m) => m[1]!)
-        .filter((n) => n !== 'RABBITMQ_PASSWORD' && n !== 'REDIS_PASSWORD') // bundled brokers only
+        // In-release brokers, a password apart from its URL, GPUs only.
+        .filter(
+          (n) =>
+            !/^(RABBITMQ_PASSWORD|REDIS_PASSWORD|TF_FORCE_GPU_ALLOW_GROWTH|CUDA_CACHE_\w+)$/.test(
+              n,
+            ),
+        )
         .sort();
       assert.deepEqual([...new Set(chartEnv)], env, `${o.metadata.name} environment`);
     }
@@ -324,19 +472,42 @@ describe('charts/distgan rendered by chart-render (helm template engine, not hel
     return o;
   };
   const kindsOf = (docs: K8sObject[]): Set<string> => new Set(docs.map((d) => d.kind));
+  /** A values file with `values`, for what --set cannot write (lists, keys with dots). */
+  const writeValues = (values: unknown): string => {
+    const file = `${mkdtempSync(`${tmpdir()}/distgan-values-`)}/values.yaml`;
+    writeFileSync(file, JSON.stringify(values));
+    return file;
+  };
   // What helm and kustomize are expected to differ in: labels (helm's chart and version labels),
   // the pod annotations (the config checksum) and the namespace (kustomize's overlays set it).
+  // And the order of environment variables, volumes and mounts, which kustomize's patches
+  // change and which carries no meaning here (no variable refers to another with $(VAR)).
   const comparable = (o: K8sObject): K8sObject => {
     const c = structuredClone(o) as K8sObject & {
       metadata: { labels?: unknown };
-      spec?: { template?: { metadata?: { labels?: unknown; annotations?: unknown } } };
+      spec?: {
+        template?: {
+          metadata?: { labels?: unknown; annotations?: unknown };
+          spec?: { volumes?: { name: string }[]; containers?: Record<string, unknown>[] };
+        };
+      };
     };
     delete c.metadata.labels;
     delete c.metadata.namespace;
     delete c.spec?.template?.metadata?.labels;
     delete c.spec?.template?.metadata?.annotations;
+    const byName = (a: { name: string }, b: { name: string }): number =>
+      a.name.localeCompare(b.name);
+    c.spec?.template?.spec?.volumes?.sort(byName);
+    for (const k of c.spec?.template?.spec?.containers ?? []) {
+      (k['env'] as { name: string }[] | undefined)?.sort(byName);
+      (k['volumeMounts'] as { name: string }[] | undefined)?.sort(byName);
+    }
     return c;
   };
+  /** helm's hooks (the helm test pod): not installed with the release, not in k8s/. */
+  const isHook = (o: K8sObject): boolean =>
+    Boolean((o.metadata as { annotations?: Record<string, string> }).annotations?.['helm.sh/hook']);
   type Env = { name: string; value?: string; valueFrom?: { secretKeyRef?: { name: string } } };
   const envOf = (o: K8sObject): Env[] => (containersOf(o)[0]?.env ?? []) as Env[];
   const podSpec = (o: K8sObject): Record<string, unknown> =>
@@ -344,7 +515,9 @@ describe('charts/distgan rendered by chart-render (helm template engine, not hel
   const always = [...DEPLOYMENT_KINDS, 'ServiceAccount'];
 
   it('the default values: every document validates, and the objects are those of k8s/base', async () => {
-    const { docs } = render();
+    const all = render().docs;
+    for (const d of all) await validate(d);
+    const docs = all.filter((d) => !isHook(d));
     for (const d of docs) await validate(d);
     const kinds = kindsOf(docs);
     for (const k of always) assert.ok(kinds.has(k), `a ${k} is rendered`);
@@ -370,18 +543,24 @@ describe('charts/distgan rendered by chart-render (helm template engine, not hel
     assert.equal(url?.valueFrom?.secretKeyRef?.name, 'distgan-rabbitmq', 'external RabbitMQ');
   });
 
-  it('values-gpu.yaml: a GPU per device, GPU nodes and their taint, PodMonitor and dashboard', async () => {
-    const { docs } = render('-f', `${chart}values-gpu.yaml`);
-    for (const d of docs) await validate(d);
+  it('values-gpu.yaml: a GPU per device, the GPU nodes\u2019 taint, the run folder on a volume, dashboard; the objects of k8s/overlays/gpu', async () => {
+    const all = render(
+      '-f',
+      `${chart}values-gpu.yaml`,
+      '--api-versions',
+      'monitoring.coreos.com/v1/PodMonitor',
+    ).docs;
+    for (const d of all) await validate(d);
+    const docs = all.filter((d) => !isHook(d));
     const kinds = kindsOf(docs);
-    for (const k of [...always, 'PodMonitor']) assert.ok(kinds.has(k), `a ${k} is rendered`);
+    for (const k of [...always, 'PodMonitor', 'PersistentVolumeClaim'])
+      assert.ok(kinds.has(k), `a ${k} is rendered`);
     const gpu = parse(readFileSync(`${chart}values-gpu.yaml`, 'utf8')) as {
-      devices: { nodeSelector: unknown; tolerations: unknown };
+      devices: { tolerations: unknown };
     };
     const sts = find(docs, 'StatefulSet', 'distgan-device');
     const [c] = containersOf(sts);
     assert.equal(c!.resources?.limits?.['nvidia.com/gpu'], 1);
-    assert.deepEqual(podSpec(sts)['nodeSelector'], gpu.devices.nodeSelector);
     assert.deepEqual(podSpec(sts)['tolerations'], gpu.devices.tolerations);
     assert.match(JSON.stringify(sts), /distgan-device:[^"]*-gpu/);
     assert.equal(podSpec(find(docs, 'Deployment', 'distgan-server'))['nodeSelector'], undefined);
@@ -391,84 +570,128 @@ describe('charts/distgan rendered by chart-render (helm template engine, not hel
       'distgan',
       'the dashboard, from .Files',
     );
+    // Everything k8s/overlays/gpu has is the chart's, equal.
     const overlay = kustomize('k8s/overlays/gpu');
-    const k8sSts = overlay.find((o) => o.kind === 'StatefulSet')!;
-    assert.deepEqual(
-      comparable(sts),
-      comparable(k8sSts),
-      'the device StatefulSet as in k8s/overlays/gpu',
-    );
-    const [cm, k8sCm] = [
-      find(docs, 'ConfigMap', 'distgan-run'),
-      overlay.find((o) => o.kind === 'ConfigMap')!,
-    ];
-    for (const key of ['MODEL', 'TFJS_BACKEND', 'NUM_DEVICES'])
-      assert.equal(cm.data?.[key], k8sCm.data?.[key], `${key} as in k8s/overlays/gpu`);
+    for (const o of overlay.filter((x) => x.kind !== 'Namespace')) {
+      const r = find(docs, o.kind, o.metadata.name);
+      if (o.kind === 'ConfigMap' || o.kind === 'NetworkPolicy' || o.kind === 'ServiceAccount') {
+        assert.deepEqual(
+          r.data ?? r.spec,
+          o.data ?? o.spec,
+          `${o.kind}/${o.metadata.name} as in k8s/overlays/gpu`,
+        );
+        continue;
+      }
+      assert.deepEqual(
+        comparable(r),
+        comparable(o),
+        `${o.kind}/${o.metadata.name} as in k8s/overlays/gpu`,
+      );
+    }
   });
 
-  it('bundled brokers: credentials from the Bitnami charts\u2019 Secrets (their templates are not rendered)', async () => {
-    const { docs, err } = render('--set', 'rabbitmq.enabled=true,redis.enabled=true');
+  it('in-release brokers: single-node RabbitMQ and Redis StatefulSets on the official images; passwords apart from the URLs (#19 item 1)', async () => {
+    const password = 'p@ss/w:rd#1%41';
+    const { docs } = render(
+      '--set',
+      'rabbitmq.enabled=true,redis.enabled=true',
+      '--set-string',
+      `rabbitmq.auth.password=${password}`,
+    );
     for (const d of docs) await validate(d);
-    assert.match(err, /dependency rabbitmq is enabled: its templates are not rendered/);
-    for (const o of [
-      find(docs, 'Deployment', 'distgan-server'),
-      find(docs, 'StatefulSet', 'distgan-device'),
-    ]) {
-      const env = envOf(o);
-      const names = env.map((e) => e.name);
-      assert.deepEqual(
-        names.filter((n) => /RABBITMQ|REDIS/.test(n)),
-        ['RABBITMQ_PASSWORD', 'RABBITMQ_URL', 'REDIS_PASSWORD', 'REDIS_URL'],
-        `${o.metadata.name}: each password before the URL that refers to it`,
+    const rabbit = find(docs, 'StatefulSet', 'distgan-rabbitmq');
+    const redis = find(docs, 'StatefulSet', 'distgan-redis');
+    assert.match(
+      String(containersOf(rabbit)[0]!['image' as keyof Container]),
+      /^rabbitmq:4[.\d]*-management/,
+    );
+    assert.match(
+      String(containersOf(redis)[0]!['image' as keyof Container]),
+      /^redis:7[.\d]*-alpine$/,
+    );
+    find(docs, 'Service', 'distgan-rabbitmq');
+    find(docs, 'Service', 'distgan-redis');
+    // The brokers are not the NetworkPolicy's pods: its rules would close their ports.
+    const np = find(docs, 'NetworkPolicy', 'distgan');
+    const selector = (np.spec?.['podSelector'] as { matchLabels: Record<string, string> })
+      .matchLabels;
+    for (const o of [rabbit, redis]) {
+      const labels = (o.spec?.['template'] as { metadata: { labels: Record<string, string> } })
+        .metadata.labels;
+      assert.ok(
+        !Object.entries(selector).every(([k, v]) => labels[k] === v),
+        `${o.metadata.name} is not selected`,
       );
-      const value = (n: string): string | undefined => env.find((e) => e.name === n)?.value;
-      assert.equal(
-        value('RABBITMQ_URL'),
-        'amqp://distgan:$(RABBITMQ_PASSWORD)@distgan-rabbitmq:5672',
-      );
-      assert.equal(value('REDIS_URL'), 'redis://:$(REDIS_PASSWORD)@distgan-redis-master:6379');
     }
-    // Bitnami's names: a release whose name holds the chart's name, and fullnameOverride.
-    const named = spawnSync(
-      bin,
-      [
-        'my-rabbitmq',
-        chart,
-        '--set',
-        'rabbitmq.enabled=true,redis.enabled=true',
-        '--set',
-        'redis.fullnameOverride=cache',
-      ],
-      { encoding: 'utf8' },
+    // What a device makes of its environment: the password survives, encoded into the URL.
+    const secrets = new Map(
+      docs.filter((d) => d.kind === 'Secret').map((d) => [d.metadata.name, d.data ?? {}] as const),
     );
-    assert.equal(named.status, 0, named.stderr);
-    const namedEnv = envOf(
-      find(
-        parseAllDocuments(named.stdout).map((d) => d.toJSON() as K8sObject),
-        'Deployment',
-        'my-rabbitmq-distgan-server',
-      ),
-    );
-    const secretOf = (n: string): string | undefined =>
-      namedEnv.find((e) => e.name === n)?.valueFrom?.secretKeyRef?.name;
-    assert.equal(secretOf('RABBITMQ_PASSWORD'), 'my-rabbitmq');
-    assert.equal(
-      namedEnv.find((e) => e.name === 'RABBITMQ_URL')?.value,
-      'amqp://distgan:$(RABBITMQ_PASSWORD)@my-rabbitmq:5672',
-    );
-    assert.equal(secretOf('REDIS_PASSWORD'), 'cache');
-    assert.equal(
-      namedEnv.find((e) => e.name === 'REDIS_URL')?.value,
-      'redis://:$(REDIS_PASSWORD)@cache-master:6379',
+    const cm = find(docs, 'ConfigMap', 'distgan-run').data ?? {};
+    type FullEnv = Env & { valueFrom?: { secretKeyRef?: { name: string; key: string } } };
+    const envFor = (o: K8sObject): Record<string, string> => {
+      const out: Record<string, string> = { ...cm, DEVICE_INDEX: '0' };
+      for (const e of envOf(o) as FullEnv[]) {
+        assert.ok(!String(e.value ?? '').includes('$('), `${e.name}: no $(VAR) in a URL`);
+        const ref = e.valueFrom?.secretKeyRef;
+        if (ref) {
+          const data = secrets.get(ref.name);
+          assert.ok(data?.[ref.key], `${e.name}: Secret ${ref.name} key ${ref.key} is rendered`);
+          out[e.name] = Buffer.from(data[ref.key]!, 'base64').toString('utf8');
+        } else if (e.value !== undefined) out[e.name] = e.value;
+      }
+      return out;
+    };
+    const device = loadDeviceConfig(envFor(find(docs, 'StatefulSet', 'distgan-device')));
+    const amqp = new URL(device.rabbitmqUrl);
+    assert.equal(amqp.hostname, 'distgan-rabbitmq');
+    assert.equal(amqp.username, 'distgan');
+    assert.equal(unescape(amqp.password), password, 'as amqplib decodes it');
+    const redisUrl = new URL(device.redisUrl);
+    assert.equal(redisUrl.hostname, 'distgan-redis');
+    assert.equal(decodeURIComponent(redisUrl.password).length, 32, 'a random password');
+    // The broker gets the same password.
+    const rabbitEnv = envOf(rabbit) as FullEnv[];
+    assert.deepEqual(
+      rabbitEnv.find((e) => e.name === 'RABBITMQ_DEFAULT_PASS')?.valueFrom?.secretKeyRef,
+      { name: 'distgan-rabbitmq-auth', key: 'password' },
     );
 
-    const noAuth = render('--set', 'redis.enabled=true', '--set', 'redis.auth.enabled=false').docs;
-    const env = envOf(find(noAuth, 'Deployment', 'distgan-server'));
-    assert.ok(!env.some((e) => e.name === 'REDIS_PASSWORD'));
-    assert.equal(
-      env.find((e) => e.name === 'REDIS_URL')?.value,
-      'redis://distgan-redis-master:6379',
+    // An external broker whose password is kept apart from its URL.
+    const ext = render(
+      '--set',
+      'rabbitmq.external.passwordKey=password,redis.external.passwordKey=pw',
+    ).docs;
+    const env = envOf(find(ext, 'Deployment', 'distgan-server')) as FullEnv[];
+    assert.deepEqual(
+      env
+        .filter((e) => /RABBITMQ|REDIS/.test(e.name))
+        .map((e) => [e.name, e.valueFrom?.secretKeyRef]),
+      [
+        ['RABBITMQ_URL', { name: 'distgan-rabbitmq', key: 'url' }],
+        ['RABBITMQ_PASSWORD', { name: 'distgan-rabbitmq', key: 'password' }],
+        ['REDIS_URL', { name: 'distgan-redis', key: 'url' }],
+        ['REDIS_PASSWORD', { name: 'distgan-redis', key: 'pw' }],
+      ],
     );
+    // Secrets of one's own for the in-release brokers: the chart makes none.
+    const own = render('--set', 'rabbitmq.enabled=true,rabbitmq.auth.existingSecret=mine').docs;
+    assert.ok(!own.some((d) => d.kind === 'Secret'));
+    assert.equal(
+      (envOf(find(own, 'Deployment', 'distgan-server')) as FullEnv[]).find(
+        (e) => e.name === 'RABBITMQ_PASSWORD',
+      )?.valueFrom?.secretKeyRef?.name,
+      'mine',
+    );
+  });
+
+  it('no subcharts: helm installs the chart as it is, with no dependency to fetch (#19 item 1)', () => {
+    const meta = parse(readFileSync(`${chart}Chart.yaml`, 'utf8')) as { dependencies?: unknown[] };
+    assert.equal(meta.dependencies, undefined, 'Chart.yaml declares no dependencies');
+    const r = run(['--set', 'rabbitmq.enabled=true,redis.enabled=true']);
+    assert.equal(r.status, 0, r.err);
+    assert.ok(!/dependency .* is enabled/.test(r.err), r.err);
+    assert.ok(!/bitnami/i.test(r.out), 'no Bitnami image or chart');
   });
 
   it('the other switches: persistence, no service account, no NetworkPolicy or PDB, another release', async () => {
@@ -480,7 +703,7 @@ describe('charts/distgan rendered by chart-render (helm template engine, not hel
       '--set',
       'devices.podDisruptionBudget.enabled=false,metrics.annotations=false',
       '--set',
-      'networkPolicy.prometheusNamespaceSelector.team=obs',
+      'networkPolicy.metrics.namespaceSelector.matchLabels.team=obs',
     );
     for (const d of docs) await validate(d);
     const kinds = kindsOf(docs);
@@ -531,5 +754,324 @@ describe('charts/distgan rendered by chart-render (helm template engine, not hel
     } finally {
       rmSync(tmp, { recursive: true, force: true });
     }
+  });
+
+  /* #19: the chart as a cluster operator deploys it. Each test names the item it checks. */
+  type Probe = {
+    httpGet?: { path: string };
+    periodSeconds?: number;
+    failureThreshold?: number;
+    initialDelaySeconds?: number;
+  };
+  type FullContainer = Container & {
+    image: string;
+    startupProbe?: Probe;
+    livenessProbe?: Probe;
+    env?: Env[];
+    volumeMounts?: { name: string; mountPath: string }[];
+  };
+  const containerOf = (o: K8sObject): FullContainer => containersOf(o)[0] as FullContainer;
+  const envValue = (o: K8sObject, name: string): string | undefined =>
+    envOf(o).find((e) => e.name === name)?.value;
+  const annotationsOf = (o: K8sObject): Record<string, string> =>
+    (o.spec?.['template'] as { metadata: { annotations?: Record<string, string> } }).metadata
+      .annotations ?? {};
+  const refused = (args: string[], why: RegExp): void => {
+    const r = run(args);
+    assert.notEqual(r.status, 0, `rendered with ${args.join(' ')}`);
+    assert.match(r.err, why);
+  };
+
+  it('item 2: the backend is each workload\u2019s; tensorflow-gpu on the devices only', () => {
+    for (const args of [[], ['-f', `${chart}values-gpu.yaml`]]) {
+      const { docs } = render(...args);
+      const cm = find(docs, 'ConfigMap', 'distgan-run');
+      assert.ok(!('TFJS_BACKEND' in (cm.data ?? {})), 'the shared ConfigMap holds no backend');
+      assert.equal(envValue(find(docs, 'Deployment', 'distgan-server'), 'TFJS_BACKEND'), '');
+    }
+    const gpu = render('-f', `${chart}values-gpu.yaml`).docs;
+    assert.equal(
+      envValue(find(gpu, 'StatefulSet', 'distgan-device'), 'TFJS_BACKEND'),
+      'tensorflow-gpu',
+    );
+    const cpu = render('--set', 'devices.backend=wasm,server.backend=cpu').docs;
+    assert.equal(envValue(find(cpu, 'StatefulSet', 'distgan-device'), 'TFJS_BACKEND'), 'wasm');
+    assert.equal(envValue(find(cpu, 'Deployment', 'distgan-server'), 'TFJS_BACKEND'), 'cpu');
+  });
+
+  it('item 3: GPU scheduling without the GPU Operator\u2019s labels; runtime class, memory growth, CUDA cache, startup probe', () => {
+    const { docs } = render('-f', `${chart}values-gpu.yaml`);
+    const sts = find(docs, 'StatefulSet', 'distgan-device');
+    assert.equal(podSpec(sts)['nodeSelector'], undefined, 'the GPU limit alone schedules it');
+    assert.ok(!JSON.stringify(docs).includes('gpu.present'));
+    const c = containerOf(sts);
+    assert.equal(envValue(sts, 'TF_FORCE_GPU_ALLOW_GROWTH'), 'true');
+    const cache = envValue(sts, 'CUDA_CACHE_PATH');
+    assert.ok(cache, 'CUDA_CACHE_PATH is set');
+    const mount = c.volumeMounts?.find((m) => m.mountPath === cache);
+    assert.ok(mount, `${cache} is a mounted volume (the root file system is read-only)`);
+    const volume = (
+      podSpec(sts)['volumes'] as { name: string; emptyDir?: { sizeLimit?: string } }[]
+    ).find((v) => v.name === mount.name);
+    assert.ok(
+      volume?.emptyDir?.sizeLimit,
+      'an emptyDir with a size limit: it survives container restarts',
+    );
+    // The startup probe covers a long first start; the liveness probe counts after it.
+    assert.equal(c.startupProbe?.httpGet?.path, '/healthz');
+    assert.ok(
+      (c.startupProbe!.periodSeconds ?? 10) * (c.startupProbe!.failureThreshold ?? 3) >= 600,
+      'ten minutes or more to start on a GPU',
+    );
+    for (const o of [sts, find(docs, 'Deployment', 'distgan-server')]) {
+      assert.ok(containerOf(o).startupProbe, `${o.metadata.name} has a startup probe`);
+      assert.equal(containerOf(o).livenessProbe?.initialDelaySeconds, undefined);
+    }
+    const rc = render(
+      '-f',
+      `${chart}values-gpu.yaml`,
+      '--set',
+      'devices.runtimeClassName=nvidia',
+    ).docs;
+    assert.equal(podSpec(find(rc, 'StatefulSet', 'distgan-device'))['runtimeClassName'], 'nvidia');
+    assert.equal(podSpec(find(rc, 'Deployment', 'distgan-server'))['runtimeClassName'], undefined);
+    // Without a GPU, none of it.
+    const plain = find(render().docs, 'StatefulSet', 'distgan-device');
+    assert.equal(envValue(plain, 'TF_FORCE_GPU_ALLOW_GROWTH'), undefined);
+  });
+
+  it('item 4: the PodMonitor only where its CRD is served, labelled, in the release\u2019s namespace, with no double scraping', () => {
+    const without = run(['-f', `${chart}values-gpu.yaml`, '--notes']);
+    assert.equal(without.status, 0, without.err);
+    assert.ok(!/kind: PodMonitor/.test(without.out), 'no PodMonitor without its CRD');
+    assert.match(without.out, /serves no monitoring\.coreos\.com\/v1 PodMonitor: none was created/);
+    assert.match(
+      without.out,
+      /prometheus\.io\/scrape/,
+      'the annotations stay when nothing else scrapes',
+    );
+
+    const { docs } = render(
+      '-f',
+      `${chart}values-gpu.yaml`,
+      '--namespace',
+      'gan',
+      '--api-versions',
+      'monitoring.coreos.com/v1/PodMonitor',
+    );
+    const pm = find(docs, 'PodMonitor', 'distgan');
+    const labels = (pm.metadata as { labels?: Record<string, string> }).labels ?? {};
+    assert.equal(
+      labels['release'],
+      'kube-prometheus-stack',
+      'the label kube-prometheus-stack selects',
+    );
+    assert.deepEqual(pm.spec?.['namespaceSelector'], { matchNames: ['gan'] });
+    for (const o of [
+      find(docs, 'StatefulSet', 'distgan-device'),
+      find(docs, 'Deployment', 'distgan-server'),
+    ])
+      assert.ok(!('prometheus.io/scrape' in annotationsOf(o)), `${o.metadata.name}: scraped once`);
+  });
+
+  it('item 4: the NetworkPolicy reaches brokers on TLS ports, and its scrapers and egress are configurable', () => {
+    type Rule = { ports?: { port: number }[]; to?: unknown[]; from?: Record<string, unknown>[] };
+    const np = find(render().docs, 'NetworkPolicy', 'distgan');
+    const egressPorts = (np.spec?.['egress'] as Rule[]).flatMap((r) =>
+      r.to ? [] : (r.ports ?? []).map((p) => p.port),
+    );
+    for (const port of [5671, 5672, 6379, 6380])
+      assert.ok(egressPorts.includes(port), `egress to ${port}`);
+    const custom = find(
+      render(
+        '--set',
+        'networkPolicy.metrics.namespaceSelector.matchLabels.team=obs',
+        '-f',
+        writeValues({
+          networkPolicy: {
+            brokerPorts: [15671],
+            extraEgress: [{ to: [{ ipBlock: { cidr: '10.0.0.0/8' } }], ports: [{ port: 9999 }] }],
+          },
+        }),
+      ).docs,
+      'NetworkPolicy',
+      'distgan',
+    );
+    const egress = custom.spec?.['egress'] as Rule[];
+    assert.ok(egress.some((r) => !r.to && r.ports?.some((p) => p.port === 15671)));
+    assert.ok(!egress.some((r) => r.ports?.some((p) => p.port === 5672)));
+    assert.ok(
+      egress.some((r) => r.ports?.some((p) => p.port === 9999)),
+      'extraEgress',
+    );
+    const from = (custom.spec?.['ingress'] as Rule[])[0]!.from!;
+    assert.ok(
+      from.some(
+        (f) =>
+          JSON.stringify(f['namespaceSelector']) ===
+            '{"matchLabels":{"kubernetes.io/metadata.name":"monitoring","team":"obs"}}' ||
+          JSON.stringify(f['namespaceSelector']) === '{"matchLabels":{"team":"obs"}}',
+      ),
+      JSON.stringify(from),
+    );
+    const notes = run(['--notes']);
+    assert.match(
+      notes.out,
+      /NetworkPolicy distgan: \/metrics is open to namespaces .*networkPolicy\.metrics.*ports 5671, 5672, 6379, 6380/,
+    );
+  });
+
+  it('item 5: devices beyond the shards, a quorum or minimum beyond the devices, devices of a centralized run: refused at render time', () => {
+    refused(
+      ['--set', 'devices.replicas=5'],
+      /devices\.replicas \(5\) is above devices\.shards \(4\)/,
+    );
+    refused(
+      ['-f', `${chart}values-gpu.yaml`, '--set', 'devices.replicas=4'],
+      /run\.quorum \(6\) is above devices\.replicas \(4\)/,
+    );
+    refused(
+      ['--set', 'run.minDevices=3,devices.replicas=2'],
+      /run\.minDevices \(3\) is above devices\.replicas \(2\)/,
+    );
+    refused(
+      ['--set', 'run.method=centralized'],
+      /centralized trains on the server alone: set devices\.replicas=0/,
+    );
+    // What is allowed: as many devices as shards, none after a run, a centralized run alone.
+    for (const args of [
+      ['--set', 'devices.replicas=8,devices.shards=8'],
+      ['--set', 'devices.replicas=0'],
+      ['--set', 'run.method=centralized,devices.replicas=0'],
+    ])
+      render(...args);
+    const notes = run(['--notes', '-f', `${chart}values-gpu.yaml`]).out;
+    assert.match(notes, /A removed device .*\n.*its shard is not trained on/);
+    assert.match(notes, /exits 0, and the StatefulSet restarts it/);
+    assert.match(
+      notes,
+      /scale statefulset\/distgan-device --replicas=0 +# or: helm uninstall distgan/,
+    );
+    assert.match(notes, /\/api\/run.*r\.status/, 'how to read the run\u2019s status');
+  });
+
+  it('item 6: the documented values render: extraVolumes for the data, pod annotations, security contexts, names', () => {
+    const { docs } = render(
+      '-f',
+      writeValues({
+        fullnameOverride: 'gan',
+        run: { dataset: 'cifar10', dataDir: '/datasets/cifar10' },
+        devices: {
+          extraVolumes: [{ name: 'datasets', persistentVolumeClaim: { claimName: 'datasets' } }],
+          extraVolumeMounts: [{ name: 'datasets', mountPath: '/datasets', readOnly: true }],
+          podAnnotations: { 'example.com/team': 'ml' },
+          podLabels: { team: 'ml' },
+          podSecurityContext: { runAsNonRoot: true, runAsUser: 2000, fsGroup: 2000 },
+          extraEnv: [{ name: 'EXTRA', value: '1' }],
+        },
+      }),
+    );
+    const sts = find(docs, 'StatefulSet', 'gan-device');
+    assert.ok((podSpec(sts)['volumes'] as { name: string }[]).some((v) => v.name === 'datasets'));
+    assert.ok(containerOf(sts).volumeMounts?.some((m) => m.mountPath === '/datasets'));
+    assert.equal(annotationsOf(sts)['example.com/team'], 'ml');
+    assert.equal((podSpec(sts)['securityContext'] as { runAsUser: number }).runAsUser, 2000);
+    assert.equal(envValue(sts, 'EXTRA'), '1');
+    find(docs, 'Deployment', 'gan-server');
+    const named = render('--set', 'nameOverride=model').docs;
+    const labels = (
+      find(named, 'Deployment', 'distgan-model-server').metadata as {
+        labels: Record<string, string>;
+      }
+    ).labels;
+    assert.equal(labels['app.kubernetes.io/name'], 'model');
+    assert.deepEqual(
+      (
+        find(named, 'NetworkPolicy', 'distgan-model').spec?.['podSelector'] as {
+          matchLabels: Record<string, string>;
+        }
+      ).matchLabels,
+      { 'app.kubernetes.io/name': 'model', 'app.kubernetes.io/instance': 'distgan' },
+    );
+  });
+
+  it('item 7: helm test checks /readyz and the devices; the run folder on a volume in values-gpu.yaml; images by digest', async () => {
+    const { docs } = render('-f', `${chart}values-gpu.yaml`);
+    const test = docs.find(isHook);
+    assert.ok(test, 'a helm test hook');
+    await validate(test);
+    assert.equal(test.kind, 'Pod');
+    assert.equal(
+      (test.metadata as { annotations: Record<string, string> }).annotations['helm.sh/hook'],
+      'test',
+    );
+    const script = JSON.stringify(containerOf(test));
+    assert.match(script, /\/readyz/);
+    assert.match(script, /\/api\/run/);
+    assert.equal(envValue(test, 'MIN_DEVICES'), '6');
+    assert.equal(envValue(test, 'SERVER'), 'http://distgan-server:8080');
+    // The test pod reaches the server through the NetworkPolicy that selects it.
+    const np = find(docs, 'NetworkPolicy', 'distgan');
+    const testLabels = (test.metadata as { labels: Record<string, string> }).labels;
+    const selected = (sel: Record<string, string>): boolean =>
+      Object.entries(sel).every(([k, v]) => testLabels[k] === v);
+    assert.ok(
+      selected((np.spec?.['podSelector'] as { matchLabels: Record<string, string> }).matchLabels),
+    );
+    assert.ok(
+      (
+        np.spec?.['egress'] as {
+          to?: { podSelector: { matchLabels: Record<string, string> } }[];
+          ports: { port: number }[];
+        }[]
+      ).some(
+        (r) =>
+          r.to?.some(
+            (t) => t.podSelector.matchLabels['app.kubernetes.io/component'] === 'server',
+          ) && r.ports.some((p) => p.port === 8080),
+      ),
+      'egress to the server\u2019s port',
+    );
+
+    const server = find(docs, 'Deployment', 'distgan-server');
+    const data = (
+      podSpec(server)['volumes'] as {
+        name: string;
+        persistentVolumeClaim?: { claimName: string };
+      }[]
+    ).find((v) => v.name === 'data');
+    assert.equal(
+      data?.persistentVolumeClaim?.claimName,
+      'distgan-server',
+      'the run folder is not an emptyDir',
+    );
+    const pvc = find(docs, 'PersistentVolumeClaim', 'distgan-server');
+    assert.equal(
+      (pvc.metadata as { annotations?: Record<string, string> }).annotations?.[
+        'helm.sh/resource-policy'
+      ],
+      'keep',
+    );
+
+    const digest = `sha256:${'0123456789abcdef'.repeat(4)}`;
+    const pinned = render(
+      '-f',
+      `${chart}values-gpu.yaml`,
+      '--set',
+      `devices.gpuDigest=${digest},server.digest=${digest}`,
+    ).docs;
+    assert.equal(
+      containerOf(find(pinned, 'StatefulSet', 'distgan-device')).image,
+      `ghcr.io/distgan/distgan-device:0.1.0-gpu@${digest}`,
+    );
+    assert.equal(
+      containerOf(find(pinned, 'Deployment', 'distgan-server')).image,
+      `ghcr.io/distgan/distgan-server:0.1.0@${digest}`,
+    );
+    const brokers = render('--set', `rabbitmq.enabled=true,rabbitmq.image.digest=${digest}`).docs;
+    assert.equal(
+      containerOf(find(brokers, 'StatefulSet', 'distgan-rabbitmq')).image,
+      `rabbitmq:4.1-management@${digest}`,
+    );
   });
 });
