@@ -10,6 +10,7 @@ import {
   ProtocolError,
   type DeviceUpdate,
   type RoundTask,
+  type TaskDeclined,
   type TensorSpec,
   type PhaseTimings,
 } from '@distgan/protocol';
@@ -50,6 +51,13 @@ export interface CoordinatorConfig {
   quorum: number;
   /** Attempts per round before the run fails. */
   maxRoundAttempts: number;
+  /**
+   * Rounds in a row a participant may miss (no update by the deadline, or a declined task)
+   * before rounds stop waiting for it: it still gets every task, and its update still counts
+   * when it arrives in time; once it answers again (even late) it is waited for again.
+   * 0 or unset: always wait.
+   */
+  maxMissedRounds?: number;
   /** Wait before retrying a round: this, doubled each attempt up to 8×. Default 0. */
   retryDelayMs?: number;
   /** Expiry of per-round blobs in the store. */
@@ -59,7 +67,7 @@ export interface CoordinatorConfig {
 /** Who is expected to answer round t (membership decides; the embedded run has a fixed list). */
 export type ParticipantSource = (round: number) => readonly string[] | Promise<readonly string[]>;
 
-export type UpdateOutcome = 'accepted' | 'duplicate' | 'rejected' | 'late';
+export type UpdateOutcome = 'accepted' | 'duplicate' | 'rejected' | 'late' | 'declined';
 
 /** Events in the order they happen, for observers (metrics, logs, the schedule tests). */
 export type RoundEvent =
@@ -72,6 +80,26 @@ export type RoundEvent =
   | { kind: 'generator-end'; round: number }
   | { kind: 'install'; round: number }
   | { kind: 'round-failed'; round: number; attempt: number; error: Error }
+  /** A participant sent no update by the deadline, or declined the task (`why`). */
+  | {
+      kind: 'device-missed';
+      round: number;
+      deviceId: string;
+      /** Rounds in a row it has missed, this one included. */
+      missed: number;
+      why: string;
+      /** Whether rounds had already stopped waiting for it. */
+      notWaitedFor: boolean;
+    }
+  /** Rounds stop waiting for a device (MAX_MISSED_ROUNDS); `count`: how many are set aside. */
+  | {
+      kind: 'device-not-waited-for';
+      round: number;
+      deviceId: string;
+      missed: number;
+      count: number;
+    }
+  | { kind: 'device-answers-again'; round: number; deviceId: string; count: number }
   | { kind: 'round-end'; report: RoundReport };
 
 export type { PhaseTimings };
@@ -100,6 +128,11 @@ export interface RoundReport {
   phases: PhaseTimings;
   /** Bytes that crossed (or would cross) the network: blobs and messages. */
   bytes: { down: number; up: number };
+  /**
+   * Why collection ended: every participant waited for had answered (updated or declined), or
+   * the deadline passed first. Absent for a round without devices.
+   */
+  closedBy?: 'answers' | 'deadline';
 }
 
 interface Accepted {
@@ -137,6 +170,10 @@ export class Coordinator {
    * megabytes until their TTL grows by gigabytes in a long run. The TTL stays the backstop.
    */
   private previousBlobs: string[] = [];
+  /** Rounds in a row each device has missed. */
+  private readonly missed = new Map<string, number>();
+  /** Devices that rounds no longer wait for (they missed maxMissedRounds in a row). */
+  private readonly notWaitedFor = new Set<string>();
 
   constructor(
     readonly method: ServerMethod,
@@ -188,7 +225,7 @@ export class Coordinator {
   private async serverRound(t: number, attempt: number): Promise<RoundReport> {
     this.onEvent({ kind: 'round-start', round: t, attempt, participants: [] });
     const start = now();
-    const outcomes = { accepted: 0, duplicate: 0, rejected: 0, late: 0 };
+    const outcomes = { accepted: 0, duplicate: 0, rejected: 0, late: 0, declined: 0 };
     const round = new RoundState(t, attempt, [], undefined, outcomes, (e) => this.onEvent(e));
     const result = await this.method.round(this.serverRoundView(round, () => {}));
     round.gLoss = result.g;
@@ -211,6 +248,7 @@ export class Coordinator {
       duplicate: 0,
       rejected: 0,
       late: 0,
+      declined: 0,
     };
     // Deleted after the broadcast: a queue deletion on the channel would hold up the task's
     // publication behind it.
@@ -344,6 +382,7 @@ export class Coordinator {
     const accepted = await this.collect(round);
     round.accepted = accepted;
     round.phases.collectMs = now() - round.publishedAt;
+    this.recordAttendance(round);
     this.onEvent({ kind: 'collect-end', round: t, accepted: accepted.length });
     if (accepted.length < cfg.quorum) {
       throw new QuorumNotReachedError(t, accepted.length, cfg.quorum, cfg.runId);
@@ -357,6 +396,58 @@ export class Coordinator {
       losses: a.update.losses,
       outputs: a.outputs,
     }));
+  }
+
+  /**
+   * Who answered round t: a participant without an accepted update missed it; after
+   * maxMissedRounds in a row the rounds stop waiting for it; one that answered is waited for again.
+   */
+  private recordAttendance(round: RoundState): void {
+    const limit = this.config.maxMissedRounds ?? 0;
+    const answered = new Set(round.accepted.map((a) => a.update.deviceId));
+    for (const id of round.participants) {
+      if (answered.has(id)) {
+        this.missed.delete(id);
+        this.answersAgain(id, round.t);
+        continue;
+      }
+      const missed = (this.missed.get(id) ?? 0) + 1;
+      this.missed.set(id, missed);
+      const benched = this.notWaitedFor.has(id);
+      this.onEvent({
+        kind: 'device-missed',
+        round: round.t,
+        deviceId: id,
+        missed,
+        why: round.declined.get(id) ?? 'no update by the deadline',
+        notWaitedFor: benched,
+      });
+      if (limit > 0 && missed >= limit && !benched) {
+        this.notWaitedFor.add(id);
+        this.onEvent({
+          kind: 'device-not-waited-for',
+          round: round.t,
+          deviceId: id,
+          missed,
+          count: this.notWaitedFor.size,
+        });
+      }
+    }
+  }
+
+  private answersAgain(deviceId: string, t: number): void {
+    if (!this.notWaitedFor.delete(deviceId)) return;
+    this.onEvent({
+      kind: 'device-answers-again',
+      round: t,
+      deviceId,
+      count: this.notWaitedFor.size,
+    });
+  }
+
+  /** Devices that rounds no longer wait for, sorted. */
+  get devicesNotWaitedFor(): string[] {
+    return [...this.notWaitedFor].sort();
   }
 
   /** Deletes the previous round's blobs and keeps `keys` for the next call (best effort). */
@@ -382,9 +473,25 @@ export class Coordinator {
     for (let msg = await late.receive(0); msg; msg = await late.receive(0)) {
       msg.ack();
       outcomes.late += 1;
-      this.onEvent({ kind: 'update', round: t, outcome: 'late' });
+      // A device that rounds stopped waiting for answers again, if late: wait for it again.
+      const deviceId = this.senderOf(msg.body);
+      if (deviceId?.type === 'DeviceUpdate') this.answersAgain(deviceId.deviceId, t);
+      this.onEvent({ kind: 'update', round: t, deviceId: deviceId?.deviceId, outcome: 'late' });
     }
     return late;
+  }
+
+  /** The type and sender of a well-formed message of this run, or undefined. */
+  private senderOf(body: Uint8Array): { type: string; deviceId: string } | undefined {
+    try {
+      const m = parseMessage(body, {
+        runId: this.config.runId,
+        types: ['DeviceUpdate', 'TaskDeclined'],
+      });
+      return { type: m.type, deviceId: m.deviceId };
+    } catch {
+      return undefined;
+    }
   }
 
   /** Round t's queue: the one declared ahead, or a new one. */
@@ -437,7 +544,13 @@ export class Coordinator {
   /** Receives updates until every participant answered or the deadline passed. */
   private async collect(round: RoundState): Promise<Accepted[]> {
     const expected = new Set(round.participants);
+    // The round waits for every participant but those it has stopped waiting for (unless that
+    // is all of them); their updates still count when they arrive in time.
+    const waited = round.participants.filter((id) => !this.notWaitedFor.has(id));
+    const waitFor = new Set(waited.length > 0 ? waited : round.participants);
     const byDevice = new Map<string, Accepted>();
+    const outstanding = (): number =>
+      [...waitFor].filter((id) => !byDevice.has(id) && !round.declined.has(id)).length;
     const deadline = round.publishedAt + this.config.roundDeadlineMs;
     // Each update's blob is fetched, verified and decoded while the next messages are received:
     // the store's round trips overlap instead of adding up. The broker's prefetch bounds how many
@@ -446,8 +559,8 @@ export class Coordinator {
     let failure: unknown;
     let busySince = 0;
     let deadlinePassed = false;
-    while (!deadlinePassed && byDevice.size < expected.size) {
-      while (failure === undefined && byDevice.size + inFlight.size < expected.size) {
+    while (!deadlinePassed && outstanding() > 0) {
+      while (failure === undefined && outstanding() > inFlight.size) {
         const msg = await round.inbox!.receive(deadline - now());
         if (!msg) {
           deadlinePassed = true;
@@ -457,7 +570,17 @@ export class Coordinator {
         const update = this.parseUpdate(round, expected, msg);
         if (!update) continue;
         const id = update.deviceId;
-        if (byDevice.has(id) || inFlight.has(id)) {
+        if (update.type === 'TaskDeclined') {
+          msg.ack();
+          if (byDevice.has(id) || inFlight.has(id) || round.declined.has(id)) {
+            round.record('duplicate', id);
+          } else {
+            round.declined.set(id, `declined: ${update.reason}`);
+            round.record('declined', id, update.reason);
+          }
+          continue;
+        }
+        if (byDevice.has(id) || inFlight.has(id) || round.declined.has(id)) {
           msg.ack(); // a redelivered or duplicated update counts once
           round.record('duplicate', id);
           continue;
@@ -478,6 +601,7 @@ export class Coordinator {
       }
       await Promise.all(inFlight.values());
       if (failure !== undefined) throw failure;
+      round.closedBy = deadlinePassed ? 'deadline' : 'answers';
       // A refused update leaves its device unanswered: keep receiving until the deadline.
     }
     return [...byDevice.values()];
@@ -491,11 +615,11 @@ export class Coordinator {
     round: RoundState,
     expected: ReadonlySet<string>,
     msg: InboundMessage,
-  ): DeviceUpdate | undefined {
+  ): DeviceUpdate | TaskDeclined | undefined {
     const { runId } = this.config;
     const t = round.t;
     try {
-      const update = parseMessage(msg.body, { runId, types: ['DeviceUpdate'] }) as DeviceUpdate;
+      const update = parseMessage(msg.body, { runId, types: ['DeviceUpdate', 'TaskDeclined'] });
       const context = { run: runId, round: t, device: update.deviceId };
       if (update.round !== t) {
         throw new ProtocolError(
@@ -509,6 +633,7 @@ export class Coordinator {
           context,
         );
       }
+      if (update.type === 'TaskDeclined') return update;
       const want = Object.keys(round.outputs).sort().join(', ');
       const got = Object.keys(update.outputs).sort().join(', ');
       if (got !== want) {
@@ -590,6 +715,9 @@ class RoundState {
   outputs: Record<string, readonly TensorSpec[]> = {};
   publishedAt = 0;
   accepted: Accepted[] = [];
+  closedBy: RoundReport['closedBy'];
+  /** Participants that declined the task, with their reason. */
+  readonly declined = new Map<string, string>();
   gLoss = NaN;
   /** The discriminator's losses of a method that trains on the server alone. */
   serverLosses: { d: number; dReal: number; dFake: number } | undefined;
@@ -642,6 +770,7 @@ class RoundState {
       },
       phases: this.phases,
       bytes: this.bytes,
+      ...(this.closedBy ? { closedBy: this.closedBy } : {}),
     };
   }
 }

@@ -12,6 +12,7 @@ import {
   type BlobDtype,
   type DeviceUpdate,
   type RoundTask,
+  type TaskDeclined,
   type TensorSpec,
 } from '@distgan/protocol';
 import { drawBatch, Rng, type Dataset } from '@distgan/data';
@@ -40,11 +41,12 @@ export interface DeviceRuntimeOptions {
 export type TaskOutcome =
   | { kind: 'trained'; round: number; computeMs: number; update: DeviceUpdate }
   | { kind: 'skipped'; round: number; reason: string }
-  | { kind: 'refused'; reason: string }
+  /** A task it will not train (bad input, another model); the server was told when it could be. */
+  | { kind: 'refused'; reason: string; declined?: boolean }
   /** The transport failed mid-task: the task goes back to the queue for another delivery. */
   | { kind: 'retry'; reason: string }
   /** The device itself failed (a bug, a backend without a kernel): the task is dead-lettered. */
-  | { kind: 'failed'; error: Error };
+  | { kind: 'failed'; error: Error; declined?: boolean };
 
 /**
  * A device: consumes round tasks, fetches and verifies the round's inputs, lets its method train
@@ -59,6 +61,8 @@ export class DeviceRuntime {
   private readonly names: ReturnType<typeof names>;
   /** Receive buffer of the real minibatch, reused across steps (the trainer copies it). */
   private batch: Float32Array = new Float32Array(0);
+  /** The task being handled, once parsed: where to send a TaskDeclined. */
+  private taskInHand: { round: number; replyTo: string } | undefined;
 
   constructor(
     readonly method: DeviceMethod,
@@ -106,6 +110,7 @@ export class DeviceRuntime {
 
   private async onTask(msg: InboundMessage): Promise<void> {
     let outcome: TaskOutcome;
+    this.taskInHand = undefined;
     try {
       outcome = await this.handle(msg.body);
       msg.ack();
@@ -117,14 +122,39 @@ export class DeviceRuntime {
         return;
       }
       // Either way the task is not retried here: a bad task stays bad, and a task this device
-      // cannot train would fail again; the round goes on without it (its deadline and quorum).
+      // cannot train would fail again. The server is told (a TaskDeclined), so that the round
+      // does not wait for this device until its deadline.
       msg.reject();
       outcome =
         err instanceof ProtocolError || err instanceof BlobIntegrityError
           ? { kind: 'refused', reason: err.message }
           : { kind: 'failed', error: err instanceof Error ? err : new Error(String(err)) };
+      const reason =
+        outcome.kind === 'refused' ? outcome.reason : `failed: ${outcome.error.message}`;
+      outcome.declined = await this.decline(reason);
     }
     this.onOutcome(outcome);
+  }
+
+  /** Tells the server this device will not train the task in hand; whether it could. */
+  private async decline(reason: string): Promise<boolean> {
+    const task = this.taskInHand;
+    if (!task) return false; // not a task of this run: there is no one to tell
+    const message: TaskDeclined = {
+      type: 'TaskDeclined',
+      version: PROTOCOL_VERSION,
+      runId: this.options.runId,
+      round: task.round,
+      deviceId: this.options.deviceId,
+      reason: reason.slice(0, 1024) || 'declined',
+      sentAt: Date.now(),
+    };
+    try {
+      await this.transport.publishUpdate(task.replyTo, encodeMessage(message));
+      return true;
+    } catch {
+      return false; // the round's deadline closes it anyway
+    }
   }
 
   /** Trains on one task and publishes the update; throws ProtocolError/BlobIntegrityError on bad input. */
@@ -136,6 +166,7 @@ export class DeviceRuntime {
       return { kind: 'skipped', round: t, reason: 'not a participant' };
     if (task.deadlineAt < Date.now())
       return { kind: 'skipped', round: t, reason: 'deadline passed' };
+    this.taskInHand = { round: t, replyTo: task.replyTo };
     const ctx = { run: runId, round: t, device: deviceId };
     if (task.method !== this.method.name) {
       throw new ProtocolError(
@@ -199,8 +230,10 @@ export class DeviceRuntime {
 
     const t0 = this.now();
     const { batchSize } = task.training;
-    // A new or returning device (it missed rounds) starts its local optimizer afresh.
-    const resumed = this.lastRound === undefined || t > this.lastRound + 1;
+    // A new or returning device (it missed rounds), and every device after the server resumed
+    // from a checkpoint (the round number went back), starts its local optimizer afresh: the
+    // state it has is not the one of the round before this one.
+    const resumed = this.lastRound === undefined || t !== this.lastRound + 1;
     let result: DeviceResult;
     try {
       result = this.method.train({
@@ -223,7 +256,9 @@ export class DeviceRuntime {
     this.lastRound = t;
     const { losses } = result;
     if (!Object.values(losses).every(Number.isFinite)) {
-      return { kind: 'skipped', round: t, reason: `local training diverged (D loss ${losses.d})` };
+      const reason = `local training diverged (D loss ${losses.d})`;
+      await this.decline(reason);
+      return { kind: 'skipped', round: t, reason };
     }
     const missing = task.outputs.filter((name) => !result.outputs[name]);
     if (missing.length > 0) {

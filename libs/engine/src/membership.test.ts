@@ -1,13 +1,35 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { MemoryMembership } from './membership.js';
+import { PROTOCOL_VERSION } from '@distgan/protocol';
+import {
+  DeviceIdTakenError,
+  identityMismatch,
+  MemoryMembership,
+  type DeviceIdentity,
+  type DeviceRegistration,
+} from './membership.js';
 
-const reg = (deviceId: string) => ({
+const identity: DeviceIdentity = {
+  protocol: PROTOCOL_VERSION,
+  method: 'distgan',
+  dataset: 'mnist',
+  model: 'dcgan',
+  latentDim: 64,
+  seed: 1,
+  limit: 0,
+  partition: 'iid',
+  alpha: 0.5,
+  shardsPerDevice: 2,
+  numDevices: 4,
+};
+const reg = (deviceId: string, instance = `inst-${deviceId}`): DeviceRegistration => ({
   deviceId,
+  instance,
   samples: 100,
   shard: Number(deviceId.at(-1)),
   backend: 'wasm',
   registeredAt: 0,
+  identity,
 });
 
 describe('in-memory membership', () => {
@@ -28,10 +50,77 @@ describe('in-memory membership', () => {
     );
   });
 
-  it('a device that leaves is no longer listed', async () => {
+  it('a device that leaves is no longer listed; another instance cannot make it leave', async () => {
     const m = new MemoryMembership();
     await m.register(reg('device-0'));
-    await m.leave('device-0');
+    await m.leave('device-0', 'someone-else');
+    assert.equal((await m.list()).length, 1);
+    await m.leave('device-0', 'inst-device-0');
     assert.deepEqual(await m.list(), []);
+  });
+
+  it('a second live instance with the same id is refused; a restarted one takes over after the TTL', async () => {
+    let clock = 0;
+    const m = new MemoryMembership(10, () => clock);
+    await m.register(reg('device-1', 'first-instance'));
+    await assert.rejects(m.register(reg('device-1', 'second-instance')), DeviceIdTakenError);
+    // The first one's heartbeat is unaffected; the second one's says it is refused.
+    assert.equal((await m.heartbeat(reg('device-1', 'first-instance'))).refused, undefined);
+    assert.match(
+      (await m.heartbeat(reg('device-1', 'second-instance'))).refused ?? '',
+      /another live device already runs as "device-1"/,
+    );
+    clock = 10_001; // the first one stopped beating (killed)
+    await m.register(reg('device-1', 'second-instance'));
+    assert.equal((await m.list())[0]!.instance, 'second-instance');
+  });
+
+  it("the server's refusal reaches that instance's heartbeat only, with the run's record", async () => {
+    const m = new MemoryMembership();
+    await m.publishRun({ status: 'training', round: 3, identity, updatedAt: 0 });
+    await m.register(reg('device-0', 'old-instance'));
+    await m.refuse('device-0', 'old-instance', 'MODEL differs');
+    const reply = await m.heartbeat(reg('device-0', 'old-instance'));
+    assert.equal(reply.refused, 'MODEL differs');
+    assert.equal(reply.run?.round, 3);
+    // A new process of the device (another instance) is not refused for its predecessor.
+    await m.leave('device-0', 'old-instance');
+    assert.equal((await m.heartbeat(reg('device-0', 'new-instance'))).refused, undefined);
+  });
+});
+
+describe('identityMismatch', () => {
+  it('names the first setting that differs, and accepts an equal identity', () => {
+    assert.equal(identityMismatch(identity, { ...identity }), undefined);
+    assert.match(
+      identityMismatch({ ...identity, model: 'mlp' }, identity)!,
+      /^MODEL differs: the device has "mlp", the run "dcgan"/,
+    );
+    assert.match(identityMismatch({ ...identity, latentDim: 2 }, identity)!, /^LATENT_DIM/);
+    assert.match(identityMismatch({ ...identity, seed: 2 }, identity)!, /^SEED/);
+    assert.match(identityMismatch({ ...identity, limit: 500 }, identity)!, /^LIMIT/);
+    assert.match(identityMismatch({ ...identity, partition: 'shards' }, identity)!, /^PARTITION/);
+    assert.match(identityMismatch({ ...identity, numDevices: 3 }, identity)!, /^NUM_DEVICES/);
+    assert.match(identityMismatch({ ...identity, method: 'fl-gan' }, identity)!, /^METHOD/);
+    assert.match(identityMismatch({ ...identity, dataset: 'cifar10' }, identity)!, /^DATASET/);
+    assert.match(
+      identityMismatch({ ...identity, protocol: PROTOCOL_VERSION - 1 }, identity)!,
+      new RegExp(
+        `protocol version ${PROTOCOL_VERSION - 1}, the run protocol version ${PROTOCOL_VERSION}`,
+      ),
+    );
+  });
+
+  it('ALPHA matters for Dirichlet shards only; NUM_DEVICES only once the run knows it', () => {
+    assert.equal(identityMismatch({ ...identity, alpha: 0.1 }, identity), undefined);
+    const dirichlet = { ...identity, partition: 'dirichlet' };
+    assert.match(identityMismatch({ ...dirichlet, alpha: 0.1 }, dirichlet)!, /^ALPHA/);
+    assert.equal(identityMismatch(identity, { ...identity, numDevices: 0 }), undefined);
+  });
+
+  it('a device on data of its own is checked on its model only', () => {
+    const own = { ...identity, numDevices: 0, seed: 9, limit: 7, partition: 'shards' };
+    assert.equal(identityMismatch(own, identity), undefined);
+    assert.match(identityMismatch({ ...own, model: 'mlp' }, identity)!, /^MODEL/);
   });
 });

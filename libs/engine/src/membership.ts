@@ -1,33 +1,67 @@
-/** What a device tells the run when it joins, and again with every heartbeat. */
-export interface DeviceRegistration {
-  deviceId: string;
-  samples: number;
-  shard: number;
-  backend: string;
-  registeredAt: number;
-}
+import {
+  DistganError,
+  registerWireError,
+  type DeviceIdentity,
+  type DeviceRegistration,
+  type RunRecord,
+} from '@distgan/protocol';
+
+export type { DeviceIdentity, DeviceRegistration, RunRecord } from '@distgan/protocol';
 
 /** A registered device, and whether its liveness has not expired. */
 export type DeviceStatus = DeviceRegistration & { alive: boolean };
 
+/** What a heartbeat brings back: a refusal of this device by the server, and the run's record. */
+export interface HeartbeatReply {
+  refused?: string;
+  run?: RunRecord;
+}
+
+/** Another live process holds this device id. */
+export class DeviceIdTakenError extends DistganError {
+  constructor(deviceId: string, holder: string) {
+    super(
+      'DEVICE_ID_TAKEN',
+      `another live device already runs as "${deviceId}" (instance ${holder}): every device needs its own DEVICE_INDEX (or DEVICE_ID)`,
+      { device: deviceId },
+    );
+  }
+}
+registerWireError(DeviceIdTakenError);
+
 /**
  * Who takes part in a run (docs/design.md §3): a device registers and keeps itself alive with its
  * heartbeat; a device that stops beating is no longer alive once its time-to-live has passed, so
- * "alive" needs no clock agreement between machines. Redis implements it for deployment
- * (`RedisMembership` in @distgan/transport), `MemoryMembership` in one process.
+ * "alive" needs no clock agreement between machines. The server publishes the run's record
+ * (status, identity) and its refusals here, and devices read both with their heartbeat. Redis
+ * implements it for deployment (`RedisMembership` in @distgan/transport), `MemoryMembership` in
+ * one process.
  */
 export interface Membership {
+  /** Throws DeviceIdTakenError while another live instance holds the device id. */
   register(reg: DeviceRegistration): Promise<void>;
-  /** Refreshes the liveness, and the registration with it (the store may have restarted empty). */
-  heartbeat(reg: DeviceRegistration): Promise<void>;
-  leave(deviceId: string): Promise<void>;
+  /**
+   * Refreshes the liveness, and the registration with it (the store may have restarted empty);
+   * answers with the server's refusal of this instance, if any, and the run's record.
+   */
+  heartbeat(reg: DeviceRegistration): Promise<HeartbeatReply>;
+  /** Unregisters the device, if `instance` still holds its id. */
+  leave(deviceId: string, instance: string): Promise<void>;
   /** Registered devices, sorted by id, with whether each is alive now. */
   list(): Promise<DeviceStatus[]>;
+  /** Server: refuses one instance of a device; the device reads it with its next heartbeat. */
+  refuse(deviceId: string, instance: string, reason: string): Promise<void>;
+  /** Server: publishes the run's record. */
+  publishRun(record: RunRecord): Promise<void>;
+  /** The run's record, if a server has published one. */
+  run(): Promise<RunRecord | undefined>;
 }
 
 /** Membership in one process, with the same time-to-live rule as Redis's keys. */
 export class MemoryMembership implements Membership {
   private readonly devices = new Map<string, { reg: DeviceRegistration; aliveUntil: number }>();
+  private readonly refusals = new Map<string, { instance: string; reason: string }>();
+  private record: RunRecord | undefined;
 
   constructor(
     private readonly ttlSeconds = 10,
@@ -35,16 +69,27 @@ export class MemoryMembership implements Membership {
   ) {}
 
   register(reg: DeviceRegistration): Promise<void> {
+    const held = this.devices.get(reg.deviceId);
+    if (held && held.aliveUntil > this.now() && held.reg.instance !== reg.instance)
+      return Promise.reject(new DeviceIdTakenError(reg.deviceId, held.reg.instance));
     this.devices.set(reg.deviceId, { reg, aliveUntil: this.now() + this.ttlSeconds * 1000 });
     return Promise.resolve();
   }
 
-  heartbeat(reg: DeviceRegistration): Promise<void> {
-    return this.register(reg);
+  async heartbeat(reg: DeviceRegistration): Promise<HeartbeatReply> {
+    const refusal = this.refusals.get(reg.deviceId);
+    if (refusal?.instance === reg.instance) return { refused: refusal.reason, run: this.record };
+    try {
+      await this.register(reg);
+    } catch (err) {
+      if (err instanceof DeviceIdTakenError) return { refused: err.message, run: this.record };
+      throw err;
+    }
+    return { run: this.record };
   }
 
-  leave(deviceId: string): Promise<void> {
-    this.devices.delete(deviceId);
+  leave(deviceId: string, instance: string): Promise<void> {
+    if (this.devices.get(deviceId)?.reg.instance === instance) this.devices.delete(deviceId);
     return Promise.resolve();
   }
 
@@ -56,4 +101,47 @@ export class MemoryMembership implements Membership {
         .sort((a, b) => (a.deviceId < b.deviceId ? -1 : 1)),
     );
   }
+
+  refuse(deviceId: string, instance: string, reason: string): Promise<void> {
+    this.refusals.set(deviceId, { instance, reason });
+    return Promise.resolve();
+  }
+
+  publishRun(record: RunRecord): Promise<void> {
+    this.record = record;
+    return Promise.resolve();
+  }
+
+  run(): Promise<RunRecord | undefined> {
+    return Promise.resolve(this.record);
+  }
+}
+
+/**
+ * Why a device may not join a run of this identity, naming the setting that differs; undefined
+ * when it may. A device on data of its own (numDevices 0) is checked on its model only.
+ */
+export function identityMismatch(device: DeviceIdentity, run: DeviceIdentity): string | undefined {
+  if (device.protocol !== run.protocol)
+    return `the device speaks protocol version ${device.protocol}, the run protocol version ${run.protocol}`;
+  const model: [keyof DeviceIdentity, string][] = [
+    ['method', 'METHOD'],
+    ['dataset', 'DATASET'],
+    ['model', 'MODEL'],
+    ['latentDim', 'LATENT_DIM'],
+  ];
+  const data: [keyof DeviceIdentity, string][] = [
+    ['seed', 'SEED'],
+    ['limit', 'LIMIT'],
+    ['partition', 'PARTITION'],
+    ['shardsPerDevice', 'SHARDS_PER_DEVICE'],
+  ];
+  const checked = device.numDevices === 0 ? model : [...model, ...data];
+  if (device.numDevices > 0 && device.partition === 'dirichlet') checked.push(['alpha', 'ALPHA']);
+  if (device.numDevices > 0 && run.numDevices > 0) checked.push(['numDevices', 'NUM_DEVICES']);
+  for (const [key, name] of checked) {
+    if (device[key] !== run[key])
+      return `${name} differs: the device has ${JSON.stringify(device[key])}, the run ${JSON.stringify(run[key])}`;
+  }
+  return undefined;
 }

@@ -641,11 +641,112 @@ describe('round engine over the in-memory transport', () => {
       await h.coordinator.runRound();
       h.coordinator.round = 5; // the device missed rounds 2-4
       await h.coordinator.runRound();
+      await h.coordinator.runRound();
+      h.coordinator.round = 4; // the server resumed from round 3's checkpoint
+      await h.coordinator.runRound();
       const trained = h.outcomes.flatMap((o) =>
         o.kind === 'trained' ? [o.update.optimizerReset] : [],
       );
-      assert.deepEqual(trained, [true, false, true]);
+      assert.deepEqual(trained, [true, false, true, false, true]);
     } finally {
+      await h.stop();
+    }
+  });
+
+  it('a device that cannot train declines the task: the round closes without waiting for its deadline', async () => {
+    const h = await harness({ deviceCount: 1, quorum: 1, roundDeadlineMs: 4_000 });
+    class BrokenTrainer extends DistganDevice {
+      override train(): never {
+        throw new Error("Kernel 'Conv2DBackpropFilter' not registered");
+      }
+    }
+    const broken = new DeviceRuntime(new BrokenTrainer(SPEC), h.transport, h.store, {
+      runId: RUN,
+      deviceId: 'dev-9',
+      data: { dataset: toyData(100), indices: Int32Array.from([1, 2, 3]) },
+      blobTtlSeconds: 60,
+    });
+    await broken.start();
+    const coordinator = new Coordinator(
+      h.coordinator.method,
+      h.transport,
+      h.store,
+      () => ['dev-0', 'dev-9'],
+      h.coordinator.config,
+      (e) => h.events.push(e),
+    );
+    try {
+      const report = await coordinator.runRound();
+      assert.equal(
+        report.closedBy,
+        'answers',
+        'closed when both had answered, not at the deadline',
+      );
+      assert.equal(report.outcomes.declined, 1);
+      assert.deepEqual(
+        report.accepted.map((a) => a.deviceId),
+        ['dev-0'],
+      );
+      const missed = h.events.find((e) => e.kind === 'device-missed');
+      assert.ok(missed?.kind === 'device-missed');
+      assert.equal(missed.deviceId, 'dev-9');
+      assert.match(missed.why, /^declined: failed: Kernel 'Conv2DBackpropFilter' not registered/);
+    } finally {
+      await broken.stop();
+      broken.method.dispose();
+      await h.stop();
+    }
+  });
+
+  it('rounds stop waiting for a device that misses MAX_MISSED_ROUNDS in a row, and wait again once it answers', async () => {
+    // dev-2 is a participant from the start but takes tasks only from round 3 on.
+    const h = await harness({
+      deviceCount: 2,
+      quorum: 2,
+      roundDeadlineMs: 600,
+      maxMissedRounds: 2,
+      extraParticipants: ['dev-2'],
+    });
+    const late = new DeviceRuntime(new DistganDevice(SPEC), h.transport, h.store, {
+      runId: RUN,
+      deviceId: 'dev-2',
+      data: { dataset: toyData(100), indices: Int32Array.from({ length: 50 }, (_, i) => i) },
+      blobTtlSeconds: 60,
+    });
+    try {
+      const closed: (string | undefined)[] = [];
+      for (let t = 0; t < 3; t++) closed.push((await h.coordinator.runRound()).closedBy);
+      // Missed rounds 0 and 1 (waited for until the deadline), then set aside: round 2 closes
+      // as soon as the two others have answered.
+      assert.deepEqual(closed, ['deadline', 'deadline', 'answers']);
+      const kinds = h.events.flatMap((e) =>
+        e.kind === 'device-missed' ||
+        e.kind === 'device-not-waited-for' ||
+        e.kind === 'device-answers-again'
+          ? [
+              `${e.round}:${e.kind}${e.kind === 'device-missed' && e.notWaitedFor ? '(set aside)' : ''}`,
+            ]
+          : [],
+      );
+      assert.deepEqual(kinds, [
+        '0:device-missed',
+        '1:device-missed',
+        '1:device-not-waited-for',
+        '2:device-missed(set aside)',
+      ]);
+      assert.deepEqual(h.coordinator.devicesNotWaitedFor, ['dev-2']);
+      await late.start();
+      for (let t = 3; t < 6 && h.coordinator.devicesNotWaitedFor.length > 0; t++)
+        await h.coordinator.runRound();
+      assert.deepEqual(
+        h.coordinator.devicesNotWaitedFor,
+        [],
+        'it answered, so it is waited for again',
+      );
+      assert.ok(h.events.some((e) => e.kind === 'device-answers-again' && e.deviceId === 'dev-2'));
+    } finally {
+      await late.stop();
+      late.method.dispose();
       await h.stop();
     }
   });

@@ -8,3 +8,4 @@ export * from './messages.js';
 export * from './settings.js';
 export * from './timings.js';
 export * from './seeds.js';
+export * from './records.js';

@@ -98,11 +98,35 @@ describe('messages', () => {
   it('refuses unknown types, types not accepted here, other versions and other runs', () => {
     refused(bytes({ ...update(), type: 'Hello' }), /unknown message type "Hello"/);
     refused(bytes(task()), /RoundTask is not accepted here/);
-    // An older build's message (version 2 had one blob per update, before the methods), and a
-    // newer one's.
-    refused(bytes({ ...update(), version: 2 }), /protocol version 2, this build speaks version 3/);
-    refused(bytes({ ...update(), version: PROTOCOL_VERSION + 1 }), /protocol version 4/);
+    // An older build's message (version 3 had no TaskDeclined and registrations without an
+    // identity), and a newer one's: both versions are named.
+    refused(bytes({ ...update(), version: 3 }), /protocol version 3, this build speaks version 4/);
+    refused(
+      bytes({ ...update(), version: PROTOCOL_VERSION + 1 }),
+      new RegExp(
+        `protocol version ${PROTOCOL_VERSION + 1}, this build speaks version ${PROTOCOL_VERSION}`,
+      ),
+    );
     refused(bytes({ ...update(), runId: 'other-run' }), /belongs to run "other-run"/);
+  });
+
+  it('a TaskDeclined goes through where it is accepted, with its reason', () => {
+    const declined = {
+      type: 'TaskDeclined',
+      version: PROTOCOL_VERSION,
+      runId: run,
+      round: 3,
+      deviceId: 'dev-1',
+      reason: 'round 3 input generator: shape mismatch',
+      sentAt: 1_800_000_000_600,
+    } as const;
+    const parsed = parseMessage(encodeMessage(declined), {
+      runId: run,
+      types: ['DeviceUpdate', 'TaskDeclined'],
+    });
+    assert.deepEqual(parsed, declined);
+    refused(bytes(declined), /TaskDeclined is not accepted here/);
+    refused(bytes({ ...declined, reason: '' }), /\/reason/, ['TaskDeclined' as 'DeviceUpdate']);
   });
 
   it('names the offending field of a schema failure', () => {

@@ -4,7 +4,7 @@ import { ProtocolError, type ErrorContext } from './errors.js';
 import { BLOB_NAME_PATTERN, ID_PATTERN } from './names.js';
 
 /** Version of the JSON messages; a receiver refuses any other. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** Messages larger than this are refused before parsing (weights never travel in messages). */
 export const MAX_MESSAGE_BYTES = 1 << 20;
@@ -111,52 +111,28 @@ export const DeviceUpdateSchema = Type.Object(
 );
 export type DeviceUpdate = Static<typeof DeviceUpdateSchema>;
 
-export const DeviceRegisterSchema = Type.Object(
+/**
+ * A device's answer to a task it will not train: the round does not wait for it until the
+ * deadline. Sent to the task's `replyTo` like an update (docs/protocol.md).
+ */
+export const TaskDeclinedSchema = Type.Object(
   {
-    type: Type.Literal('DeviceRegister'),
+    type: Type.Literal('TaskDeclined'),
     ...Header,
+    round: Round,
     deviceId: Id,
-    samples: Count,
-    /** Which shard of the partition the device holds (its StatefulSet ordinal). */
-    shard: Type.Integer({ minimum: 0 }),
-    backend: Type.String({ maxLength: 64 }),
+    /** Why, for the server's log: a refused blob, another model, local training diverged. */
+    reason: Type.String({ minLength: 1, maxLength: 1024 }),
     sentAt: Millis,
   },
   { additionalProperties: false },
 );
-export type DeviceRegister = Static<typeof DeviceRegisterSchema>;
-
-export const DeviceHeartbeatSchema = Type.Object(
-  {
-    type: Type.Literal('DeviceHeartbeat'),
-    ...Header,
-    deviceId: Id,
-    /** Last round the device trained, or -1 before its first. */
-    lastRound: Type.Integer({ minimum: -1 }),
-    sentAt: Millis,
-  },
-  { additionalProperties: false },
-);
-export type DeviceHeartbeat = Static<typeof DeviceHeartbeatSchema>;
-
-export const DeviceLeaveSchema = Type.Object(
-  {
-    type: Type.Literal('DeviceLeave'),
-    ...Header,
-    deviceId: Id,
-    reason: Type.String({ maxLength: 256 }),
-    sentAt: Millis,
-  },
-  { additionalProperties: false },
-);
-export type DeviceLeave = Static<typeof DeviceLeaveSchema>;
+export type TaskDeclined = Static<typeof TaskDeclinedSchema>;
 
 export interface MessageTypes {
   RoundTask: RoundTask;
   DeviceUpdate: DeviceUpdate;
-  DeviceRegister: DeviceRegister;
-  DeviceHeartbeat: DeviceHeartbeat;
-  DeviceLeave: DeviceLeave;
+  TaskDeclined: TaskDeclined;
 }
 export type MessageType = keyof MessageTypes;
 export type Message = MessageTypes[MessageType];
@@ -164,9 +140,7 @@ export type Message = MessageTypes[MessageType];
 const SCHEMAS: Record<MessageType, TSchema> = {
   RoundTask: RoundTaskSchema,
   DeviceUpdate: DeviceUpdateSchema,
-  DeviceRegister: DeviceRegisterSchema,
-  DeviceHeartbeat: DeviceHeartbeatSchema,
-  DeviceLeave: DeviceLeaveSchema,
+  TaskDeclined: TaskDeclinedSchema,
 };
 const VALIDATORS = Object.fromEntries(
   Object.entries(SCHEMAS).map(([type, schema]) => [type, Compile(schema)]),

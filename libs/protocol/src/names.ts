@@ -43,8 +43,14 @@ export interface RunNames {
   readonly tasksExchange: string;
   /** Exchange that rejected and expired messages go to. */
   readonly deadLetterExchange: string;
-  /** Queue that collects dead letters for inspection. */
+  /** Queue that collects dead letters for inspection, bounded by length, bytes and age. */
   readonly deadLetterQueue: string;
+  /**
+   * Exchange (fanout) that the dead-letter queue dead-letters to what it drops (overflow, age),
+   * and the queue behind it that the server consumes to count those drops.
+   */
+  readonly droppedDeadLetterExchange: string;
+  readonly droppedDeadLetterQueue: string;
   /** Routing key of a task for every device. */
   readonly broadcastRoutingKey: string;
   /** Routing key of a task for one device. */
@@ -59,8 +65,15 @@ export interface RunNames {
   deviceBlobKey(round: number, deviceId: string, name: string): string;
   /** Membership hash: device id → registration. */
   readonly devicesKey: string;
-  /** A device's liveness key, refreshed by its heartbeat and expiring without it. */
+  /**
+   * A device's liveness key, refreshed by its heartbeat and expiring without it; its value is
+   * the instance that holds the device id.
+   */
   aliveKey(deviceId: string): string;
+  /** The server's refusals: device id → { instance, reason }. */
+  readonly refusalsKey: string;
+  /** The run's record (status, last round, the identity devices must have), as JSON. */
+  readonly runKey: string;
   /** Pointer to the last completed round's checkpoint. */
   readonly checkpointKey: string;
   /** A checkpoint's blobs, written before the pointer switches to them. */
@@ -76,6 +89,8 @@ export function names(runId: string): RunNames {
     tasksExchange: `${amqp}.tasks`,
     deadLetterExchange: `${amqp}.dead`,
     deadLetterQueue: `${amqp}.dead`,
+    droppedDeadLetterExchange: `${amqp}.dead.dropped`,
+    droppedDeadLetterQueue: `${amqp}.dead.dropped`,
     broadcastRoutingKey: 'round',
     deviceRoutingKey: (deviceId) => {
       assertValidId('device', deviceId);
@@ -105,6 +120,8 @@ export function names(runId: string): RunNames {
       assertValidId('device', deviceId);
       return `${redis}:alive:${deviceId}`;
     },
+    refusalsKey: `${redis}:refusals`,
+    runKey: `${redis}:run`,
     checkpointKey: `${redis}:checkpoint`,
     checkpointBlobKey: (round, part) => {
       assertRound(round);

@@ -3,3 +3,4 @@ export * from './run-folder.js';
 export * from './method-data.js';
 export * from './evaluation.js';
 export * from './compute.js';
+export * from './identity.js';

@@ -1,16 +1,20 @@
+import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Dataset } from '@distgan/data';
 import {
+  DeviceIdTakenError,
   DeviceRuntime,
+  identityMismatch,
   type BlobStore,
   type DeviceRegistration,
   type Membership,
   type RoundTransport,
+  type RunRecord,
   type TaskOutcome,
 } from '@distgan/engine';
 import { createDeviceMethod } from '@distgan/methods';
 import type { ModelSpec } from '@distgan/gan';
-import { modelSpecFor, shardOf } from '@distgan/run';
+import { identityOf, modelSpecFor, shardOf } from '@distgan/run';
 import { createDeviceMetrics, type DeviceMetrics, type Logger } from '@distgan/telemetry';
 import type { DeviceConfig } from './config.js';
 
@@ -35,8 +39,18 @@ export interface DeviceApp {
   readonly runtime: DeviceRuntime;
   readonly metrics: DeviceMetrics;
   readonly registration: DeviceRegistration;
-  /** Registers, takes tasks and beats; the HTTP routes answer from the start. */
+  /**
+   * Registers, takes tasks and beats; the HTTP routes answer from the start. Throws
+   * DeviceRefusedError when the run's identity differs from the device's, or another live device
+   * holds its id; resolves without joining when the run is already over (see `ended`).
+   */
   start(): Promise<void>;
+  /**
+   * Settles when the device should stop: the run is over (the server published it finished or
+   * failed), or the server refused this device. The exit code says which: 0 finished, 1 the run
+   * failed, 2 refused.
+   */
+  readonly ended: Promise<{ code: 0 | 1 | 2; reason: string }>;
   /** Stops taking tasks (the task in hand finishes), leaves the run, closes the HTTP server. */
   stop(): Promise<void>;
 }
@@ -101,27 +115,60 @@ export function buildDeviceApp(deps: DeviceDeps): DeviceApp {
     reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
   );
 
+  const identity = identityOf({
+    ...c,
+    numDevices: c.deviceData === 'all' ? 0 : c.numDevices,
+  });
   const registration: DeviceRegistration = {
     deviceId: c.deviceId,
+    instance: randomUUID(),
     samples: deps.data.indices.length,
-    shard: c.deviceIndex,
+    shard: c.deviceData === 'all' ? -1 : c.deviceIndex,
     backend: deps.backend,
     registeredAt: Date.now(),
+    identity,
   };
   let beat: NodeJS.Timeout | undefined;
   let stopped = false;
+  let end!: (e: { code: 0 | 1 | 2; reason: string }) => void;
+  const ended = new Promise<{ code: 0 | 1 | 2; reason: string }>((r) => (end = r));
+  /** What the run's record says for this device: go on, or end with a code. */
+  const verdict = (run: RunRecord | undefined): { code: 0 | 1 | 2; reason: string } | undefined => {
+    if (!run) return undefined;
+    if (run.status === 'finished')
+      return { code: 0, reason: `the run finished at round ${run.round}` };
+    if (run.status === 'failed') return { code: 1, reason: `the run failed: ${run.reason}` };
+    const mismatch = identityMismatch(identity, run.identity);
+    return mismatch ? { code: 2, reason: `the run refuses this device: ${mismatch}` } : undefined;
+  };
 
   return {
     http,
     runtime,
     metrics,
     registration,
+    ended,
     async start() {
-      await deps.membership.register(registration);
+      const before = verdict(await deps.membership.run());
+      if (before?.code === 2) throw new DeviceRefusedError(before.reason);
+      if (before) {
+        end(before);
+        return;
+      }
+      await registerOnce(deps, registration, c.heartbeatTimeoutS, log);
       await runtime.start();
       beat = setInterval(() => {
         deps.membership
           .heartbeat(registration)
+          .then((reply) => {
+            const v = reply.refused
+              ? { code: 2 as const, reason: `the server refused this device: ${reply.refused}` }
+              : verdict(reply.run);
+            if (v) {
+              clearInterval(beat);
+              end(v);
+            }
+          })
           .catch((err: unknown) => log.warn({ err }, 'heartbeat failed'));
       }, c.heartbeatS * 1000);
       log.info(
@@ -134,11 +181,42 @@ export function buildDeviceApp(deps: DeviceDeps): DeviceApp {
       stopped = true;
       clearInterval(beat);
       await runtime.stop();
-      await deps.membership.leave(c.deviceId).catch(() => {});
+      await deps.membership.leave(c.deviceId, registration.instance).catch(() => {});
       await http.close();
       method.dispose();
     },
   };
+}
+
+/** The run does not take this device (another identity, or its id is held by a live device). */
+export class DeviceRefusedError extends Error {
+  override readonly name = 'DeviceRefusedError';
+}
+
+/**
+ * Joins the run. A device id held by another instance is waited for up to the liveness timeout
+ * (and a little more): a device restarted after a crash finds its old self's key still alive for
+ * that long, while a second live device with the same id keeps renewing it.
+ */
+async function registerOnce(
+  deps: DeviceDeps,
+  reg: DeviceRegistration,
+  timeoutS: number,
+  log: Logger,
+): Promise<void> {
+  const giveUpAt = Date.now() + (timeoutS + 2) * 1000;
+  for (let logged = false; ;) {
+    try {
+      await deps.membership.register(reg);
+      return;
+    } catch (err) {
+      if (!(err instanceof DeviceIdTakenError)) throw err;
+      if (Date.now() >= giveUpAt) throw new DeviceRefusedError(err.message);
+      if (!logged) log.warn({ err: err.message }, 'device id held: waiting for it to expire');
+      logged = true;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
 }
 
 /** One task's outcome in the metrics and the log. */

@@ -3,7 +3,7 @@ import { ConfigError } from '@distgan/protocol';
 import { dataConfigOf, loadRunDataset, startCompute } from '@distgan/run';
 import { createLogger } from '@distgan/telemetry';
 import { connectRunServices, RedisMembership } from '@distgan/transport';
-import { buildDeviceApp, deviceData } from './app.js';
+import { buildDeviceApp, deviceData, DeviceRefusedError } from './app.js';
 import { loadDeviceConfig, type DeviceConfig } from './config.js';
 
 let c: DeviceConfig;
@@ -44,16 +44,29 @@ const app = buildDeviceApp({
   ready,
 });
 await app.http.listen({ port: c.port, host: '0.0.0.0' });
-await app.start();
 
 let stopping = false;
-const shutdown = async (signal: string): Promise<void> => {
+/** Stops taking tasks (the task in hand finishes first), leaves the run, and exits with `code`. */
+const shutdown = async (why: Record<string, unknown>, code: number): Promise<void> => {
   if (stopping) return;
   stopping = true;
-  log.info({ signal }, 'stopping: the task in hand finishes first');
+  log.info(why, 'stopping: the task in hand finishes first');
   await app.stop();
   await close();
-  process.exit(0);
+  process.exit(code);
 };
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown({ signal: 'SIGTERM' }, 0));
+process.on('SIGINT', () => void shutdown({ signal: 'SIGINT' }, 0));
+// The run is over, or the server refused this device: 0 finished, 1 the run failed, 2 refused.
+void app.ended.then(({ code, reason }) => {
+  if (code === 0) log.info({ reason }, 'the run is over');
+  else log.error({ reason, exitCode: code }, code === 2 ? 'refused' : 'the run is over');
+  return shutdown({ reason }, code);
+});
+try {
+  await app.start();
+} catch (err) {
+  if (!(err instanceof DeviceRefusedError)) throw err;
+  log.error({ reason: err.message }, 'refused');
+  await shutdown({ reason: err.message }, 2);
+}

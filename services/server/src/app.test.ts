@@ -12,7 +12,7 @@ import {
 } from '@distgan/engine';
 import { DistganDevice } from '@distgan/methods';
 import { initBackend } from '@distgan/gan';
-import { dataConfigOf, loadRunDataset, modelSpecFor, shardOf } from '@distgan/run';
+import { dataConfigOf, identityOf, loadRunDataset, modelSpecFor, shardOf } from '@distgan/run';
 import { createLogger } from '@distgan/telemetry';
 import { ServerApp } from './app.js';
 import { loadServerConfig } from './config.js';
@@ -89,10 +89,12 @@ describe('the server app (in-memory twins, checkpoints in a folder)', () => {
       await runtime.start();
       await membership.register({
         deviceId: `device-${k}`,
+        instance: `instance-${k}`,
         samples: indices.length,
         shard: k,
         backend: 'cpu',
         registeredAt: 0,
+        identity: identityOf({ ...config, numDevices: 2 }),
       });
       devices.push(runtime);
     }

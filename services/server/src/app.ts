@@ -11,20 +11,24 @@ import {
 } from '@distgan/telemetry';
 import {
   Coordinator,
+  identityMismatch,
   RoundFailedError,
   type BlobStore,
   type CheckpointSpecs,
   type CheckpointStore,
+  type DeviceIdentity,
   type DeviceStatus,
   type Membership,
   type RoundEvent,
   type RoundReport,
   type RoundTransport,
+  type RunRecord,
   type ServerMethod,
 } from '@distgan/engine';
 import { createServerMethod, localTrainingOf, methodSettingsOf } from '@distgan/methods';
 import {
   dataConfigOf,
+  identityOf,
   latentVectors,
   loadRunDataset,
   modelSpecFor,
@@ -64,6 +68,11 @@ interface RunContext {
 
 type Status = 'starting' | 'waiting-for-devices' | 'training' | 'finished' | 'stopping' | 'failed';
 
+/** The run cannot make progress: it ends as failed with this reason. */
+export class RunStalledError extends Error {
+  override readonly name = 'RunStalledError';
+}
+
 /**
  * The coordinator service without its process: the round loop of the shared engine, with
  * membership, checkpoints and resume, the run folder and the HTTP API. Its connections are
@@ -85,12 +94,25 @@ export class ServerApp {
   readonly config: ServerConfig;
   private readonly log: Logger;
   private done!: Promise<void>;
+  /** What every device must agree on (numDevices learnt from the first device when not set). */
+  private readonly identity: DeviceIdentity;
+  /** Why the run failed, once it has. */
+  private failure: string | undefined;
+  /** Devices the server refused, by id: the instance and why (one log line and count each). */
+  private readonly refused = new Map<string, { instance: string; reason: string }>();
+  /** When a round last completed (or the run started): the stall timeout counts from here. */
+  private progressAt = Date.now();
+  /** Why the last round attempt failed, for the stall message. */
+  private lastProblem = 'no round completed yet';
+  /** Run records are published in order. */
+  private publishing: Promise<void> = Promise.resolve();
 
   constructor(private readonly deps: ServerDeps) {
     const config = deps.config;
     this.config = config;
     this.log = deps.log;
     this.metrics.round.set(-1);
+    this.identity = identityOf(config);
     this.dashboard = new DashboardHub({
       runId: config.runId,
       kind: 'server',
@@ -107,16 +129,49 @@ export class ServerApp {
   }
 
   private setStatus(status: Status, detail?: string): void {
+    const changed = status !== this.currentStatus;
     this.currentStatus = status;
     this.dashboard.setStatus(status, detail);
+    for (const s of [
+      'starting',
+      'waiting-for-devices',
+      'training',
+      'finished',
+      'stopping',
+      'failed',
+    ])
+      this.metrics.runStatus.set({ status: s }, s === status ? 1 : 0);
+    if (changed) void this.publishRun();
+  }
+
+  /**
+   * The run's record for devices (they end with the run, and check their identity against it)
+   * and operators; published on every change of status, in order. Resolves once it is written.
+   */
+  private publishRun(): Promise<void> {
+    const status = this.currentStatus === 'stopping' ? 'stopped' : this.currentStatus;
+    const record: RunRecord = {
+      status,
+      round: this.lastReport?.round ?? this.resumedFrom ?? -1,
+      ...(this.failure ? { reason: this.failure.slice(0, 4096) } : {}),
+      identity: { ...this.identity },
+      updatedAt: Date.now(),
+    };
+    this.publishing = this.publishing
+      .then(() => this.deps.membership.publishRun(record))
+      .catch((err: unknown) => this.log.warn({ err }, "publishing the run's record failed"));
+    return this.publishing;
   }
 
   /** Starts the round loop; with `listen`, the HTTP server on PORT first. */
   async start(opts: { listen?: boolean } = {}): Promise<void> {
     if (opts.listen ?? true) await this.http.listen({ port: this.config.port, host: '0.0.0.0' });
-    this.done = this.run().catch((err: unknown) => {
-      this.setStatus('failed', err instanceof Error ? err.message : String(err));
+    this.setStatus('starting');
+    this.done = this.run().catch(async (err: unknown) => {
+      this.failure = err instanceof Error ? err.message : String(err);
+      this.setStatus('failed', this.failure);
       this.log.error({ err }, 'the run failed');
+      await this.publishing; // devices learn it before the process exits
       throw err;
     });
   }
@@ -130,7 +185,9 @@ export class ServerApp {
     const run = await this.prepare();
     try {
       await this.resume(run);
+      this.progressAt = Date.now();
       while (run.coordinator.round < this.config.rounds && !this.stopping) {
+        this.checkStalled();
         // Centralized training needs no device.
         if (run.method.usesDevices && !(await this.enoughDevices())) {
           await sleep(500);
@@ -141,6 +198,7 @@ export class ServerApp {
       }
       await run.coordinator.close();
       this.finish(run);
+      await this.publishRun();
     } finally {
       run.method.dispose();
     }
@@ -164,7 +222,7 @@ export class ServerApp {
       method,
       this.deps.transport,
       this.deps.store,
-      async () => (await this.refreshDevices()).filter((d) => d.alive).map((d) => d.deviceId),
+      async () => (await this.eligibleDevices()).map((d) => d.deviceId),
       {
         runId: c.runId,
         schedule: c.schedule,
@@ -173,6 +231,7 @@ export class ServerApp {
         roundDeadlineMs: c.roundDeadlineMs,
         quorum: c.quorum,
         maxRoundAttempts: c.maxRoundAttempts,
+        maxMissedRounds: c.maxMissedRounds,
         retryDelayMs: 500,
         blobTtlSeconds: Math.ceil((c.roundDeadlineMs * 3) / 1000) + 60,
       },
@@ -205,9 +264,30 @@ export class ServerApp {
         this.log.warn({ round: e.round, device: e.deviceId, reason: e.reason }, 'update refused');
     } else if (e.kind === 'round-failed') {
       this.metrics.roundFailuresTotal.inc();
+      this.lastProblem = e.error.message;
       this.log.warn(
         { round: e.round, attempt: e.attempt, err: e.error.message },
         'round attempt failed',
+      );
+    } else if (e.kind === 'device-missed') {
+      this.metrics.missedRoundsTotal.inc();
+      // A device the rounds no longer wait for is logged once, when it is set aside.
+      if (!e.notWaitedFor)
+        this.log.warn(
+          { round: e.round, device: e.deviceId, missed: e.missed, why: e.why },
+          'device missed a round',
+        );
+    } else if (e.kind === 'device-not-waited-for') {
+      this.metrics.benchedDevices.set(e.count);
+      this.log.warn(
+        { round: e.round, device: e.deviceId, missed: e.missed },
+        `rounds no longer wait for this device: it missed ${e.missed} rounds in a row (MAX_MISSED_ROUNDS); it is waited for again once it answers`,
+      );
+    } else if (e.kind === 'device-answers-again') {
+      this.metrics.benchedDevices.set(e.count);
+      this.log.info(
+        { round: e.round, device: e.deviceId },
+        'device answers again: rounds wait for it',
       );
     }
   }
@@ -243,19 +323,84 @@ export class ServerApp {
 
   private readonly membershipWatch = new MembershipWatch();
 
+  /**
+   * The live devices that may take part: a device whose identity differs from the run's, or whose
+   * shard another live device already holds, is refused (logged and counted once, and told
+   * through membership; it stops). Devices already taking part keep their place.
+   */
+  private async eligibleDevices(): Promise<DeviceStatus[]> {
+    const alive = (await this.refreshDevices()).filter((d) => d.alive);
+    const taking = new Set(this.eligible.map((d) => `${d.deviceId}/${d.instance}`));
+    // Those already taking part first, then by arrival: the earlier of two claims wins.
+    alive.sort(
+      (a, b) =>
+        Number(taking.has(`${b.deviceId}/${b.instance}`)) -
+          Number(taking.has(`${a.deviceId}/${a.instance}`)) ||
+        a.registeredAt - b.registeredAt ||
+        (a.deviceId < b.deviceId ? -1 : 1),
+    );
+    const eligible: DeviceStatus[] = [];
+    for (const d of alive) {
+      const refusal = this.refused.get(d.deviceId);
+      if (refusal?.instance === d.instance) continue;
+      const mismatch = identityMismatch(d.identity, this.identity);
+      const holder =
+        d.shard >= 0
+          ? eligible.find((e) => e.shard === d.shard && e.identity.numDevices > 0)
+          : undefined;
+      if (mismatch) await this.refuse(d, 'identity', mismatch);
+      else if (holder)
+        await this.refuse(
+          d,
+          'shard-held',
+          `shard ${d.shard} is held by ${holder.deviceId}, which is alive`,
+        );
+      else {
+        if (this.identity.numDevices === 0 && d.identity.numDevices > 0) {
+          this.identity.numDevices = d.identity.numDevices;
+          this.log.info(
+            { numDevices: d.identity.numDevices, from: d.deviceId },
+            'the run splits its data into this many shards',
+          );
+          void this.publishRun();
+        }
+        eligible.push(d);
+      }
+    }
+    this.eligible = eligible.sort((a, b) => (a.deviceId < b.deviceId ? -1 : 1));
+    return this.eligible;
+  }
+
+  private eligible: DeviceStatus[] = [];
+
+  private async refuse(d: DeviceStatus, reason: string, why: string): Promise<void> {
+    this.refused.set(d.deviceId, { instance: d.instance, reason: why });
+    this.metrics.devicesRefusedTotal.inc({ reason });
+    this.log.error({ device: d.deviceId, instance: d.instance, why }, 'device refused');
+    await this.deps.membership.refuse(d.deviceId, d.instance, why);
+  }
+
+  /** Fails the run when no round has completed for STALL_TIMEOUT_S. */
+  private checkStalled(): void {
+    const limit = this.config.stallTimeoutS;
+    if (limit === 0 || Date.now() - this.progressAt < limit * 1000) return;
+    throw new RunStalledError(
+      `no round completed in ${limit} s (STALL_TIMEOUT_S) while ${this.status}: ${this.lastProblem}`,
+    );
+  }
+
   /** Whether MIN_DEVICES are alive; the metrics, the dashboard and the status say how many. */
   private async enoughDevices(): Promise<boolean> {
     const c = this.config;
-    const alive = (await this.refreshDevices()).filter((d) => d.alive).length;
+    const alive = (await this.eligibleDevices()).length;
     this.metrics.activeDevices.set(alive);
     this.dashboard.setDevices(this.devices);
-    if (alive >= c.minDevices) return true;
+    const needed = Math.max(c.minDevices, c.quorum);
+    if (alive >= needed) return true;
     if (this.status !== 'waiting-for-devices')
-      this.log.info({ alive, needed: c.minDevices }, 'waiting for devices');
-    this.setStatus(
-      'waiting-for-devices',
-      `${alive} of the ${c.minDevices} devices needed ${alive === 1 ? 'is' : 'are'} alive`,
-    );
+      this.log.info({ alive, needed }, 'waiting for devices');
+    this.lastProblem = `${alive} of the ${needed} devices needed (MIN_DEVICES, QUORUM) ${alive === 1 ? 'is' : 'are'} alive`;
+    this.setStatus('waiting-for-devices', this.lastProblem);
     return false;
   }
 
@@ -263,11 +408,15 @@ export class ServerApp {
   private async playRound(run: RunContext): Promise<RoundReport | undefined> {
     this.setStatus('training');
     try {
-      return await run.coordinator.runRound();
+      const report = await run.coordinator.runRound();
+      this.progressAt = Date.now();
+      return report;
     } catch (err) {
-      // Devices gone or a service restarting: keep the run, wait for devices and try again.
       if (!(err instanceof RoundFailedError)) throw err;
-      this.log.warn({ err: err.message }, 'round failed; waiting for devices and retrying');
+      // Devices gone (killed, rescheduled): wait for them, as long as STALL_TIMEOUT_S allows.
+      // With enough devices alive, a round that fails MAX_ROUND_ATTEMPTS times fails the run.
+      if (await this.enoughDevices()) throw err;
+      this.log.warn({ err: err.message }, 'round failed with too few devices; waiting for devices');
       await sleep(1000);
       return undefined;
     }
@@ -379,7 +528,14 @@ export class ServerApp {
     registerDashboard(app, this.dashboard);
     app.get('/readyz', async (_req, reply) => {
       const r = await this.deps.ready();
-      return reply.code(r.ready ? 200 : 503).send({ ...r.detail, ready: r.ready });
+      // A failed run is not ready, whatever the connections say.
+      const ready = r.ready && this.status !== 'failed';
+      return reply.code(ready ? 200 : 503).send({
+        ...r.detail,
+        ready,
+        status: this.status,
+        ...(this.failure ? { reason: this.failure } : {}),
+      });
     });
     app.get('/metrics', async (_req, reply) =>
       reply.type(this.metrics.registry.contentType).send(await this.metrics.registry.metrics()),
@@ -387,11 +543,18 @@ export class ServerApp {
     app.get('/api/run', async () => ({
       runId: this.config.runId,
       status: this.status,
+      ...(this.failure ? { reason: this.failure } : {}),
       round: this.lastReport?.round ?? -1,
       rounds: this.config.rounds,
       resumedFrom: this.resumedFrom,
       schedule: this.config.schedule,
-      devices: this.devices,
+      devices: this.devices.map((d) => ({
+        ...d,
+        ...(this.refused.get(d.deviceId)?.instance === d.instance
+          ? { refused: this.refused.get(d.deviceId)!.reason }
+          : {}),
+      })),
+      numDevices: this.identity.numDevices,
       losses: this.lastReport?.losses,
       phases: this.lastReport?.phases,
       outcomes: this.lastReport?.outcomes,

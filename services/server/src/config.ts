@@ -33,7 +33,23 @@ export const SERVER_SETTINGS = {
   }),
   MAX_ROUND_ATTEMPTS: setting(types.integer(1), {
     default: 5,
-    help: 'attempts of a round before the run fails',
+    help: 'attempts of a round before the run fails (while enough devices are alive; with too few, the server waits for them)',
+  }),
+  MAX_MISSED_ROUNDS: setting(types.integer(0), {
+    default: 3,
+    help: 'rounds in a row a device may miss (no update by the deadline, or declined) before rounds stop waiting for it, until it answers again; 0: always wait',
+  }),
+  STALL_TIMEOUT_S: setting(types.integer(0), {
+    default: 1800,
+    help: 'the run fails when no round has completed for this long, waiting for devices included; 0: never',
+  }),
+  LINGER_S: setting(types.integer(0), {
+    default: 60,
+    help: 'seconds a finished server keeps answering /api/run and /metrics (a last scrape) before it exits 0',
+  }),
+  NUM_DEVICES: setting(types.integer(0), {
+    default: 0,
+    help: "shards the devices split the data into; a device with another NUM_DEVICES is refused (0: the first device's)",
   }),
   CHECKPOINT_EVERY: setting(types.integer(1), {
     default: 10,

@@ -51,14 +51,27 @@ const app = new ServerApp({
   ready,
 });
 let stopping = false;
+/**
+ * Stops after the round in progress (it is checkpointed) and exits: 0 when the run stopped
+ * cleanly, 1 when it had failed or the round in progress did not end within its deadline and a
+ * margin (a stuck server must not look like a clean stop).
+ */
 const shutdown = (signal: string): void => {
   if (stopping) return;
   stopping = true;
   log.info({ signal }, 'stopping after the round in progress');
+  const graceMs = c.roundDeadlineMs + 10_000;
+  const timer = setTimeout(() => {
+    log.error({ graceMs }, 'the round in progress did not end in time: exiting without it');
+    process.exit(1);
+  }, graceMs);
   void app
     .stop()
     .then(disconnect)
-    .then(() => process.exit(0));
+    .then(() => {
+      clearTimeout(timer);
+      process.exit(app.status === 'failed' ? 1 : 0);
+    });
 };
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));
@@ -69,5 +82,12 @@ try {
   await app.finished();
 } catch (err) {
   log.error({ err }, 'server failed');
+  await Promise.race([disconnect(), new Promise((r) => setTimeout(r, 5_000))]);
   process.exit(1);
+}
+if (app.status === 'finished' && !stopping) {
+  // Answers /api/run and /metrics a little longer (a last scrape), then exits 0 by itself; the
+  // devices have read that the run is over and exit too.
+  log.info({ lingerS: c.lingerS }, 'run finished: exiting after the linger time');
+  setTimeout(() => shutdown('run finished'), c.lingerS * 1000);
 }

@@ -5,6 +5,20 @@ import { MembershipWatch } from './membership-watch.js';
 
 const device = (id: string, alive = true): DeviceStatus => ({
   deviceId: id,
+  instance: `instance-${id}`,
+  identity: {
+    protocol: 4,
+    method: 'distgan',
+    dataset: 'ring',
+    model: 'mlp',
+    latentDim: 2,
+    seed: 1,
+    limit: 0,
+    partition: 'iid',
+    alpha: 0.5,
+    shardsPerDevice: 2,
+    numDevices: 2,
+  },
   samples: 10,
   shard: 0,
   backend: 'cpu',

@@ -89,6 +89,12 @@ function lastOutput(lines = 15): string {
     .join('\n');
 }
 
+/** A process's exit code, once it has exited (at once if it already has); null for a signal. */
+export function exitOf(c: ChildProcess): Promise<number | null> {
+  if (c.exitCode !== null || c.signalCode !== null) return Promise.resolve(c.exitCode);
+  return new Promise((r) => c.once('exit', (code) => r(code)));
+}
+
 export async function until<T>(
   what: string,
   f: () => Promise<T | undefined>,
