@@ -32,8 +32,41 @@ export interface RabbitOptions {
   idleQueueExpiresMs?: number;
   /** A quorum queue dead-letters a message after this many deliveries. Default 10. */
   deliveryLimit?: number;
+  /**
+   * The run's dead-letter queue keeps at most this many messages: the oldest is dropped to make
+   * room (and counted, see `onDeadLetterDropped`), so a flood of garbage cannot fill the broker's
+   * disk. Default 1,000. Every process of a run must use the same value (a queue's arguments are
+   * part of the contract: another value makes the broker refuse the declaration).
+   */
+  deadLetterMaxLength?: number;
+  /** The same bound on the bytes of the dead letters' bodies. Default 64 MiB. */
+  deadLetterMaxBytes?: number;
+  /** A dead letter is dropped (and counted) this long after it arrived. Default 24 h. */
+  deadLetterTtlMs?: number;
+  /**
+   * Consume the run's dropped-dead-letter queue (`distgan.<run>.dead.dropped`) and report each
+   * drop through `onDeadLetterDropped`. One process per run does it: the server. Default false.
+   */
+  consumeDroppedDeadLetters?: boolean;
+  /**
+   * Dead letters that the dead-letter queue dropped, by the broker's reason (`maxlen`: over its
+   * length or byte bound; `expired`: older than `deadLetterTtlMs`), reported in batches at most
+   * once a second. Only with `consumeDroppedDeadLetters`.
+   */
+  onDeadLetterDropped?: (reason: string, count: number) => void;
   /** Connection state changes, for logs and readiness. */
   onState?: (state: 'connected' | 'disconnected' | 'reconnecting', detail?: string) => void;
+  /**
+   * A consumer that the broker cancelled (its queue was deleted, or its quorum queue lost its
+   * replicas), then the outcome of declaring the queue again and consuming it again: `cancelled`,
+   * then `resubscribed`, or `resubscribe-failed` for each failed attempt (retried with backoff
+   * while the subscription is open), for logs.
+   */
+  onConsumerState?: (
+    state: 'cancelled' | 'resubscribed' | 'resubscribe-failed',
+    queue: string,
+    detail?: string,
+  ) => void;
   /** First-connection retries before giving up (then: forever once connected). Default 10. */
   initialMaxRetries?: number;
   /**
@@ -59,6 +92,14 @@ interface Consumer {
   tag?: string;
 }
 
+/** What the dropped-dead-letter queue holds while no server consumes it. */
+const DROPPED_QUEUE_MAX_LENGTH = 1_000;
+const DROPPED_QUEUE_MAX_BYTES = 16 * 1024 * 1024;
+/** Dead letters dropped within this window are reported in one call per reason. */
+const DROPPED_REPORT_MS = 1_000;
+
+const backoffMs = (attempt: number): number => Math.min(5_000, 200 * 2 ** Math.min(attempt, 5));
+
 /**
  * The round transport on RabbitMQ (docs/design.md §3): a topic exchange for tasks, one durable
  * quorum queue per device, one quorum queue per round for the updates, a dead-letter exchange.
@@ -74,6 +115,13 @@ export class RabbitRoundTransport implements RoundTransport {
   private resolveChannel!: (ch: ConfirmChannel) => void;
   private readonly consumers = new Set<Consumer>();
   private readonly declaredDeviceQueues = new Set<string>();
+  /** Channels that the broker or the connection closed: a cancelled consumer's is not reused. */
+  private readonly closedChannels = new WeakSet<ConfirmChannel>();
+  /** Starts of consumers, one at a time: a prefetch applies to the next consume on the channel. */
+  private consumerStarts: Promise<unknown> = Promise.resolve();
+  /** Dropped dead letters not reported yet, by reason. */
+  private readonly droppedPending = new Map<string, number>();
+  private droppedTimer: NodeJS.Timeout | undefined;
   /** Updates published to a round queue that no longer exists (returned as unroutable). */
   readonly traffic = { tasks: 0, updates: 0, droppedUpdates: 0 };
   private closed = false;
@@ -85,9 +133,15 @@ export class RabbitRoundTransport implements RoundTransport {
     this.runId = opts.runId;
     this.names = names(opts.runId);
     this.channelReady = new Promise((r) => (this.resolveChannel = r));
+    if (opts.consumeDroppedDeadLetters) this.consumers.add(this.droppedDeadLetterConsumer());
   }
 
   static async connect(opts: RabbitOptions): Promise<RabbitRoundTransport> {
+    for (const key of ['deadLetterMaxLength', 'deadLetterMaxBytes', 'deadLetterTtlMs'] as const) {
+      const v = opts[key];
+      if (v !== undefined && !(Number.isSafeInteger(v) && v > 0))
+        throw new RangeError(`RabbitOptions.${key} must be a positive integer, got ${v}`);
+    }
     const conn = await connect(opts.url, {
       // Without TCP_NODELAY, Nagle's algorithm holds a publish's last frame until the broker's
       // delayed ACK: about 22 ms on every task and every update on loopback (measured), where the
@@ -146,7 +200,7 @@ export class RabbitRoundTransport implements RoundTransport {
           await this.onConnect();
         } catch (err) {
           this.opts.onState?.('disconnected', `opening a channel failed: ${String(err)}`);
-          const delay = Math.min(5_000, 200 * 2 ** Math.min(attempt, 5));
+          const delay = backoffMs(attempt);
           await new Promise<void>((r) => {
             const timer = setTimeout(r, delay);
             this.wake = () => {
@@ -170,6 +224,7 @@ export class RabbitRoundTransport implements RoundTransport {
       this.opts.onState?.('disconnected', `channel error: ${err.message}`),
     );
     ch.on('close', () => {
+      this.closedChannels.add(ch);
       if (this.channel !== ch || this.closed) return;
       // Closed by the broker while the connection may live: without a new channel every later
       // operation would fail with "Channel closed" and the run would never advance.
@@ -181,16 +236,78 @@ export class RabbitRoundTransport implements RoundTransport {
     });
     await ch.assertExchange(this.names.tasksExchange, 'topic', { durable: true });
     await ch.assertExchange(this.names.deadLetterExchange, 'fanout', { durable: true });
-    await ch.assertQueue(this.names.deadLetterQueue, {
-      durable: true,
-      arguments: { 'x-queue-type': 'quorum', 'x-expires': this.idleQueueExpiresMs },
-    });
-    await ch.bindQueue(this.names.deadLetterQueue, this.names.deadLetterExchange, '');
+    await this.declareDeadLetterQueues(ch);
     this.declaredDeviceQueues.clear();
     for (const c of this.consumers) await this.startConsumer(ch, c);
     this.channel = ch;
     this.resolveChannel(ch);
     this.opts.onState?.('connected');
+  }
+
+  /**
+   * The dead-letter queue, bounded by length, bytes and age (quorum queues support all three
+   * since RabbitMQ 3.10, and dead-letter what they drop: the oldest message first, reason
+   * `maxlen`, or an old one, reason `expired`), and the small queue those drops go to, which the
+   * server consumes to count them. Its own overflow is dropped silently: it only ever holds what
+   * arrived while no server consumed it. These arguments changed on 2026-12-05 (the queue was
+   * unbounded before): the broker refuses a declaration that differs from the queue's, so a run
+   * whose queues an older build declared must finish on that build; a new run id is a new queue.
+   */
+  private async declareDeadLetterQueues(ch: ConfirmChannel): Promise<void> {
+    const n = this.names;
+    await ch.assertExchange(n.droppedDeadLetterExchange, 'fanout', { durable: true });
+    await ch.assertQueue(n.droppedDeadLetterQueue, {
+      durable: true,
+      arguments: {
+        'x-queue-type': 'quorum',
+        'x-expires': this.idleQueueExpiresMs,
+        'x-max-length': DROPPED_QUEUE_MAX_LENGTH,
+        'x-max-length-bytes': DROPPED_QUEUE_MAX_BYTES,
+        'x-overflow': 'drop-head',
+      },
+    });
+    await ch.bindQueue(n.droppedDeadLetterQueue, n.droppedDeadLetterExchange, '');
+    await ch.assertQueue(n.deadLetterQueue, {
+      durable: true,
+      arguments: {
+        'x-queue-type': 'quorum',
+        'x-expires': this.idleQueueExpiresMs,
+        'x-max-length': this.opts.deadLetterMaxLength ?? 1_000,
+        'x-max-length-bytes': this.opts.deadLetterMaxBytes ?? 64 * 1024 * 1024,
+        'x-message-ttl': this.opts.deadLetterTtlMs ?? 24 * 3_600_000,
+        'x-overflow': 'drop-head',
+        'x-dead-letter-exchange': n.droppedDeadLetterExchange,
+      },
+    });
+    await ch.bindQueue(n.deadLetterQueue, n.deadLetterExchange, '');
+  }
+
+  /** Consumes the dropped dead letters: acknowledged at once, counted by reason. */
+  private droppedDeadLetterConsumer(): Consumer {
+    const queue = this.names.droppedDeadLetterQueue;
+    return {
+      queue,
+      prefetch: 100,
+      declare: (ch) => this.declareDeadLetterQueues(ch),
+      onMessage: (msg, ch) => {
+        try {
+          ch.ack(msg);
+        } catch {
+          /* channel closed meanwhile: redelivered, and counted then */
+        }
+        const reason = dropReason(msg, this.names.deadLetterQueue);
+        this.droppedPending.set(reason, (this.droppedPending.get(reason) ?? 0) + 1);
+        this.droppedTimer ??= setTimeout(() => this.reportDropped(), DROPPED_REPORT_MS).unref();
+      },
+    };
+  }
+
+  private reportDropped(): void {
+    clearTimeout(this.droppedTimer);
+    this.droppedTimer = undefined;
+    const pending = [...this.droppedPending];
+    this.droppedPending.clear();
+    for (const [reason, count] of pending) this.opts.onDeadLetterDropped?.(reason, count);
   }
 
   private onDisconnect(): void {
@@ -246,13 +363,58 @@ export class RabbitRoundTransport implements RoundTransport {
     return queue;
   }
 
-  private async startConsumer(ch: ConfirmChannel, c: Consumer): Promise<void> {
-    await c.declare(ch);
-    await ch.prefetch(c.prefetch, false);
-    const ok = await ch.consume(c.queue, (msg) => {
-      if (msg) c.onMessage(msg, ch);
+  private startConsumer(ch: ConfirmChannel, c: Consumer): Promise<void> {
+    const start = this.consumerStarts.then(async () => {
+      await c.declare(ch);
+      await ch.prefetch(c.prefetch, false);
+      const started: { tag?: string } = {};
+      const ok = await ch.consume(c.queue, (msg) => {
+        if (msg) c.onMessage(msg, ch);
+        // on the next turn: a cancel can arrive before this consume's tag is recorded
+        else setImmediate(() => this.resubscribe(c, ch, started.tag));
+      });
+      started.tag = c.tag = ok.consumerTag;
     });
-    c.tag = ok.consumerTag;
+    this.consumerStarts = start.catch(() => {});
+    return start;
+  }
+
+  /**
+   * The broker cancelled a consumer (its queue was deleted, or a quorum queue lost its replicas):
+   * amqplib calls the callback with null and forgets it. While its subscription or round inbox is
+   * open, the queue is declared again (same arguments, same bindings) and consumed again on the
+   * same channel, with backoff until it works; without it a device would never receive another
+   * task, and every round would wait its deadline for it. If the channel closes meanwhile, its
+   * reopening declares every consumer again instead.
+   */
+  private resubscribe(c: Consumer, ch: ConfirmChannel, cancelledTag: string | undefined): void {
+    if (this.closed || !this.consumers.has(c) || c.tag !== cancelledTag) return;
+    c.tag = undefined;
+    this.opts.onConsumerState?.('cancelled', c.queue, 'cancelled by the broker');
+    const live = (): boolean =>
+      !this.closed && this.consumers.has(c) && !this.closedChannels.has(ch) && !c.tag;
+    void (async () => {
+      for (let attempt = 0; live(); attempt++) {
+        try {
+          await this.startConsumer(ch, c);
+          if (!this.consumers.has(c) || this.closed) {
+            // closed while it was being resubscribed: nothing may consume for it now
+            await ch.cancel(c.tag!).catch(() => {});
+            return;
+          }
+          this.opts.onConsumerState?.('resubscribed', c.queue);
+          return;
+        } catch (err) {
+          const delay = backoffMs(attempt);
+          this.opts.onConsumerState?.(
+            'resubscribe-failed',
+            c.queue,
+            `attempt ${attempt + 1}: ${String(err)}; next in ${delay} ms`,
+          );
+          await new Promise((r) => setTimeout(r, delay));
+        }
+      }
+    })();
   }
 
   private inbound(msg: ConsumeMessage, ch: ConfirmChannel): InboundMessage {
@@ -422,10 +584,17 @@ export class RabbitRoundTransport implements RoundTransport {
   /** Deletes the run's queues and exchanges (tests, and `distgan` clean-up of a finished run). */
   async deleteRunTopology(deviceIds: readonly string[]): Promise<void> {
     const ch = await this.ch();
+    // This transport's own consumers stop first: a consumer whose queue is deleted under it
+    // declares the queue again (a process of another transport still consuming does too).
+    const consumers = [...this.consumers];
+    this.consumers.clear();
+    for (const c of consumers) if (c.tag) await ch.cancel(c.tag).catch(() => {});
     for (const id of deviceIds) await ch.deleteQueue(this.names.deviceQueue(id));
     await ch.deleteQueue(this.names.deadLetterQueue);
+    await ch.deleteQueue(this.names.droppedDeadLetterQueue);
     await ch.deleteExchange(this.names.tasksExchange);
     await ch.deleteExchange(this.names.deadLetterExchange);
+    await ch.deleteExchange(this.names.droppedDeadLetterExchange);
   }
 
   /** Messages waiting in the dead-letter queue. */
@@ -442,8 +611,24 @@ export class RabbitRoundTransport implements RoundTransport {
     if (this.closed) return;
     this.closed = true;
     this.consumers.clear();
+    this.reportDropped();
     await this.conn.close().catch(() => {});
   }
+}
+
+/**
+ * Why the dead-letter queue dropped a message: the reason of its `x-death` entry for that queue
+ * (the message's earlier death, in a device or round queue, has an entry of its own).
+ */
+function dropReason(msg: ConsumeMessage, deadLetterQueue: string): string {
+  const deaths: unknown = msg.properties.headers?.['x-death'];
+  if (Array.isArray(deaths)) {
+    const entry = (deaths as { queue?: unknown; reason?: unknown }[]).find(
+      (d) => d.queue === deadLetterQueue,
+    );
+    if (typeof entry?.reason === 'string') return entry.reason;
+  }
+  return 'unknown';
 }
 
 function redact(url: string): string {
