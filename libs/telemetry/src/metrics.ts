@@ -30,6 +30,11 @@ export interface ServerMetrics {
   benchedDevices: Gauge;
   /** 1 for the run's current status, 0 for the others. */
   runStatus: Gauge<'status'>;
+  /**
+   * Dead letters that the run's bounded dead-letter queue dropped, by the broker's reason
+   * (maxlen: over its length or byte bound; expired: older than its TTL).
+   */
+  deadLettersDroppedTotal: Counter<'reason'>;
   bytesTotal: Counter<'direction'>;
   loss: Gauge<'network'>;
   /** Labelled by dataset: no series at all before the first evaluation (never a false 0). */
@@ -106,6 +111,12 @@ export function createServerMetrics(opts: { defaultMetrics?: boolean } = {}): Se
       name: 'distgan_run_status',
       help: "The run's status: 1 for the current one (starting, waiting-for-devices, training, finished, stopped, failed).",
       labelNames: ['status'],
+      registers: r,
+    }),
+    deadLettersDroppedTotal: new Counter({
+      name: 'distgan_dead_letters_dropped_total',
+      help: "Dead letters dropped by the run's bounded dead-letter queue, by reason: maxlen (over its length or byte bound), expired (older than its TTL).",
+      labelNames: ['reason'],
       registers: r,
     }),
     bytesTotal: new Counter({
