@@ -25,6 +25,11 @@ export async function connectRunServices(o: {
   redisUrl: string;
   runId: string;
   log: StateLog;
+  /**
+   * The server's alone: this process consumes what the run's bounded dead-letter queue drops,
+   * logs it and reports it here (for a metric). Devices leave it unset.
+   */
+  onDeadLetterDropped?: (reason: string, count: number) => void;
 }): Promise<RunServices> {
   const { log } = o;
   const redis = new RedisBlobStore({
@@ -37,6 +42,25 @@ export async function connectRunServices(o: {
     runId: o.runId,
     onState: (s, d) =>
       log[s === 'connected' ? 'info' : 'warn']({ rabbitmq: s, detail: d }, `RabbitMQ ${s}`),
+    onConsumerState: (s, queue, d) =>
+      log[s === 'resubscribed' ? 'info' : 'warn'](
+        { rabbitmq: `consumer-${s}`, queue, detail: d },
+        s === 'cancelled'
+          ? `RabbitMQ cancelled the consumer of ${queue}: declaring the queue again and consuming again`
+          : s === 'resubscribed'
+            ? `consuming ${queue} again`
+            : `consuming ${queue} again failed: retrying`,
+      ),
+    ...(o.onDeadLetterDropped && {
+      consumeDroppedDeadLetters: true,
+      onDeadLetterDropped: (reason: string, count: number) => {
+        log.warn(
+          { rabbitmq: 'dead-letters-dropped', reason, count },
+          `the dead-letter queue dropped ${count} dead letter(s) (${reason})`,
+        );
+        o.onDeadLetterDropped?.(reason, count);
+      },
+    }),
   });
   return {
     rabbit,

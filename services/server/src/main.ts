@@ -38,6 +38,9 @@ const {
   redisUrl: c.redisUrl,
   runId: c.runId,
   log,
+  // Reported from a timer, so never before `app` below exists.
+  onDeadLetterDropped: (reason, count) =>
+    app.metrics.deadLettersDroppedTotal.inc({ reason }, count),
 });
 const app = new ServerApp({
   config: c,
