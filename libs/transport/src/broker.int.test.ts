@@ -254,7 +254,7 @@ describe('RabbitMQ round transport and Redis blob store', () => {
         transport: deviceTransports[3]!,
         reasons: [
           /not UTF-8 JSON/,
-          /protocol version 1, this build speaks version 3/,
+          new RegExp(`protocol version 1, this build speaks version ${PROTOCOL_VERSION}`),
           /belongs to run "another-run"/,
           /update for round \d+ arrived in round \d+'s queue/,
           /differs from the message's/,
