@@ -237,6 +237,13 @@ export class Coordinator {
   private async attemptRound(t: number, attempt: number): Promise<RoundReport> {
     const cfg = this.config;
     const participants = [...(await this.participants(t))].sort();
+    // A device that left is forgotten: if it comes back, rounds wait for it like for a new one.
+    for (const id of [...this.missed.keys()]) {
+      if (!participants.includes(id)) this.missed.delete(id);
+    }
+    for (const id of [...this.notWaitedFor]) {
+      if (!participants.includes(id)) this.notWaitedFor.delete(id);
+    }
     this.onEvent({ kind: 'round-start', round: t, attempt, participants });
     // Too few devices to ever reach the quorum: do not publish a round nobody can complete.
     if (participants.length < cfg.quorum) {
@@ -419,7 +426,7 @@ export class Coordinator {
         round: round.t,
         deviceId: id,
         missed,
-        why: round.declined.get(id) ?? 'no update by the deadline',
+        why: round.declined.get(id) ?? round.refused.get(id) ?? 'no update by the deadline',
         notWaitedFor: benched,
       });
       if (limit > 0 && missed >= limit && !benched) {
@@ -436,6 +443,7 @@ export class Coordinator {
   }
 
   private answersAgain(deviceId: string, t: number): void {
+    this.missed.delete(deviceId);
     if (!this.notWaitedFor.delete(deviceId)) return;
     this.onEvent({
       kind: 'device-answers-again',
@@ -716,6 +724,8 @@ class RoundState {
   publishedAt = 0;
   accepted: Accepted[] = [];
   closedBy: RoundReport['closedBy'];
+  /** Participants whose update was refused, with the reason of the last refusal. */
+  readonly refused = new Map<string, string>();
   /** Participants that declined the task, with their reason. */
   readonly declined = new Map<string, string>();
   gLoss = NaN;
@@ -733,6 +743,8 @@ class RoundState {
 
   record(outcome: UpdateOutcome, deviceId?: string, reason?: string): void {
     this.outcomes[outcome] += 1;
+    if (outcome === 'rejected' && deviceId && reason)
+      this.refused.set(deviceId, `update refused: ${reason}`);
     this.onEvent({ kind: 'update', round: this.t, deviceId, outcome, reason });
   }
 

@@ -17,6 +17,7 @@ const identity: DeviceIdentity = {
   latentDim: 64,
   seed: 1,
   limit: 0,
+  ringStd: 0.1,
   partition: 'iid',
   alpha: 0.5,
   shardsPerDevice: 2,
@@ -116,6 +117,12 @@ describe('identityMismatch', () => {
     const dirichlet = { ...identity, partition: 'dirichlet' };
     assert.match(identityMismatch({ ...dirichlet, alpha: 0.1 }, dirichlet)!, /^ALPHA/);
     assert.equal(identityMismatch(identity, { ...identity, numDevices: 0 }), undefined);
+  });
+
+  it('RING_STD matters for the ring only', () => {
+    assert.equal(identityMismatch({ ...identity, ringStd: 0.3 }, identity), undefined);
+    const ring = { ...identity, dataset: 'ring' };
+    assert.match(identityMismatch({ ...ring, ringStd: 0.3 }, ring)!, /^RING_STD/);
   });
 
   it('a device on data of its own is checked on its model only', () => {

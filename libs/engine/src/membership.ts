@@ -137,6 +137,8 @@ export function identityMismatch(device: DeviceIdentity, run: DeviceIdentity): s
     ['shardsPerDevice', 'SHARDS_PER_DEVICE'],
   ];
   const checked = device.numDevices === 0 ? model : [...model, ...data];
+  // The ring is generated from its spread: a device with another RING_STD has other data.
+  if (device.dataset === 'ring') checked.push(['ringStd', 'RING_STD']);
   if (device.numDevices > 0 && device.partition === 'dirichlet') checked.push(['alpha', 'ALPHA']);
   if (device.numDevices > 0 && run.numDevices > 0) checked.push(['numDevices', 'NUM_DEVICES']);
   for (const [key, name] of checked) {

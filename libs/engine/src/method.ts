@@ -102,7 +102,10 @@ export interface DeviceTask {
   /** Verified and decoded; views of reused buffers, valid until `train` returns. */
   inputs: Record<string, Float32Array>;
   outputs: readonly string[];
-  /** True when this device missed rounds since it last trained, or never trained. */
+  /**
+   * True when this round is not the one after the last this device trained: it never trained,
+   * missed rounds, or the server resumed from a checkpoint (the round number went back).
+   */
   resumed: boolean;
   /** `batchSize` real samples from the device's shard for local step `step` (a reused buffer). */
   realBatch(step: number): Float32Array;

@@ -182,6 +182,9 @@ describe('names', () => {
     assert.throws(() => n.roundBlobKey(7, 'a:b'), /blob name/);
     assert.equal(n.devicesKey, 'distgan:run-1:devices');
     assert.equal(n.checkpointKey, 'distgan:run-1:checkpoint');
+    assert.equal(n.refusalsKey, 'distgan:run-1:refusals');
+    assert.equal(n.runKey, 'distgan:run-1:run');
+    assert.equal(n.aliveKey('dev-0'), 'distgan:run-1:alive:dev-0');
   });
 
   it('refuses ids that would break a queue name or a key', () => {

@@ -113,7 +113,7 @@ export type DeviceUpdate = Static<typeof DeviceUpdateSchema>;
 
 /**
  * A device's answer to a task it will not train: the round does not wait for it until the
- * deadline. Sent to the task's `replyTo` like an update (docs/protocol.md).
+ * deadline. Sent to the task's `replyTo` like an update (docs/design.md §3).
  */
 export const TaskDeclinedSchema = Type.Object(
   {

@@ -12,6 +12,7 @@ const identity = {
   latentDim: 64,
   seed: 1,
   limit: 0,
+  ringStd: 0.1,
   partition: 'iid',
   alpha: 0.5,
   shardsPerDevice: 2,

@@ -4,7 +4,7 @@ import { ProtocolError, type ErrorContext } from './errors.js';
 import { ID_PATTERN } from './names.js';
 
 /*
- * The JSON records of membership in Redis (docs/protocol.md): what a device writes when it joins
+ * The JSON records of membership in Redis (docs/design.md §3): what a device writes when it joins
  * and with every heartbeat, and what the server publishes about its run. They are not messages
  * (nothing carries them through the broker), but every implementation reads them, so they have
  * schemas like the messages and are checked where they are read.
@@ -29,6 +29,8 @@ export const DeviceIdentitySchema = Type.Object(
     seed: Type.Integer({ minimum: 0 }),
     /** Samples of the dataset used (0: all). */
     limit: Type.Integer({ minimum: 0 }),
+    /** The ring's spread (the ring dataset is generated from it). */
+    ringStd: Type.Number({ exclusiveMinimum: 0 }),
     partition: Name,
     alpha: Type.Number({ exclusiveMinimum: 0 }),
     shardsPerDevice: Type.Integer({ minimum: 1 }),

@@ -22,6 +22,7 @@ export function identityOf(c: IdentitySettings): DeviceIdentity {
     latentDim: c.latentDim,
     seed: c.seed,
     limit: c.limit,
+    ringStd: c.ringStd,
     partition: c.partition,
     alpha: c.alpha,
     shardsPerDevice: c.shardsPerDevice,

@@ -109,7 +109,7 @@ export function createServerMetrics(opts: { defaultMetrics?: boolean } = {}): Se
     }),
     runStatus: new Gauge({
       name: 'distgan_run_status',
-      help: "The run's status: 1 for the current one (starting, waiting-for-devices, training, finished, stopped, failed).",
+      help: "The run's status: 1 for the current one (starting, waiting-for-devices, training, finished, stopping, failed).",
       labelNames: ['status'],
       registers: r,
     }),

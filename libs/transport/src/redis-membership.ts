@@ -34,7 +34,7 @@ redis.call('HDEL', KEYS[2], ARGV[2])
 return 1`;
 
 /**
- * Membership in Redis (docs/design.md §3, docs/protocol.md): a device registers in the run's
+ * Membership in Redis (docs/design.md §3): a device registers in the run's
  * devices hash and holds a liveness key (its value: the instance) that its heartbeat renews and
  * that expires when it stops beating. The server's refusals and the run's record sit beside them.
  */

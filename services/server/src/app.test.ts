@@ -141,6 +141,51 @@ describe('the server app (in-memory twins, checkpoints in a folder)', () => {
     await app.stop();
   });
 
+  it('a run that cannot progress with its devices alive fails: status, reason, /readyz 503, the run record', async () => {
+    // A third device that is alive but never takes a task, with a quorum of three.
+    const ghost = {
+      deviceId: 'device-2',
+      instance: 'ghost-instance',
+      samples: 10,
+      shard: 2,
+      backend: 'cpu',
+      registeredAt: 0,
+      identity: identityOf({ ...loadServerConfig(env(1, out)), numDevices: 2 }),
+    };
+    const failing = new ServerApp({
+      config: loadServerConfig({
+        ...env(4, join(out, 'failing')),
+        QUORUM: '3',
+        MIN_DEVICES: '3',
+        ROUND_DEADLINE_MS: '300',
+        MAX_ROUND_ATTEMPTS: '2',
+      }),
+      log: createLogger({ service: 'test', level: 'error' }),
+      transport,
+      store,
+      membership,
+      checkpoints: directoryCheckpointStore(join(out, 'failing-checkpoints'), RUN),
+      ready: () => Promise.resolve({ ready: true, detail: {} }),
+    });
+    await membership.register(ghost);
+    try {
+      await failing.start({ listen: false });
+      await assert.rejects(failing.finished(), /failed 2 time\(s\)/);
+      assert.equal(failing.status, 'failed');
+      const ready = await failing.http.inject({ method: 'GET', url: '/readyz' });
+      assert.equal(ready.statusCode, 503);
+      assert.match(ready.json<{ reason: string }>().reason, /failed 2 time\(s\)/);
+      const record = await membership.run();
+      assert.equal(record?.status, 'failed');
+      assert.match(record?.reason ?? '', /failed 2 time\(s\)/);
+      const metrics = await failing.metrics.registry.metrics();
+      assert.match(metrics, /distgan_run_status\{status="failed"\} 1\n/);
+    } finally {
+      await failing.stop();
+      await membership.leave('device-2', 'ghost-instance');
+    }
+  });
+
   it('a new server on the same checkpoints resumes after the last one, with its generator', async () => {
     // The first run checkpointed its last round, whose generator is also its final one.
     const finalOfFirstRun = readFileSync(join(runDir, 'generator.dgwb'));

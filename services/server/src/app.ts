@@ -427,6 +427,7 @@ export class ServerApp {
     const c = this.config;
     this.lastReport = report;
     recordRound(this.metrics, report);
+    this.metrics.benchedDevices.set(run.coordinator.devicesNotWaitedFor.length);
     this.dashboard.recordRound(report);
     const last = report.round + 1 === c.rounds;
     const due = (every: number): boolean => (report.round + 1) % every === 0 || last;

@@ -42,12 +42,20 @@ const {
   onDeadLetterDropped: (reason, count) =>
     app.metrics.deadLettersDroppedTotal.inc({ reason }, count),
 });
-const app = new ServerApp({
+const invalid = new Set<string>();
+const app: ServerApp = new ServerApp({
   config: c,
   log,
   transport: rabbit,
   store: redis,
-  membership: new RedisMembership(redis, c.runId, c.heartbeatTimeoutS),
+  // A devices-hash entry that is not a registration of this protocol (an older device, a
+  // foreign writer) cannot take part: logged once per device and counted.
+  membership: new RedisMembership(redis, c.runId, c.heartbeatTimeoutS, (deviceId, reason) => {
+    if (invalid.has(deviceId)) return;
+    invalid.add(deviceId);
+    app.metrics.devicesRefusedTotal.inc({ reason: 'invalid-registration' });
+    log.error({ device: deviceId, why: reason }, 'device refused: its registration is invalid');
+  }),
   checkpoints: c.checkpointDir
     ? directoryCheckpointStore(join(c.checkpointDir, c.runId), c.runId)
     : new RedisCheckpointStore(redis, c.runId),

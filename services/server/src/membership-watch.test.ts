@@ -14,6 +14,7 @@ const device = (id: string, alive = true): DeviceStatus => ({
     latentDim: 2,
     seed: 1,
     limit: 0,
+    ringStd: 0.1,
     partition: 'iid',
     alpha: 0.5,
     shardsPerDevice: 2,
