@@ -159,6 +159,7 @@ describe('the server app (in-memory twins, checkpoints in a folder)', () => {
         MIN_DEVICES: '3',
         ROUND_DEADLINE_MS: '300',
         MAX_ROUND_ATTEMPTS: '2',
+        STALL_TIMEOUT_S: '20', // a server that waited instead would fail later, otherwise
       }),
       log: createLogger({ service: 'test', level: 'error' }),
       transport,
