@@ -24,6 +24,7 @@ interface PageElement {
   naturalWidth?: number;
 }
 declare const document: { getElementById(id: string): PageElement | null };
+declare function requestAnimationFrame(callback: () => void): number;
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 const ARTIFACTS = fileURLToPath(new URL('../../../.test-artifacts/', import.meta.url));
@@ -80,16 +81,23 @@ function startRun(out: string): Promise<{ child: ChildProcess; url: string; log:
 /**
  * A TCP relay between the browser and the dashboard: `drop()` cuts every connection and refuses
  * new ones, as a restarting proxy or a lost network would; `restore()` lets them through again.
+ * It keeps listening while dropped (a refused connection is closed at once): a port given up
+ * for the drop is free for any other socket on the machine to take before `restore()`.
  */
 class Relay {
-  private server: Server | undefined;
+  private readonly server: Server;
   private readonly sockets = new Set<Socket>();
+  private dropped = false;
+  private onConnection: (() => void) | undefined;
   port = 0;
 
-  constructor(private readonly target: number) {}
-
-  async open(): Promise<void> {
+  constructor(private readonly target: number) {
     this.server = createServer((client) => {
+      if (this.dropped) {
+        client.destroy();
+        return;
+      }
+      this.onConnection?.();
       const upstream = connect(this.target, '127.0.0.1');
       for (const s of [client, upstream]) {
         this.sockets.add(s);
@@ -101,27 +109,48 @@ class Relay {
       }
       client.pipe(upstream).pipe(client);
     });
+  }
+
+  async open(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
-      this.server!.listen(this.port, '127.0.0.1', () => resolve());
+      this.server.once('error', reject);
+      this.server.listen(0, '127.0.0.1', () => resolve());
     });
     this.port = (this.server.address() as { port: number }).port;
   }
 
-  async drop(): Promise<void> {
-    const closed = new Promise<void>((resolve) => this.server?.close(() => resolve()));
+  drop(): void {
+    this.dropped = true;
     for (const s of this.sockets) s.destroy();
-    await closed;
   }
 
+  /** Lets connections through again; resolves when the first one comes. */
   restore(): Promise<void> {
-    return this.open();
+    this.dropped = false;
+    return new Promise((resolve) => {
+      this.onConnection = () => {
+        this.onConnection = undefined;
+        resolve();
+      };
+    });
+  }
+
+  close(): Promise<void> {
+    this.drop();
+    return new Promise((resolve) => this.server.close(() => resolve()));
   }
 }
 
 const text = (page: Page, selector: string): Promise<string> => page.locator(selector).innerText();
 
 const roundShown = async (page: Page): Promise<number> => Number(await text(page, '#round'));
+
+/**
+ * Resolves after the page's next animation frame: the page draws what its events changed in a
+ * frame (the round, the charts), so what arrived before this call is on the page after it.
+ */
+const nextFrame = (page: Page): Promise<void> =>
+  page.evaluate(() => new Promise<void>((resolve) => requestAnimationFrame(() => resolve())));
 
 /** Waits until the page's round counter passes `round`. */
 async function roundPasses(page: Page, round: number): Promise<number> {
@@ -162,7 +191,7 @@ describe('the live dashboard in a browser', { timeout: 120_000 }, () => {
 
   after(async () => {
     await browser?.close();
-    await relay?.drop();
+    await relay?.close();
     if (run?.child.exitCode === null) run.child.kill('SIGKILL');
   });
 
@@ -221,27 +250,53 @@ describe('the live dashboard in a browser', { timeout: 120_000 }, () => {
   });
 
   it('a dropped stream shows "reconnecting…", then live again and caught up', async () => {
-    await relay.drop();
-    await page.waitForSelector('#banner:not([hidden])', { timeout: WAIT_MS });
-    assert.match(await text(page, '#banner'), /reconnecting…/);
-    assert.equal(await text(page, '#connection'), 'reconnecting…');
-    const frozen = await roundShown(page);
+    // The run is held (SIGSTOP) except where the test waits for it to move: a run that ended
+    // while the stream was down, however slow the browser, would leave nothing to reconnect to.
+    const hold = (held: boolean): void => void run.child.kill(held ? 'SIGSTOP' : 'SIGCONT');
+    hold(true);
+    try {
+      relay.drop();
+      await page.waitForSelector('#banner:not([hidden])', { timeout: WAIT_MS });
+      assert.match(await text(page, '#banner'), /reconnecting…/);
+      assert.equal(await text(page, '#connection'), 'reconnecting…');
+      // A round that arrived just before the drop may not be drawn yet: it is after this frame.
+      await nextFrame(page);
+      const frozen = await roundShown(page);
 
-    // The run goes on meanwhile; the page must catch up from the next snapshot.
-    let server = await snapshotOf(run.url);
-    while (server.round + 1 < frozen + 3 && server.status === 'training') {
-      await new Promise((r) => setTimeout(r, 100)); // polling the server's state, not a wait
-      server = await snapshotOf(run.url);
+      // The run goes on meanwhile; the page must catch up from the next snapshot.
+      hold(false);
+      let server = await snapshotOf(run.url);
+      while (server.round + 1 < frozen + 3 && server.status === 'training') {
+        await new Promise((r) => setTimeout(r, 100)); // polling the server's state, not a wait
+        server = await snapshotOf(run.url);
+      }
+      hold(true);
+      await nextFrame(page);
+      assert.equal(await roundShown(page), frozen, 'no updates while the stream is down');
+      // The run moves again once the page has reconnected (the browser retries after 2 s).
+      await relay.restore();
+      hold(false);
+
+      await page.waitForSelector('#connection[data-state="live"]', { timeout: WAIT_MS });
+      // The badge turns live as the snapshot arrives; the round and charts are drawn a frame
+      // later: wait for them, every round on the chart (the snapshot's history, not only the
+      // events since the reconnection).
+      await page.waitForFunction(
+        (n) => {
+          const shown = Number(document.getElementById('round')?.textContent);
+          const plotted = Number(document.getElementById('loss-chart')?.dataset['points']);
+          return shown >= n && plotted === shown;
+        },
+        server.round + 1,
+        { timeout: WAIT_MS },
+      );
+      assert.equal(await page.locator('#banner').isHidden(), true);
+      const resynced = await roundShown(page);
+      assert.ok(resynced >= server.round + 1, `caught up: ${resynced} ≥ ${server.round + 1}`);
+      await roundPasses(page, resynced); // and live again
+    } finally {
+      hold(false);
     }
-    assert.equal(await roundShown(page), frozen, 'no updates while the stream is down');
-    await relay.restore();
-
-    await page.waitForSelector('#connection[data-state="live"]', { timeout: WAIT_MS });
-    assert.equal(await page.locator('#banner').isHidden(), true);
-    const resynced = await roundShown(page);
-    assert.ok(resynced >= server.round + 1, `caught up: ${resynced} ≥ ${server.round + 1}`);
-    assert.ok((await points(page, 'loss-chart')) >= server.history.length, 'history re-synced');
-    await roundPasses(page, resynced); // and live again
   });
 
   it('says the run finished, and stays readable once the server is gone', async () => {
