@@ -198,6 +198,8 @@ describe('end to end: server, devices, RabbitMQ, Redis and Prometheus', () => {
 
     // The server killed outright: it restarts, resumes from its checkpoint, and finishes.
     await waitFor('round 50', async () => (await roundNow()) >= 50);
+    // A device's metrics while it trains: devices exit by themselves once the run is over.
+    await assertMetricsPassPromtool(prom, [devicePorts[0]!]);
     server.kill('SIGKILL');
     await new Promise((r) => setTimeout(r, 1000));
     server = start(SERVER, serverEnv);
@@ -261,9 +263,16 @@ describe('end to end: server, devices, RabbitMQ, Redis and Prometheus', () => {
       'rounds with 3 devices',
     );
 
-    await assertMetricsPassPromtool(prom, [serverPort, devicePorts[0]!]);
+    await assertMetricsPassPromtool(prom, [serverPort]);
 
+    // The run is over: the devices exit 0 by themselves, the server after its linger time (or
+    // now, on SIGTERM).
+    for (const d of devices.values())
+      await waitFor('a device to exit', async () => d.exitCode !== null || d.signalCode !== null);
+    assert.deepEqual(
+      [...devices.values()].map((d) => d.exitCode),
+      [0, 0, 0],
+    );
     server.kill('SIGTERM');
-    for (const d of devices.values()) d.kill('SIGTERM');
   });
 });
