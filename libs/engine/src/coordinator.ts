@@ -2,6 +2,7 @@ import {
   BlobIntegrityError,
   blobDigestHex,
   decodeWeights,
+  defaultDigestAlgorithm,
   encodeMessage,
   encodeWeightsWith,
   names,
@@ -9,6 +10,7 @@ import {
   PROTOCOL_VERSION,
   ProtocolError,
   type DeviceUpdate,
+  type DigestAlgorithm,
   type RoundTask,
   type TaskDeclined,
   type TensorSpec,
@@ -62,6 +64,12 @@ export interface CoordinatorConfig {
   retryDelayMs?: number;
   /** Expiry of per-round blobs in the store. */
   blobTtlSeconds: number;
+  /**
+   * The digest of round t's blobs, chosen from its participants (the server: one that every
+   * participant can verify, from their registrations). Default: the process's digest
+   * (BLOB_DIGEST).
+   */
+  blobDigest?: (participants: readonly string[]) => DigestAlgorithm;
 }
 
 /** Who is expected to answer round t (membership decides; the embedded run has a fixed list). */
@@ -320,9 +328,10 @@ export class Coordinator {
     const t = round.t;
     const b0 = now();
     const stored = new Map<string, { key: string; digest: string; bytes: number }>();
+    const digest = cfg.blobDigest?.(round.participants) ?? defaultDigestAlgorithm();
     await Promise.all(
       Object.entries(plan.blobs).map(async ([name, source]) => {
-        const blob = encodeSource(source);
+        const blob = encodeSource(source, digest);
         const key = this.names.roundBlobKey(t, name);
         round.blobKeys.push(key);
         await this.store.put(key, blob, { ttlSeconds: cfg.blobTtlSeconds });
@@ -697,11 +706,11 @@ export class Coordinator {
   }
 }
 
-/** A blob's bytes from what the method gave. */
-function encodeSource(source: BlobSource): Uint8Array {
+/** A blob's bytes from what the method gave, with the round's digest. */
+function encodeSource(source: BlobSource, digest: DigestAlgorithm): Uint8Array {
   return 'values' in source
-    ? encodeWeightsWith(source.specs, (out) => out.set(source.values))
-    : encodeWeightsWith(source.specs, source.write);
+    ? encodeWeightsWith(source.specs, (out) => out.set(source.values), { digest })
+    : encodeWeightsWith(source.specs, source.write, { digest });
 }
 
 /** One attempt at a round: what it has gathered so far, and its report. */

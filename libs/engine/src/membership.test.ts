@@ -2,7 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { PROTOCOL_VERSION } from '@distgan/protocol';
 import {
+  chooseBlobDigest,
   DeviceIdTakenError,
+  digestMismatch,
   identityMismatch,
   MemoryMembership,
   type DeviceIdentity,
@@ -29,6 +31,7 @@ const reg = (deviceId: string, instance = `inst-${deviceId}`): DeviceRegistratio
   samples: 100,
   shard: Number(deviceId.at(-1)),
   backend: 'wasm',
+  digests: ['blake3', 'sha256'],
   registeredAt: 0,
   identity,
 });
@@ -129,5 +132,35 @@ describe('identityMismatch', () => {
     const own = { ...identity, numDevices: 0, seed: 9, limit: 7, partition: 'shards' };
     assert.equal(identityMismatch(own, identity), undefined);
     assert.match(identityMismatch({ ...own, model: 'mlp' }, identity)!, /^MODEL/);
+  });
+});
+
+describe('blob digest negotiation', () => {
+  const can = (...digests: DeviceRegistration['digests']): Pick<DeviceRegistration, 'digests'> => ({
+    digests,
+  });
+
+  it("the server's own digest when every participant can verify it", () => {
+    assert.equal(chooseBlobDigest('blake3', [can('blake3', 'sha256'), can('blake3')]), 'blake3');
+    assert.equal(chooseBlobDigest('sha256', [can('blake3', 'sha256'), can('sha256')]), 'sha256');
+    assert.equal(chooseBlobDigest('blake3', []), 'blake3');
+  });
+
+  it('SHA-256 as soon as one participant cannot verify BLAKE3', () => {
+    assert.equal(chooseBlobDigest('blake3', [can('blake3', 'sha256'), can('sha256')]), 'sha256');
+  });
+
+  it('BLAKE3 when the server prefers SHA-256 but a participant verifies BLAKE3 only', () => {
+    assert.equal(chooseBlobDigest('sha256', [can('blake3'), can('blake3', 'sha256')]), 'blake3');
+  });
+
+  it('SHA-256 when no digest is common to all', () => {
+    assert.equal(chooseBlobDigest('blake3', [can('blake3'), can('sha256')]), 'sha256');
+  });
+
+  it('a device that verifies no digest is refused, saying why; one digest is enough', () => {
+    assert.match(digestMismatch(can()) ?? '', /can verify none of the blob digests.*SHA-256/);
+    assert.equal(digestMismatch(can('sha256')), undefined);
+    assert.equal(digestMismatch(can('blake3')), undefined);
   });
 });

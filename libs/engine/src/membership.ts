@@ -1,5 +1,7 @@
 import {
+  DIGEST_ALGORITHMS,
   DistganError,
+  type DigestAlgorithm,
   registerWireError,
   type DeviceIdentity,
   type DeviceRegistration,
@@ -146,4 +148,28 @@ export function identityMismatch(device: DeviceIdentity, run: DeviceIdentity): s
       return `${name} differs: the device has ${JSON.stringify(device[key])}, the run ${JSON.stringify(run[key])}`;
   }
   return undefined;
+}
+
+/**
+ * Why a device cannot take part because it verifies none of the blob digests the server writes;
+ * undefined when it can verify one. Every global blob would be refused by it.
+ */
+export function digestMismatch(device: Pick<DeviceRegistration, 'digests'>): string | undefined {
+  if (device.digests.some((d) => DIGEST_ALGORITHMS.includes(d))) return undefined;
+  return `the device can verify none of the blob digests the server writes (it lists [${device.digests.join(', ')}], the server writes ${DIGEST_ALGORITHMS.join(' or ')}): give it SHA-256`;
+}
+
+/**
+ * The digest a round's blobs carry: the server's own choice (BLOB_DIGEST) when every participant
+ * can verify it, else SHA-256 when every participant can, else BLAKE3 when every one can. When no
+ * digest is common to all (one verifies BLAKE3 only, another SHA-256 only), SHA-256: a device
+ * SHOULD verify it (docs/protocol.md), and one that does not declines the round's task.
+ */
+export function chooseBlobDigest(
+  preferred: DigestAlgorithm,
+  participants: readonly Pick<DeviceRegistration, 'digests'>[],
+): DigestAlgorithm {
+  const all = (d: DigestAlgorithm): boolean => participants.every((p) => p.digests.includes(d));
+  for (const d of [preferred, 'sha256', 'blake3'] as const) if (all(d)) return d;
+  return 'sha256';
 }

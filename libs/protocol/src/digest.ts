@@ -51,6 +51,14 @@ export function portableBlake3Digest(bytes: Uint8Array): Uint8Array {
   return portableBlake3(bytes);
 }
 
+/**
+ * The digests this process can verify, for its registration: both, whatever it writes (BLAKE3
+ * falls back to the pure-JS implementation where the native one does not load).
+ */
+export function verifiableDigests(): DigestAlgorithm[] {
+  return Object.keys(IMPLEMENTATIONS) as DigestAlgorithm[];
+}
+
 /** Which implementation hashes each algorithm in this process (for start-up logs). */
 export function digestImplementations(): Record<DigestAlgorithm, string> {
   return {

@@ -24,6 +24,7 @@ const registration: DeviceRegistration = {
   samples: 15_000,
   shard: 2,
   backend: 'wasm',
+  digests: ['blake3', 'sha256'],
   registeredAt: 1_800_000_000_000,
   identity,
 };
@@ -51,6 +52,16 @@ describe('membership records', () => {
       'DeviceRegistration',
       { ...registration, identity: { ...identity, latentDim: 0 } },
       /\/identity\/latentDim/,
+    );
+    // The digests a device verifies are named, each once; an empty list parses (the server
+    // refuses such a device with its reason, docs/protocol.md).
+    refused('DeviceRegistration', { ...registration, digests: ['md5'] }, /\/digests\/0/);
+    refused('DeviceRegistration', { ...registration, digests: ['sha256', 'sha256'] }, /\/digests/);
+    const { digests: _d, ...without } = registration;
+    refused('DeviceRegistration', without, /DeviceRegistration \/: .*digests/);
+    assert.deepEqual(
+      parseRecord('DeviceRegistration', JSON.stringify({ ...registration, digests: [] })).digests,
+      [],
     );
     refused('RunRecord', { status: 'done', round: 1, identity, updatedAt: 1 }, /\/status/);
     assert.throws(() => parseRecord('RunRecord', '{'), /RunRecord is not JSON/);

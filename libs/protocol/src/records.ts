@@ -55,6 +55,14 @@ export const DeviceRegistrationSchema = Type.Object(
     /** Which shard of the partition it holds; -1 for data of its own. */
     shard: Type.Integer({ minimum: -1 }),
     backend: Type.String({ maxLength: 64 }),
+    /**
+     * The blob digests the device can verify. The server writes each round's blobs in one that
+     * every participant lists, and refuses a device that lists none (docs/protocol.md).
+     */
+    digests: Type.Array(Type.Union([Type.Literal('blake3'), Type.Literal('sha256')]), {
+      uniqueItems: true,
+      maxItems: 2,
+    }),
     registeredAt: Type.Number({ minimum: 0 }),
     identity: DeviceIdentitySchema,
   },

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
 import type { Dataset } from '@distgan/data';
+import { verifiableDigests } from '@distgan/protocol';
 import {
   DeviceIdTakenError,
   DeviceRuntime,
@@ -125,6 +126,7 @@ export function buildDeviceApp(deps: DeviceDeps): DeviceApp {
     samples: deps.data.indices.length,
     shard: c.deviceData === 'all' ? -1 : c.deviceIndex,
     backend: deps.backend,
+    digests: verifiableDigests(),
     registeredAt: Date.now(),
     identity,
   };

@@ -9,8 +9,10 @@ import {
   MemoryBlobStore,
   MemoryMembership,
   MemoryRoundTransport,
+  type DeviceRegistration,
 } from '@distgan/engine';
 import { DistganDevice } from '@distgan/methods';
+import { blobDigestAlgorithm, defaultDigestAlgorithm } from '@distgan/protocol';
 import { initBackend } from '@distgan/gan';
 import { dataConfigOf, identityOf, loadRunDataset, modelSpecFor, shardOf } from '@distgan/run';
 import { createLogger } from '@distgan/telemetry';
@@ -93,6 +95,7 @@ describe('the server app (in-memory twins, checkpoints in a folder)', () => {
         samples: indices.length,
         shard: k,
         backend: 'cpu',
+        digests: ['blake3', 'sha256'],
         registeredAt: 0,
         identity: identityOf({ ...config, numDevices: 2 }),
       });
@@ -143,12 +146,13 @@ describe('the server app (in-memory twins, checkpoints in a folder)', () => {
 
   it('a run that cannot progress with its devices alive fails: status, reason, /readyz 503, the run record', async () => {
     // A third device that is alive but never takes a task, with a quorum of three.
-    const ghost = {
+    const ghost: DeviceRegistration = {
       deviceId: 'device-2',
       instance: 'ghost-instance',
       samples: 10,
       shard: 2,
       backend: 'cpu',
+      digests: ['blake3', 'sha256'],
       registeredAt: 0,
       identity: identityOf({ ...loadServerConfig(env(1, out)), numDevices: 2 }),
     };
@@ -207,5 +211,100 @@ describe('the server app (in-memory twins, checkpoints in a folder)', () => {
     const record = readFileSync(join(runDir, 'resumed-round-000005-generator.dgwb'));
     assert.ok(record.equals(finalOfFirstRun), 'the run goes on with the checkpoint generator');
     await app.stop();
+  });
+});
+
+describe('the blob digest the server writes (in-memory twins)', () => {
+  const RUN_D = 'server-digest';
+  const out = mkdtempSync(join(tmpdir(), 'distgan-server-digest-'));
+  after(() => rmSync(out, { recursive: true, force: true }));
+
+  /** The digest of every round input the server stored, in order. */
+  class WatchedStore extends MemoryBlobStore {
+    readonly inputs: string[] = [];
+    override async put(key: string, bytes: Uint8Array, opts?: { ttlSeconds?: number }) {
+      if (key.includes(':r:')) this.inputs.push(blobDigestAlgorithm(bytes));
+      return super.put(key, bytes, opts);
+    }
+  }
+
+  it('a participant that verifies SHA-256 only gets SHA-256 blobs, said on /api/run; one that verifies none is refused', async () => {
+    await initBackend({ forced: 'cpu' });
+    assert.equal(defaultDigestAlgorithm(), 'blake3', 'the server would write BLAKE3 by itself');
+    const config = loadServerConfig({
+      ...env(2, out),
+      RUN_ID: RUN_D,
+      MIN_DEVICES: '1',
+      QUORUM: '1',
+    });
+    const transport = new MemoryRoundTransport(RUN_D);
+    const store = new WatchedStore();
+    const membership = new MemoryMembership(60);
+    const dataset = await loadRunDataset(dataConfigOf(config));
+    const spec = modelSpecFor({ model: config.model, latentDim: 2 }, dataset);
+    const indices = shardOf(dataset, {
+      scheme: config.partition,
+      devices: 2,
+      index: 0,
+      seed: config.seed,
+      alpha: config.alpha,
+      shardsPerDevice: config.shardsPerDevice,
+    });
+    const device = new DeviceRuntime(new DistganDevice(spec), transport, store, {
+      runId: RUN_D,
+      deviceId: 'device-0',
+      data: { dataset, indices },
+      blobTtlSeconds: 60,
+    });
+    await device.start();
+    const identity = identityOf({ ...config, numDevices: 2 });
+    const sha256Only: DeviceRegistration = {
+      deviceId: 'device-0',
+      instance: 'instance-0',
+      samples: indices.length,
+      shard: 0,
+      backend: 'cpu',
+      digests: ['sha256'],
+      registeredAt: 0,
+      identity,
+    };
+    const none: DeviceRegistration = {
+      ...sha256Only,
+      deviceId: 'device-1',
+      instance: 'instance-1',
+      shard: 1,
+      digests: [],
+      registeredAt: 1,
+    };
+    await membership.register(sha256Only);
+    await membership.register(none);
+    const app = new ServerApp({
+      config,
+      log: createLogger({ service: 'test', level: 'error' }),
+      transport,
+      store,
+      membership,
+      checkpoints: directoryCheckpointStore(join(out, 'checkpoints'), RUN_D),
+      ready: () => Promise.resolve({ ready: true, detail: {} }),
+    });
+    try {
+      await app.start({ listen: false });
+      await app.finished();
+      assert.equal(app.status, 'finished');
+      assert.ok(store.inputs.length >= 4, 'two rounds, two inputs each');
+      assert.deepEqual(new Set(store.inputs), new Set(['sha256']));
+      const run = (await app.http.inject({ method: 'GET', url: '/api/run' })).json<{
+        blobDigest: string;
+      }>();
+      assert.equal(run.blobDigest, 'sha256');
+      const reply = await membership.heartbeat(none);
+      assert.match(reply.refused ?? '', /can verify none of the blob digests/);
+      const metrics = await app.metrics.registry.metrics();
+      assert.match(metrics, /distgan_devices_refused_total\{reason="digest"\} 1\n/);
+    } finally {
+      await app.stop();
+      await device.stop();
+      device.method.dispose();
+    }
   });
 });

@@ -9,8 +9,11 @@ import {
   type Logger,
   type ServerMetrics,
 } from '@distgan/telemetry';
+import { defaultDigestAlgorithm, type DigestAlgorithm } from '@distgan/protocol';
 import {
+  chooseBlobDigest,
   Coordinator,
+  digestMismatch,
   identityMismatch,
   RoundFailedError,
   type BlobStore,
@@ -104,8 +107,12 @@ export class ServerApp {
   private progressAt = Date.now();
   /** Why the last round attempt failed, for the stall message. */
   private lastProblem = 'no round completed yet';
+  /** When a round attempt failed with no round completed since. */
+  private failingSince: number | undefined;
   /** Run records are published in order. */
   private publishing: Promise<void> = Promise.resolve();
+  /** The digest of the last round's global blobs (undefined before the first). */
+  private blobDigest: DigestAlgorithm | undefined;
 
   constructor(private readonly deps: ServerDeps) {
     const config = deps.config;
@@ -176,6 +183,14 @@ export class ServerApp {
     });
   }
 
+  /**
+   * Why rounds are not completing, when the last round attempt failed and none completed since:
+   * a stop now is not a clean one (main.ts exits 1).
+   */
+  get degraded(): string | undefined {
+    return this.failingSince !== undefined ? this.lastProblem : undefined;
+  }
+
   /** Resolves when the run finished (or stopped); rejects when it failed. */
   finished(): Promise<void> {
     return this.done;
@@ -234,6 +249,7 @@ export class ServerApp {
         maxMissedRounds: c.maxMissedRounds,
         retryDelayMs: 500,
         blobTtlSeconds: Math.ceil((c.roundDeadlineMs * 3) / 1000) + 60,
+        blobDigest: (ids) => this.blobDigestFor(ids),
       },
       (e) => this.onRoundEvent(e),
     );
@@ -265,6 +281,7 @@ export class ServerApp {
     } else if (e.kind === 'round-failed') {
       this.metrics.roundFailuresTotal.inc();
       this.lastProblem = e.error.message;
+      this.failingSince ??= Date.now();
       this.log.warn(
         { round: e.round, attempt: e.attempt, err: e.error.message },
         'round attempt failed',
@@ -348,7 +365,9 @@ export class ServerApp {
         d.shard >= 0
           ? eligible.find((e) => e.shard === d.shard && e.identity.numDevices > 0)
           : undefined;
+      const digestless = digestMismatch(d);
       if (mismatch) await this.refuse(d, 'identity', mismatch);
+      else if (digestless) await this.refuse(d, 'digest', digestless);
       else if (holder)
         await this.refuse(
           d,
@@ -372,6 +391,31 @@ export class ServerApp {
   }
 
   private eligible: DeviceStatus[] = [];
+
+  /**
+   * The digest of a round's global blobs: BLOB_DIGEST's when every participant can verify it,
+   * else one they all can (SHA-256 whenever one cannot verify BLAKE3). Logged when it changes.
+   */
+  private blobDigestFor(participants: readonly string[]): DigestAlgorithm {
+    const regs = this.eligible.filter((d) => participants.includes(d.deviceId));
+    const preferred = defaultDigestAlgorithm();
+    const digest = chooseBlobDigest(preferred, regs);
+    if (digest !== this.blobDigest) {
+      const cannot = regs.filter((d) => !d.digests.includes(preferred)).map((d) => d.deviceId);
+      this.log.info(
+        {
+          digest,
+          was: this.blobDigest,
+          ...(cannot.length > 0 ? { preferred, cannot: cannot.slice(0, 20) } : {}),
+        },
+        cannot.length > 0
+          ? `global blobs carry ${digest}: not every participant can verify ${preferred}`
+          : `global blobs carry ${digest}`,
+      );
+      this.blobDigest = digest;
+    }
+    return digest;
+  }
 
   private async refuse(d: DeviceStatus, reason: string, why: string): Promise<void> {
     this.refused.set(d.deviceId, { instance: d.instance, reason: why });
@@ -410,6 +454,7 @@ export class ServerApp {
     try {
       const report = await run.coordinator.runRound();
       this.progressAt = Date.now();
+      this.failingSince = undefined;
       return report;
     } catch (err) {
       if (!(err instanceof RoundFailedError)) throw err;
@@ -549,6 +594,8 @@ export class ServerApp {
       rounds: this.config.rounds,
       resumedFrom: this.resumedFrom,
       schedule: this.config.schedule,
+      /** The digest of the global blobs: the last round's, or what the next round would use. */
+      blobDigest: this.blobDigest ?? chooseBlobDigest(defaultDigestAlgorithm(), this.eligible),
       devices: this.devices.map((d) => ({
         ...d,
         ...(this.refused.get(d.deviceId)?.instance === d.instance

@@ -58,6 +58,8 @@ async function fakeDevice(
   k: number,
   devices: number,
   onTask?: (task: RoundTask, transport: RabbitRoundTransport) => Promise<void>,
+  /** The blob digests it says it can verify. */
+  digests: DeviceRegistration['digests'] = ['blake3', 'sha256'],
 ): Promise<{ stop(): Promise<void> }> {
   const c = { ...toDomain(parseSettings(DATA_SETTINGS, RUN)), deviceId: `device-${k}` };
   const store = new RedisBlobStore({ url: REDIS_URL });
@@ -69,6 +71,7 @@ async function fakeDevice(
     samples: 100,
     shard: k,
     backend: 'test',
+    digests,
     registeredAt: Date.now(),
     identity: identityOf({ ...c, numDevices: devices }),
   };
@@ -256,6 +259,40 @@ describe('faults that stalled a run, over RabbitMQ and Redis', () => {
       const record = await runRecord(runId);
       assert.equal(record?.status, 'failed');
       assert.match(record?.reason ?? '', /failed 3 time\(s\).*quorum/);
+    } finally {
+      await decliner.stop();
+    }
+  });
+
+  it('SIGTERM to a server whose rounds are failing exits 1, not 0 like a clean stop', async () => {
+    const runId = uniqueRun('sigterm');
+    const d = await runDistributed(
+      runId,
+      { ROUNDS: '5', QUORUM: '1', MAX_ROUND_ATTEMPTS: '100000' },
+      0,
+    );
+    const serverLog = output(d.server);
+    const decliner = await fakeDevice(runId, 0, 1, async (task, transport) => {
+      await transport.publishUpdate(
+        task.replyTo,
+        encodeMessage({
+          type: 'TaskDeclined',
+          version: PROTOCOL_VERSION,
+          runId,
+          round: task.round,
+          deviceId: 'device-0',
+          reason: 'no',
+          sentAt: Date.now(),
+        }),
+      );
+    });
+    try {
+      await until('failed round attempts', async () =>
+        serverLog.text.includes('round attempt failed') ? true : undefined,
+      );
+      d.server.kill('SIGTERM');
+      assert.equal(await exitOf(d.server), 1);
+      assert.match(serverLog.text, /stopped while rounds were failing/);
     } finally {
       await decliner.stop();
     }

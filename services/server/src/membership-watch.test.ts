@@ -23,6 +23,7 @@ const device = (id: string, alive = true): DeviceStatus => ({
   samples: 10,
   shard: 0,
   backend: 'cpu',
+  digests: ['blake3', 'sha256'],
   registeredAt: 0,
   alive,
 });
