@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  blobDigestAlgorithm,
   encodeMessage,
   names,
   parseMessage,
@@ -226,6 +227,52 @@ describe('faults that stalled a run, over RabbitMQ and Redis', () => {
     } finally {
       await silent.stop();
       d.server.kill('SIGTERM');
+    }
+  });
+
+  it('a device that verifies SHA-256 only gets SHA-256 blobs from the round it takes part in on, said in the log and on /api/run', async () => {
+    const runId = uniqueRun('digest');
+    const d = await runDistributed(
+      runId,
+      { ROUNDS: '100000', QUORUM: '1', ROUND_DEADLINE_MS: '1500', LOG_LEVEL: 'info' },
+      1,
+      () => ({ NUM_DEVICES: '2' }),
+    );
+    const serverLog = output(d.server);
+    await until('round 0', async () => ((await api(d.port)).round >= 0 ? true : undefined));
+    const before = (await api(d.port)) as unknown as { blobDigest: string };
+    assert.equal(before.blobDigest, 'blake3', 'BLAKE3 while every participant verifies it');
+    const store = new RedisBlobStore({ url: REDIS_URL });
+    const seen: string[][] = [];
+    const sha256Only = await fakeDevice(
+      runId,
+      1,
+      2,
+      async (task) => {
+        const algorithms: string[] = [];
+        for (const ref of Object.values(task.inputs)) {
+          const blob = await store.get(ref.key);
+          if (blob) algorithms.push(blobDigestAlgorithm(blob));
+        }
+        seen.push(algorithms);
+      },
+      ['sha256'],
+    );
+    try {
+      await until('two tasks for the SHA-256 device', async () =>
+        seen.length >= 2 ? true : undefined,
+      );
+      assert.deepEqual(new Set(seen.flat()), new Set(['sha256']), JSON.stringify(seen));
+      const now = (await api(d.port)) as unknown as { blobDigest: string };
+      assert.equal(now.blobDigest, 'sha256');
+      assert.match(
+        serverLog.text,
+        /global blobs carry sha256: not every participant can verify blake3/,
+      );
+    } finally {
+      await sha256Only.stop();
+      await store.close();
+      for (const c of [d.server, ...d.devices]) c.kill('SIGTERM');
     }
   });
 
