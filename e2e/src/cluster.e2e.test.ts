@@ -269,9 +269,10 @@ describe('end to end: server, devices, RabbitMQ, Redis and Prometheus', () => {
     // now, on SIGTERM).
     for (const d of devices.values())
       await waitFor('a device to exit', async () => d.exitCode !== null || d.signalCode !== null);
+    const codes = [...devices.values()].map((d) => d.exitCode);
     assert.deepEqual(
-      [...devices.values()].map((d) => d.exitCode),
-      [0, 0, 0],
+      codes,
+      codes.map(() => 0),
     );
     server.kill('SIGTERM');
   });
