@@ -64,8 +64,8 @@ const app: ServerApp = new ServerApp({
 let stopping = false;
 /**
  * Stops after the round in progress (it is checkpointed) and exits: 0 when the run stopped
- * cleanly, 1 when it had failed or the round in progress did not end within its deadline and a
- * margin (a stuck server must not look like a clean stop).
+ * cleanly, 1 when it had failed, its last round attempts were failing, or the round in progress
+ * did not end within its deadline and a margin (a stuck server must not look like a clean stop).
  */
 const shutdown = (signal: string): void => {
   if (stopping) return;
@@ -81,7 +81,9 @@ const shutdown = (signal: string): void => {
     .then(disconnect)
     .then(() => {
       clearTimeout(timer);
-      process.exit(app.status === 'failed' ? 1 : 0);
+      // Stopped while its rounds were failing: not a clean stop either.
+      if (app.degraded) log.error({ why: app.degraded }, 'stopped while rounds were failing');
+      process.exit(app.status === 'failed' || app.degraded ? 1 : 0);
     });
 };
 process.on('SIGTERM', () => shutdown('SIGTERM'));
