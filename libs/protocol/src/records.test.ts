@@ -29,7 +29,11 @@ const registration: DeviceRegistration = {
   identity,
 };
 
-const refused = (kind: 'DeviceRegistration' | 'RunRecord', v: unknown, path: RegExp): void =>
+const refused = (
+  kind: 'DeviceRegistration' | 'RunRecord' | 'Refusal',
+  v: unknown,
+  path: RegExp,
+): void =>
   assert.throws(
     () => parseRecord(kind, JSON.stringify(v)),
     (e: unknown) => e instanceof ProtocolError && path.test(e.message),
@@ -65,5 +69,9 @@ describe('membership records', () => {
     );
     refused('RunRecord', { status: 'done', round: 1, identity, updatedAt: 1 }, /\/status/);
     assert.throws(() => parseRecord('RunRecord', '{'), /RunRecord is not JSON/);
+    const refusal = { instance: registration.instance, reason: 'SEED differs' };
+    assert.deepEqual(parseRecord('Refusal', JSON.stringify(refusal)), refusal);
+    refused('Refusal', { ...refusal, reason: '' }, /\/reason/);
+    refused('Refusal', { ...refusal, by: 'server' }, /\/by: unexpected field/);
   });
 });

@@ -93,17 +93,32 @@ export const RunRecordSchema = Type.Object(
 );
 export type RunRecord = Static<typeof RunRecordSchema>;
 
+/** The server's refusal of one instance of a device, in the run's refusals hash. */
+export const RefusalSchema = Type.Object(
+  {
+    /** The refused instance: the same device id restarted (a new instance) is checked afresh. */
+    instance: Type.String({ pattern: '^[A-Za-z0-9-]{8,64}$' }),
+    /** Why, naming the setting that differs and both values, for the device's log. */
+    reason: Type.String({ minLength: 1, maxLength: 4096 }),
+  },
+  { additionalProperties: false },
+);
+export type Refusal = Static<typeof RefusalSchema>;
+
 export interface RecordTypes {
   DeviceRegistration: DeviceRegistration;
   RunRecord: RunRecord;
+  Refusal: Refusal;
 }
 export const RECORD_SCHEMAS: Record<keyof RecordTypes, TSchema> = {
   DeviceRegistration: DeviceRegistrationSchema,
   RunRecord: RunRecordSchema,
+  Refusal: RefusalSchema,
 };
 const VALIDATORS = {
   DeviceRegistration: Compile(DeviceRegistrationSchema),
   RunRecord: Compile(RunRecordSchema),
+  Refusal: Compile(RefusalSchema),
 };
 
 /** Parses one record's JSON; throws ProtocolError saying what is wrong and where. */

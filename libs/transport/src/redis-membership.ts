@@ -72,9 +72,7 @@ export class RedisMembership implements Membership {
       Promise.all([c.hget(this.names.refusalsKey, reg.deviceId), c.get(this.names.runKey)]),
     );
     const record = run ? parseRecord('RunRecord', run) : undefined;
-    const refused = refusal
-      ? (JSON.parse(refusal) as { instance: string; reason: string })
-      : undefined;
+    const refused = refusal ? parseRecord('Refusal', refusal, { device: reg.deviceId }) : undefined;
     if (refused?.instance === reg.instance) return { refused: refused.reason, run: record };
     try {
       await this.register(reg);
@@ -115,7 +113,11 @@ export class RedisMembership implements Membership {
 
   async refuse(deviceId: string, instance: string, reason: string): Promise<void> {
     await this.call('refuse', (c) =>
-      c.hset(this.names.refusalsKey, deviceId, JSON.stringify({ instance, reason })),
+      c.hset(
+        this.names.refusalsKey,
+        deviceId,
+        JSON.stringify({ instance, reason: reason.slice(0, 4096) }),
+      ),
     );
   }
 
