@@ -7,6 +7,7 @@ import {
   digestMismatch,
   identityMismatch,
   MemoryMembership,
+  registrationProtocolMismatch,
   type DeviceIdentity,
   type DeviceRegistration,
 } from './membership.js';
@@ -162,5 +163,23 @@ describe('blob digest negotiation', () => {
     assert.match(digestMismatch(can()) ?? '', /can verify none of the blob digests.*SHA-256/);
     assert.equal(digestMismatch(can('sha256')), undefined);
     assert.equal(digestMismatch(can('blake3')), undefined);
+  });
+});
+
+describe('a device of another protocol version', () => {
+  it('is refused naming both versions, whether its registration parses or not', () => {
+    assert.equal(
+      identityMismatch({ ...identity, protocol: 5 }, identity),
+      `the device speaks protocol version 5, the run protocol version ${PROTOCOL_VERSION}`,
+    );
+    const future = JSON.stringify({ ...reg('device-1'), identity: { protocol: 5 }, more: 1 });
+    assert.equal(
+      registrationProtocolMismatch(future),
+      `the device speaks protocol version 5, the run protocol version ${PROTOCOL_VERSION}`,
+    );
+    // Protocol 3 wrote no identity: the schema's own reason stands.
+    assert.equal(registrationProtocolMismatch(JSON.stringify({ deviceId: 'd' })), undefined);
+    assert.equal(registrationProtocolMismatch(JSON.stringify(reg('device-1'))), undefined);
+    assert.equal(registrationProtocolMismatch('{'), undefined);
   });
 });

@@ -1,6 +1,7 @@
 import {
   DIGEST_ALGORITHMS,
   DistganError,
+  PROTOCOL_VERSION,
   type DigestAlgorithm,
   registerWireError,
   type DeviceIdentity,
@@ -172,4 +173,20 @@ export function chooseBlobDigest(
   const all = (d: DigestAlgorithm): boolean => participants.every((p) => p.digests.includes(d));
   for (const d of [preferred, 'sha256', 'blake3'] as const) if (all(d)) return d;
   return 'sha256';
+}
+
+/**
+ * For a devices-hash entry that fails the registration schema: when it says it speaks another
+ * protocol version (`identity.protocol`), why it cannot take part, naming both versions.
+ */
+export function registrationProtocolMismatch(json: string): string | undefined {
+  let protocol: unknown;
+  try {
+    protocol = (JSON.parse(json) as { identity?: { protocol?: unknown } } | null)?.identity
+      ?.protocol;
+  } catch {
+    return undefined;
+  }
+  if (typeof protocol !== 'number' || protocol === PROTOCOL_VERSION) return undefined;
+  return `the device speaks protocol version ${protocol}, the run protocol version ${PROTOCOL_VERSION}`;
 }

@@ -1,6 +1,7 @@
 import { names, parseRecord, ProtocolError, type RunNames } from '@distgan/protocol';
 import {
   DeviceIdTakenError,
+  registrationProtocolMismatch,
   TransportError,
   type DeviceRegistration,
   type DeviceStatus,
@@ -100,7 +101,7 @@ export class RedisMembership implements Membership {
           regs.push(parseRecord('DeviceRegistration', v, { device: id }));
         } catch (err) {
           if (!(err instanceof ProtocolError)) throw err;
-          this.onInvalid?.(id, err.message);
+          this.onInvalid?.(id, registrationProtocolMismatch(v) ?? err.message);
         }
       }
       if (regs.length === 0) return [];
