@@ -208,7 +208,10 @@ export class Coordinator {
   async runRound(): Promise<RoundReport> {
     const t = this.nextRound;
     let lastError: Error | undefined;
-    for (let attempt = 1; attempt <= this.config.maxRoundAttempts; attempt++) {
+    let attempt = 1;
+    for (; attempt <= this.config.maxRoundAttempts; attempt++) {
+      // Asked to stop: no further attempt (the one in progress was allowed to finish).
+      if (this.stopRequested && lastError) break;
       try {
         const report = this.method.usesDevices
           ? await this.attemptRound(t, attempt)
@@ -226,7 +229,14 @@ export class Coordinator {
           await new Promise((r) => setTimeout(r, delay));
       }
     }
-    throw new RoundFailedError(t, this.config.maxRoundAttempts, this.config.runId, lastError!);
+    throw new RoundFailedError(t, attempt - 1, this.config.runId, lastError!);
+  }
+
+  private stopRequested = false;
+
+  /** Makes runRound give up after the attempt in progress instead of retrying (a shutdown). */
+  requestStop(): void {
+    this.stopRequested = true;
   }
 
   /** A round of a method that trains on the server alone (centralized): no network. */

@@ -196,8 +196,12 @@ export class ServerApp {
     return this.done;
   }
 
+  /** The round loop's coordinator, once prepared (a stop tells it not to retry). */
+  private coordinator: Coordinator | undefined;
+
   private async run(): Promise<void> {
     const run = await this.prepare();
+    this.coordinator = run.coordinator;
     try {
       await this.resume(run);
       this.progressAt = Date.now();
@@ -458,6 +462,7 @@ export class ServerApp {
       return report;
     } catch (err) {
       if (!(err instanceof RoundFailedError)) throw err;
+      if (this.stopping) return undefined; // gave up retrying to stop: degraded says why
       // Devices gone (killed, rescheduled): wait for them, as long as STALL_TIMEOUT_S allows.
       // With enough devices alive, a round that fails MAX_ROUND_ATTEMPTS times fails the run.
       if (await this.enoughDevices()) throw err;
@@ -620,6 +625,7 @@ export class ServerApp {
   /** Graceful stop: the round in progress finishes and is checkpointed. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.coordinator?.requestStop();
     if (this.status !== 'finished' && this.status !== 'failed') this.setStatus('stopping');
     await this.done?.catch(() => {});
     this.dashboard.close();

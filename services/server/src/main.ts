@@ -78,11 +78,13 @@ const shutdown = (signal: string): void => {
   }, graceMs);
   void app
     .stop()
-    .then(disconnect)
     .then(() => {
-      clearTimeout(timer);
       // Stopped while its rounds were failing: not a clean stop either.
       if (app.degraded) log.error({ why: app.degraded }, 'stopped while rounds were failing');
+      return disconnect();
+    })
+    .then(() => {
+      clearTimeout(timer);
       process.exit(app.status === 'failed' || app.degraded ? 1 : 0);
     });
 };
