@@ -17,7 +17,7 @@ import type { RedisBlobStore } from './redis-blob-store.js';
  * with the same id cannot both take it. KEYS: alive key, devices hash; ARGV: instance, TTL in
  * seconds, device id, registration JSON.
  */
-const REGISTER = `
+export const REGISTER_SCRIPT = `
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then return holder end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
@@ -28,7 +28,7 @@ return false`;
  * Unregisters a device if the instance still holds its id. KEYS: alive key, devices hash;
  * ARGV: instance, device id.
  */
-const LEAVE = `
+export const LEAVE_SCRIPT = `
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 redis.call('HDEL', KEYS[2], ARGV[2])
@@ -55,7 +55,7 @@ export class RedisMembership implements Membership {
   async register(reg: DeviceRegistration): Promise<void> {
     const holder = await this.call('register', (c) =>
       c.eval(
-        REGISTER,
+        REGISTER_SCRIPT,
         2,
         this.names.aliveKey(reg.deviceId),
         this.names.devicesKey,
@@ -86,7 +86,14 @@ export class RedisMembership implements Membership {
 
   async leave(deviceId: string, instance: string): Promise<void> {
     await this.call('leave', (c) =>
-      c.eval(LEAVE, 2, this.names.aliveKey(deviceId), this.names.devicesKey, instance, deviceId),
+      c.eval(
+        LEAVE_SCRIPT,
+        2,
+        this.names.aliveKey(deviceId),
+        this.names.devicesKey,
+        instance,
+        deviceId,
+      ),
     );
   }
 
