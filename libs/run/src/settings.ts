@@ -28,7 +28,7 @@ export const CONNECTION_SETTINGS = {
   }),
   BLOB_DIGEST: setting(types.oneOf(...DIGEST_CHOICES), {
     default: 'auto',
-    help: 'digest of the weight blobs this process writes (auto: BLAKE3 where it is native, else SHA-256; sha256 for FIPS); either is read',
+    help: "digest of the weight blobs this process writes (auto: BLAKE3 where it is native, else SHA-256; sha256 for FIPS); either is read. The server writes a round's blobs in another digest when its participants cannot all verify this one (docs/protocol.md §5.1)",
   }),
 };
 
