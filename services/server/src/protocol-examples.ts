@@ -20,6 +20,7 @@ import { partitionIid, Rng } from '@distgan/data';
 import { buildModel, initBackend, type ModelSpec } from '@distgan/gan';
 import { DistganDevice } from '@distgan/methods';
 import {
+  BlobIntegrityError,
   deriveSeed,
   encodeMessage,
   encodeWeights,
@@ -191,14 +192,18 @@ export async function protocolExamples(): Promise<ProtocolExamples> {
   const { task, update, blob } = captured;
   if (!task || !update || !blob || !record) throw new Error('the example round did not complete');
   const parsedTask = JSON.parse(Buffer.from(task).toString()) as { round: number };
-  // As the device runtime declines a task whose input it refuses.
+  // As the device runtime declines a task whose input it refuses (another LATENT_DIM or model).
   const declined: TaskDeclined = {
     type: 'TaskDeclined',
     version: PROTOCOL_VERSION,
     runId: RUN,
     round: parsedTask.round,
     deviceId: 'device-0',
-    reason: `run ${RUN}, round ${parsedTask.round}, device device-0: tensor "d/dense0/kernel" has shape [2, 256], expected [2, 128] (a different model?)`,
+    reason: new BlobIntegrityError(
+      'shape-mismatch',
+      'tensor "d/dense0/kernel" has shape [2, 256], expected [2, 128] (a different model?)',
+      { run: RUN, round: parsedTask.round, device: 'device-0' },
+    ).message,
     sentAt: Date.now(),
   };
   const headerLength = new DataView(blob.buffer, blob.byteOffset).getUint32(8, true);
