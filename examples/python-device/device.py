@@ -234,6 +234,24 @@ def sigmoid(a):
     return np.exp(-np.logaddexp(0, -a))
 
 
+def discriminator_step(generator, discriminator, adam, x, z, lr, beta1, beta2):
+    """One local step (§9.2): L_D on a real and a fake batch, its gradient for D only, one Adam step.
+
+    Returns (L_D, dReal, dFake); the discriminator's arrays are updated in place.
+    """
+    batch = len(x)
+    fake, _ = mlp_forward(generator, z)  # G is only read: no gradient flows into it
+    real_logit, real_cache = mlp_forward(discriminator, x)
+    fake_logit, fake_cache = mlp_forward(discriminator, fake)
+    d_real = float(np.mean(softplus(-real_logit)))
+    d_fake = float(np.mean(softplus(fake_logit)))
+    # d/da softplus(-a) = -sigmoid(-a) and d/da softplus(a) = sigmoid(a), each over a batch mean.
+    g_real = mlp_backward(discriminator, real_cache, -sigmoid(-real_logit) / batch)
+    g_fake = mlp_backward(discriminator, fake_cache, sigmoid(fake_logit) / batch)
+    adam.step(discriminator, [a + b for a, b in zip(g_real, g_fake)], lr, beta1, beta2)
+    return d_real + d_fake, d_real, d_fake
+
+
 class Adam:
     """§9.3: TensorFlow's form, ε added to √v."""
 
@@ -523,17 +541,7 @@ class Device:
             rng = np.random.default_rng(derive_seed(task["seed"], "python", t, dev, step))
             x = self.data[rng.integers(0, len(self.data), size=batch)]
             z = rng.standard_normal((batch, latent)).astype(np.float32)
-            fake, _ = mlp_forward(generator, z)
-            real_logit, real_cache = mlp_forward(discriminator, x)
-            fake_logit, fake_cache = mlp_forward(discriminator, fake)
-            d_real = float(np.mean(softplus(-real_logit)))
-            d_fake = float(np.mean(softplus(fake_logit)))
-            # d/da softplus(-a) = -sigmoid(-a); d/da softplus(a) = sigmoid(a); means over B.
-            g_real = mlp_backward(discriminator, real_cache, -sigmoid(-real_logit) / batch)
-            g_fake = mlp_backward(discriminator, fake_cache, sigmoid(fake_logit) / batch)
-            grads = [a + b for a, b in zip(g_real, g_fake)]
-            self.adam.step(discriminator, grads, lr, beta1, beta2)
-            losses.append((d_real + d_fake, d_real, d_fake))
+            losses.append(discriminator_step(generator, discriminator, self.adam, x, z, lr, beta1, beta2))
         compute_ms = (time.perf_counter() - started) * 1000
         self.last_round = t
         d, d_real, d_fake = (float(np.mean([l[i] for l in losses])) for i in range(3))

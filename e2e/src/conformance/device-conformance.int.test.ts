@@ -1,6 +1,6 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { DeviceRegistration } from '@distgan/protocol';
 import {
@@ -9,6 +9,7 @@ import {
   type DeviceSubject,
   type SentTask,
 } from './device-conformance.js';
+import { findPython } from './python.js';
 
 /*
  * The device conformance suite (docs/protocol.md, issue #23 item 3) against the real RabbitMQ and
@@ -30,19 +31,6 @@ const typescriptDevice: DeviceSubject = {
   env: () => ({ PORT: String(nextPort++) }),
 };
 
-/**
- * A Python 3 with numpy, pika and redis: `PYTHON` if set, else the first of python3 and the
- * system's /usr/bin/python3 (where Debian's python3-numpy, python3-pika and python3-redis are)
- * that imports them.
- */
-function findPython(): string | undefined {
-  const candidates = process.env['PYTHON']
-    ? [process.env['PYTHON']]
-    : ['python3', '/usr/bin/python3'];
-  return candidates.find(
-    (py) => spawnSync(py, ['-c', 'import numpy, pika, redis'], { stdio: 'ignore' }).status === 0,
-  );
-}
 const python = findPython();
 const pythonDevice: DeviceSubject = {
   name: 'the Python device (examples/python-device)',
