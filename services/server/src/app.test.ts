@@ -9,6 +9,8 @@ import {
   MemoryBlobStore,
   MemoryMembership,
   MemoryRoundTransport,
+  TransportError,
+  type RoundTransport,
   type DeviceRegistration,
 } from '@distgan/engine';
 import { DistganDevice } from '@distgan/methods';
@@ -189,6 +191,39 @@ describe('the server app (in-memory twins, checkpoints in a folder)', () => {
       await failing.stop();
       await membership.leave('device-2', 'ghost-instance');
     }
+  });
+
+  it('a broker outage longer than MAX_ROUND_ATTEMPTS is waited out, not a failed run', async () => {
+    // The broker refuses the next 6 round queues (a restart): 3 round failures of 2 attempts.
+    let refusals = 6;
+    const outage: RoundTransport = {
+      runId: transport.runId,
+      openRound: (t) =>
+        refusals-- > 0
+          ? Promise.reject(
+              new TransportError(`opening round ${t}'s queue`, new Error('Channel closed')),
+            )
+          : transport.openRound(t),
+      publishTask: (body, target) => transport.publishTask(body, target),
+      subscribeTasks: (id, handler) => transport.subscribeTasks(id, handler),
+      publishUpdate: (replyTo, body) => transport.publishUpdate(replyTo, body),
+      close: () => Promise.resolve(),
+    };
+    const app = new ServerApp({
+      config: loadServerConfig({ ...env(2, join(out, 'outage')), MAX_ROUND_ATTEMPTS: '2' }),
+      log: createLogger({ service: 'test', level: 'error' }),
+      transport: outage,
+      store,
+      membership,
+      checkpoints: directoryCheckpointStore(join(out, 'outage-checkpoints'), RUN),
+      ready: () => Promise.resolve({ ready: true, detail: {} }),
+    });
+    await app.start({ listen: false });
+    await app.finished();
+    assert.equal(app.status, 'finished');
+    assert.ok(refusals < 0, 'every refusal was met');
+    assert.match(await app.metrics.registry.metrics(), /distgan_round_failures_total 6\n/);
+    await app.stop();
   });
 
   it('a new server on the same checkpoints resumes after the last one, with its generator', async () => {

@@ -16,6 +16,7 @@ import {
   digestMismatch,
   identityMismatch,
   RoundFailedError,
+  TransportError,
   type BlobStore,
   type CheckpointSpecs,
   type CheckpointStore,
@@ -463,6 +464,16 @@ export class ServerApp {
     } catch (err) {
       if (!(err instanceof RoundFailedError)) throw err;
       if (this.stopping) return undefined; // gave up retrying to stop: degraded says why
+      // The broker or the store unavailable (a restart, a failover): wait it out, as long as
+      // STALL_TIMEOUT_S allows; the transport reconnects by itself.
+      if (err.cause instanceof TransportError) {
+        this.log.warn(
+          { err: err.message },
+          'round failed: the broker or the store is unavailable; retrying',
+        );
+        await sleep(1000);
+        return undefined;
+      }
       // Devices gone (killed, rescheduled): wait for them, as long as STALL_TIMEOUT_S allows.
       // With enough devices alive, a round that fails MAX_ROUND_ATTEMPTS times fails the run.
       if (await this.enoughDevices()) throw err;
