@@ -284,6 +284,8 @@ class Device:
     def __init__(self, cfg):
         self.cfg = cfg
         self.instance = str(uuid.uuid4())
+        # When it joined: the same in every rewrite, since the server orders claims by it.
+        self.registered_at = int(time.time() * 1000)
         run, dev = cfg.run_id, cfg.device_id
         self.devices_key = f"distgan:{run}:devices"
         self.alive_key = f"distgan:{run}:alive:{dev}"
@@ -314,7 +316,7 @@ class Device:
                 "shard": -1,
                 "backend": "numpy",
                 "digests": ["sha256"],
-                "registeredAt": int(time.time() * 1000),
+                "registeredAt": self.registered_at,
                 "identity": self.cfg.identity,
             },
             separators=(",", ":"),
