@@ -75,7 +75,12 @@ describe('the Python device computes what the TypeScript device does', () => {
       );
       const tsWeights = d.params.getFlat().values;
 
-      const run = spawnSync(python!, ['-c', PY], { cwd: root, input: JSON.stringify(input) });
+      const run = spawnSync(python!, ['-c', PY], {
+        cwd: root,
+        input: JSON.stringify(input),
+        // No __pycache__ in the example's folder.
+        env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' },
+      });
       assert.equal(run.status, 0, run.stderr.toString());
       const py = JSON.parse(run.stdout.toString()) as { losses: number[][]; d: number[] };
       tsLosses.forEach((l, s) => {
