@@ -481,6 +481,44 @@ class Device:
         allowed = required | {"type", "version", "runId", "deviceInputs"}
         if not required <= task.keys() or not task.keys() <= allowed:
             raise ValueError(f"fields {sorted(task.keys())}")
+        # Without a JSON Schema library: the fields this device uses, their types and ranges, and
+        # no field the spec does not list in the objects it reads (docs/protocol.md section 4).
+        def check(ok, what):
+            if not ok:
+                raise ValueError(f"RoundTask {what}")
+
+        is_int = lambda v: isinstance(v, int) and not isinstance(v, bool)
+        check(is_int(task["round"]) and task["round"] >= 0, "/round")
+        check(isinstance(task["deadlineAt"], (int, float)), "/deadlineAt")
+        check(is_int(task["seed"]) and task["seed"] >= 0, "/seed")
+        check(isinstance(task["replyTo"], str), "/replyTo")
+        check(
+            isinstance(task["participants"], list)
+            and all(isinstance(p, str) for p in task["participants"]),
+            "/participants",
+        )
+        check(isinstance(task["outputs"], list), "/outputs")
+        training = task["training"]
+        check(isinstance(training, dict), "/training")
+        check(
+            {"localSteps", "batchSize", "learningRate", "beta1", "beta2"} <= training.keys()
+            <= {"localSteps", "batchSize", "learningRate", "beta1", "beta2", "generatorSteps", "generatorLearningRate"},
+            "/training: fields",
+        )
+        check(is_int(training["localSteps"]) and training["localSteps"] >= 1, "/training/localSteps")
+        check(is_int(training["batchSize"]) and training["batchSize"] >= 1, "/training/batchSize")
+        refs = dict(task["inputs"])
+        for own in (task.get("deviceInputs") or {}).values():
+            refs.update(own)
+        for name, ref in refs.items():
+            check(
+                isinstance(ref, dict)
+                and ref.keys() == {"key", "digest"}
+                and isinstance(ref["key"], str)
+                and isinstance(ref["digest"], str)
+                and len(ref["digest"]) == 64,
+                f"/inputs/{name}",
+            )
         return task
 
     def decline(self, reply, t, reason):
