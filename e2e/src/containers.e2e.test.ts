@@ -244,6 +244,8 @@ describe('end to end in containers: server, devices, RabbitMQ, Redis, Prometheus
   it('trains: rounds advance, and Prometheus sees every phase of their latency', async () => {
     await assertRoundLatencies(prom, 8);
     await waitFor('2 active devices', async () => (await q(`distgan_active_devices${sel}`)) === 2);
+    // A device's metrics while it trains: devices exit by themselves once the run is over.
+    await assertMetricsPassPromtool(prom, [ports.devices[0]!]);
   });
 
   it('scales up: a device container started mid-run trains from the next rounds', async () => {
@@ -399,6 +401,12 @@ describe('end to end in containers: server, devices, RabbitMQ, Redis, Prometheus
     const promFid = await q(`distgan_fid${sel}`);
     assert.equal(promFid, fids.at(-1), 'Prometheus has the last FID');
 
-    await assertMetricsPassPromtool(prom, [ports.server, ports.devices[0]!]);
+    await assertMetricsPassPromtool(prom, [ports.server]);
+
+    // The run is over: every device container still there exits 0 by itself.
+    for (const [k, c] of devices) {
+      await waitFor(`device ${k} to exit`, async () => !(await fleet.inspect(c)).running);
+      assert.equal((await fleet.inspect(c)).exitCode, 0, `device ${k} exits 0`);
+    }
   });
 });

@@ -146,12 +146,16 @@ export class Fleet {
     user: string;
     readOnly: boolean;
     health?: string;
+    running: boolean;
+    exitCode: number;
   }> {
     const i = await (await engineContainer(c)).inspect();
     return {
       user: i.Config.User,
       readOnly: i.HostConfig.ReadonlyRootfs === true,
       health: i.State.Health?.Status,
+      running: i.State.Running,
+      exitCode: i.State.ExitCode,
     };
   }
 
