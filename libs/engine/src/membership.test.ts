@@ -11,21 +11,9 @@ import {
   type DeviceIdentity,
   type DeviceRegistration,
 } from './membership.js';
+import { testIdentity } from './testing.js';
 
-const identity: DeviceIdentity = {
-  protocol: PROTOCOL_VERSION,
-  method: 'distgan',
-  dataset: 'mnist',
-  model: 'dcgan',
-  latentDim: 64,
-  seed: 1,
-  limit: 0,
-  ringStd: 0.1,
-  partition: 'iid',
-  alpha: 0.5,
-  shardsPerDevice: 2,
-  numDevices: 4,
-};
+const identity: DeviceIdentity = testIdentity();
 const reg = (deviceId: string, instance = `inst-${deviceId}`): DeviceRegistration => ({
   deviceId,
   instance,

@@ -4,6 +4,7 @@ import {
   encodeWeights,
   names,
   PROTOCOL_VERSION,
+  type DeviceIdentity,
   type DigestAlgorithm,
   type FlatWeights,
   type RoundTask,
@@ -11,6 +12,25 @@ import {
 import type { LocalTraining } from './coordinator.js';
 import type { BlobStore } from './blob-store.js';
 import type { RoundInbox, RoundTransport } from './round-transport.js';
+
+/** A device identity for tests (MNIST, DCGAN, 4 IID shards): override what a test is about. */
+export function testIdentity(overrides: Partial<DeviceIdentity> = {}): DeviceIdentity {
+  return {
+    protocol: PROTOCOL_VERSION,
+    method: 'distgan',
+    dataset: 'mnist',
+    model: 'dcgan',
+    latentDim: 64,
+    seed: 1,
+    limit: 0,
+    ringStd: 0.1,
+    partition: 'iid',
+    alpha: 0.5,
+    shardsPerDevice: 2,
+    numDevices: 4,
+    ...overrides,
+  };
+}
 
 /**
  * For tests of devices (`@distgan/engine/testing`): stores a GAN's θ and φ as round `round`'s

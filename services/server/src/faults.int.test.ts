@@ -96,6 +96,24 @@ async function fakeDevice(
   };
 }
 
+/** A fake device 0 that answers every task with a TaskDeclined giving `reason`. */
+function decliningDevice(runId: string, reason: string): ReturnType<typeof fakeDevice> {
+  return fakeDevice(runId, 0, 1, async (task, transport) => {
+    await transport.publishUpdate(
+      task.replyTo,
+      encodeMessage({
+        type: 'TaskDeclined',
+        version: PROTOCOL_VERSION,
+        runId,
+        round: task.round,
+        deviceId: 'device-0',
+        reason,
+        sentAt: Date.now(),
+      }),
+    );
+  });
+}
+
 async function runRecord(runId: string) {
   const store = new RedisBlobStore({ url: REDIS_URL });
   try {
@@ -288,20 +306,7 @@ describe('faults that stalled a run, over RabbitMQ and Redis', () => {
       0,
     );
     const serverLog = output(d.server);
-    const decliner = await fakeDevice(runId, 0, 1, async (task, transport) => {
-      await transport.publishUpdate(
-        task.replyTo,
-        encodeMessage({
-          type: 'TaskDeclined',
-          version: PROTOCOL_VERSION,
-          runId,
-          round: task.round,
-          deviceId: 'device-0',
-          reason: 'this device cannot train that model',
-          sentAt: Date.now(),
-        }),
-      );
-    });
+    const decliner = await decliningDevice(runId, 'this device cannot train that model');
     try {
       // Three attempts with a 60 s deadline each would take 3 minutes; declined, they take none.
       assert.equal(await exitOf(d.server), 1);
@@ -323,20 +328,7 @@ describe('faults that stalled a run, over RabbitMQ and Redis', () => {
       0,
     );
     const serverLog = output(d.server);
-    const decliner = await fakeDevice(runId, 0, 1, async (task, transport) => {
-      await transport.publishUpdate(
-        task.replyTo,
-        encodeMessage({
-          type: 'TaskDeclined',
-          version: PROTOCOL_VERSION,
-          runId,
-          round: task.round,
-          deviceId: 'device-0',
-          reason: 'no',
-          sentAt: Date.now(),
-        }),
-      );
-    });
+    const decliner = await decliningDevice(runId, 'no');
     try {
       await until('failed round attempts', async () =>
         serverLog.text.includes('round attempt failed') ? true : undefined,

@@ -1,25 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { DeviceStatus } from '@distgan/engine';
+import { testIdentity } from '@distgan/engine/testing';
 import { MembershipWatch } from './membership-watch.js';
 
 const device = (id: string, alive = true): DeviceStatus => ({
   deviceId: id,
   instance: `instance-${id}`,
-  identity: {
-    protocol: 4,
-    method: 'distgan',
-    dataset: 'ring',
-    model: 'mlp',
-    latentDim: 2,
-    seed: 1,
-    limit: 0,
-    ringStd: 0.1,
-    partition: 'iid',
-    alpha: 0.5,
-    shardsPerDevice: 2,
-    numDevices: 2,
-  },
+  identity: testIdentity({ dataset: 'ring', model: 'mlp', latentDim: 2, numDevices: 2 }),
   samples: 10,
   shard: 0,
   backend: 'cpu',
