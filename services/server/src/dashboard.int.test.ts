@@ -31,7 +31,7 @@ describe("the server's dashboard", () => {
       const s = await snapshot(port);
       return s.status === 'waiting-for-devices' ? s : undefined;
     });
-    assert.equal(waiting.statusDetail, '0 of the 2 devices needed are alive');
+    assert.equal(waiting.statusDetail, '0 of the 2 devices needed (MIN_DEVICES, QUORUM) are alive');
     assert.equal(waiting.run.kind, 'server');
     assert.equal(waiting.run.rounds, 6);
     assert.doesNotMatch(JSON.stringify(waiting.run.config), /guest:guest/, 'no password shown');
