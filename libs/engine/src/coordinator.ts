@@ -411,7 +411,13 @@ export class Coordinator {
     this.recordAttendance(round);
     this.onEvent({ kind: 'collect-end', round: t, accepted: accepted.length });
     if (accepted.length < cfg.quorum) {
-      throw new QuorumNotReachedError(t, accepted.length, cfg.quorum, cfg.runId);
+      const answered = new Set([
+        ...accepted.map((a) => a.update.deviceId),
+        ...round.declined.keys(),
+        ...round.refused.keys(),
+      ]);
+      const silent = round.participants.filter((id) => !answered.has(id));
+      throw new QuorumNotReachedError(t, accepted.length, cfg.quorum, cfg.runId, undefined, silent);
     }
     // A fixed order (by device id) makes what the method computes independent of arrival order.
     accepted.sort((a, b) => (a.update.deviceId < b.update.deviceId ? -1 : 1));

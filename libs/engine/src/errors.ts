@@ -9,6 +9,11 @@ export class QuorumNotReachedError extends DistganError {
     runId: string,
     /** Set when the round was not started: only this many devices were alive. */
     participants?: number,
+    /**
+     * The participants that sent nothing at all (no update, refused or not, and no TaskDeclined):
+     * unreachable rather than unable, e.g. reconnecting to a restarted broker.
+     */
+    readonly silent: readonly string[] = [],
   ) {
     super(
       'QUORUM_NOT_REACHED',

@@ -15,7 +15,8 @@ import {
 } from '@distgan/engine';
 import { DistganDevice } from '@distgan/methods';
 import { blobDigestAlgorithm, defaultDigestAlgorithm } from '@distgan/protocol';
-import { initBackend } from '@distgan/gan';
+import { initBackend, type ModelSpec } from '@distgan/gan';
+import type { Dataset } from '@distgan/data';
 import { dataConfigOf, identityOf, loadRunDataset, modelSpecFor, shardOf } from '@distgan/run';
 import { createLogger } from '@distgan/telemetry';
 import { ServerApp } from './app.js';
@@ -64,6 +65,8 @@ describe('the server app (in-memory twins, checkpoints in a folder)', () => {
       ready: () => Promise.resolve({ ready: true, detail: {} }),
     });
   const runDir = join(out, RUN);
+  let spec: ModelSpec;
+  let ringData: Dataset;
   const lines = (): { round: number; modesCovered?: number; eval?: unknown }[] =>
     readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
       .trim()
@@ -74,7 +77,8 @@ describe('the server app (in-memory twins, checkpoints in a folder)', () => {
     await initBackend({ forced: 'cpu' });
     const config = loadServerConfig(env(1, out));
     const dataset = await loadRunDataset(dataConfigOf(config));
-    const spec = modelSpecFor({ model: config.model, latentDim: 2 }, dataset);
+    ringData = dataset;
+    spec = modelSpecFor({ model: config.model, latentDim: 2 }, dataset);
     for (const k of [0, 1]) {
       const indices = shardOf(dataset, {
         scheme: config.partition,
@@ -146,35 +150,52 @@ describe('the server app (in-memory twins, checkpoints in a folder)', () => {
     await app.stop();
   });
 
-  it('a run that cannot progress with its devices alive fails: status, reason, /readyz 503, the run record', async () => {
-    // A third device that is alive but never takes a task, with a quorum of three.
-    const ghost: DeviceRegistration = {
-      deviceId: 'device-2',
-      instance: 'ghost-instance',
-      samples: 10,
-      shard: 2,
-      backend: 'cpu',
-      digests: ['blake3', 'sha256'],
-      registeredAt: 0,
-      identity: identityOf({ ...loadServerConfig(env(1, out)), numDevices: 2 }),
-    };
-    const failing = new ServerApp({
+  /** A server of this run that needs three devices, with short rounds and few attempts. */
+  const needsThree = (name: string, stallS: number): ServerApp =>
+    new ServerApp({
       config: loadServerConfig({
-        ...env(4, join(out, 'failing')),
+        ...env(4, join(out, name)),
         QUORUM: '3',
         MIN_DEVICES: '3',
         ROUND_DEADLINE_MS: '300',
         MAX_ROUND_ATTEMPTS: '2',
-        STALL_TIMEOUT_S: '20', // a server that waited instead would fail later, otherwise
+        STALL_TIMEOUT_S: String(stallS),
       }),
       log: createLogger({ service: 'test', level: 'error' }),
       transport,
       store,
       membership,
-      checkpoints: directoryCheckpointStore(join(out, 'failing-checkpoints'), RUN),
+      checkpoints: directoryCheckpointStore(join(out, `${name}-checkpoints`), RUN),
       ready: () => Promise.resolve({ ready: true, detail: {} }),
     });
-    await membership.register(ghost);
+  const thirdDevice: DeviceRegistration = {
+    deviceId: 'device-2',
+    instance: 'third-instance',
+    samples: 10,
+    shard: 2,
+    backend: 'cpu',
+    digests: ['blake3', 'sha256'],
+    registeredAt: 0,
+    identity: identityOf({ ...loadServerConfig(env(1, out)), numDevices: 2 }),
+  };
+
+  it('a run whose devices answer but cannot reach the quorum fails: status, reason, /readyz 503, the run record', async () => {
+    // A third device that declines every task (its trainer fails), with a quorum of three.
+    class BrokenTrainer extends DistganDevice {
+      override train(): never {
+        throw new Error('no kernel for this model');
+      }
+    }
+    const broken = new DeviceRuntime(new BrokenTrainer(spec), transport, store, {
+      runId: RUN,
+      deviceId: 'device-2',
+      data: { dataset: ringData, indices: Int32Array.from([1, 2, 3]) },
+      blobTtlSeconds: 60,
+    });
+    await broken.start();
+    await membership.register(thirdDevice);
+    // STALL_TIMEOUT_S far away: only the attempts can end this run in time.
+    const failing = needsThree('failing', 600);
     try {
       await failing.start({ listen: false });
       await assert.rejects(failing.finished(), /failed 2 time\(s\)/);
@@ -189,7 +210,29 @@ describe('the server app (in-memory twins, checkpoints in a folder)', () => {
       assert.match(metrics, /distgan_run_status\{status="failed"\} 1\n/);
     } finally {
       await failing.stop();
-      await membership.leave('device-2', 'ghost-instance');
+      await broken.stop();
+      broken.method.dispose();
+      await membership.leave('device-2', 'third-instance');
+    }
+  });
+
+  it('a participant that sends nothing is waited for (a broker reconnect), until STALL_TIMEOUT_S fails the run', async () => {
+    await membership.register(thirdDevice); // alive, but takes no task
+    const stalled = needsThree('stalled', 3);
+    try {
+      await stalled.start({ listen: false });
+      await assert.rejects(
+        stalled.finished(),
+        /no round completed in 3 s \(STALL_TIMEOUT_S\) while training: .*fewer than the quorum of 3/,
+      );
+      // More than MAX_ROUND_ATTEMPTS (2) failed attempts: the silent device was waited for.
+      const failures = /distgan_round_failures_total (\d+)/.exec(
+        await stalled.metrics.registry.metrics(),
+      );
+      assert.ok(Number(failures?.[1]) > 2, `${failures?.[1]} failed attempts`);
+    } finally {
+      await stalled.stop();
+      await membership.leave('device-2', 'third-instance');
     }
   });
 

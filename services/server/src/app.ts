@@ -15,6 +15,7 @@ import {
   Coordinator,
   digestMismatch,
   identityMismatch,
+  QuorumNotReachedError,
   RoundFailedError,
   TransportError,
   type BlobStore,
@@ -464,12 +465,23 @@ export class ServerApp {
     } catch (err) {
       if (!(err instanceof RoundFailedError)) throw err;
       if (this.stopping) return undefined; // gave up retrying to stop: degraded says why
-      // The broker or the store unavailable (a restart, a failover): wait it out, as long as
-      // STALL_TIMEOUT_S allows; the transport reconnects by itself.
-      if (err.cause instanceof TransportError) {
+      // The broker or the store unavailable (a restart, a failover), or participants that sent
+      // nothing at all (reconnecting to a restarted broker, rescheduled): wait it out, as long
+      // as STALL_TIMEOUT_S allows. Rounds whose participants answered and still missed the
+      // quorum (declined, refused updates) use up MAX_ROUND_ATTEMPTS and fail the run.
+      const cause = err.cause;
+      if (cause instanceof TransportError) {
         this.log.warn(
           { err: err.message },
           'round failed: the broker or the store is unavailable; retrying',
+        );
+        await sleep(1000);
+        return undefined;
+      }
+      if (cause instanceof QuorumNotReachedError && cause.silent.length > 0) {
+        this.log.warn(
+          { err: err.message, silent: cause.silent.slice(0, 20) },
+          'round failed: participants sent nothing; retrying',
         );
         await sleep(1000);
         return undefined;
