@@ -33,7 +33,7 @@ export const SERVER_SETTINGS = {
   }),
   MAX_ROUND_ATTEMPTS: setting(types.integer(1), {
     default: 5,
-    help: 'attempts of a round before the run fails (while enough devices are alive and the broker and the store answer; devices missing, or an outage of either, is waited out up to STALL_TIMEOUT_S)',
+    help: 'attempts of a round before the run fails, when its participants answered (declined, refused updates); devices missing or silent, or a broker or store outage, is waited out up to STALL_TIMEOUT_S',
   }),
   MAX_MISSED_ROUNDS: setting(types.integer(0), {
     default: 3,
