@@ -88,5 +88,15 @@ describe('label statistics', () => {
     assert.ok(Math.abs(s.classBalance - Math.log(2) / Math.log(3)) < 1e-9);
     assert.deepEqual(s.classShares, [0.5, 0.5, 0]);
     assert.equal(s.confidence, 1);
+    assert.equal(s.confidentShare, 1);
+    assert.equal(s.smallestClassShare, 0);
+  });
+
+  it('counts the samples read with confidence (top class ≥ 0.9) and the smallest class share', () => {
+    // Top-class probabilities 0.95, 0.9, 0.6, 0.89; classes 0, 1, 1, 2.
+    const p = Float32Array.from([0.95, 0.05, 0, 0.1, 0.9, 0, 0.3, 0.6, 0.1, 0.11, 0, 0.89]);
+    const s = labelStatistics(p, 3);
+    assert.equal(s.confidentShare, 0.5);
+    assert.equal(s.smallestClassShare, 0.25);
   });
 });

@@ -16,9 +16,16 @@ export interface SampleQuality {
   classShares: number[];
   /** Mean top-class probability: how recognisable the samples are to the classifier. */
   confidence: number;
+  /** Share of samples whose top-class probability is at least CONFIDENT_PROBABILITY. */
+  confidentShare: number;
+  /** The smallest class's share of the predicted labels (0 when a class is never predicted). */
+  smallestClassShare: number;
   /** Samples evaluated. */
   samples: number;
 }
+
+/** A sample is read as its class "at a glance" when the classifier gives it this much or more. */
+export const CONFIDENT_PROBABILITY = 0.9;
 
 /** A class is covered when it gets at least this fraction of the share it would get if uniform. */
 export const MODE_SHARE = 0.1;
@@ -42,6 +49,7 @@ export function labelStatistics(
   const marginal = new Float64Array(numClasses);
   const counts = new Float64Array(numClasses);
   let confidence = 0;
+  let confident = 0;
   for (let i = 0; i < n; i++) {
     let best = 0;
     for (let j = 0; j < numClasses; j++) {
@@ -51,6 +59,8 @@ export function labelStatistics(
     }
     counts[best]! += 1;
     confidence += probs[i * numClasses + best]! / n;
+    // Probabilities are float32: 0.9 itself is stored just below 0.9.
+    if (probs[i * numClasses + best]! >= Math.fround(CONFIDENT_PROBABILITY)) confident += 1;
   }
   let kl = 0;
   for (let i = 0; i < n; i++) {
@@ -69,6 +79,8 @@ export function labelStatistics(
     classBalance: numClasses > 1 ? entropy / Math.log(numClasses) : 1,
     classShares: shares,
     confidence,
+    confidentShare: confident / n,
+    smallestClassShare: Math.min(...shares),
   };
 }
 

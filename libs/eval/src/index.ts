@@ -19,6 +19,7 @@ export {
   Evaluator,
   labelStatistics,
   MODE_SHARE,
+  CONFIDENT_PROBABILITY,
   type EvaluationProtocol,
   type SampleQuality,
 } from './evaluator.js';

@@ -82,3 +82,60 @@ export class RunEvaluation {
     this.evaluator?.dispose();
   }
 }
+
+/** What "digits a person reads at a glance" means for a run's final generator (issue #20). */
+export const QUALITY_TARGETS = {
+  /** FID at most this, on 2,000 samples against the test set with the committed classifier. */
+  fid: 25,
+  /** Every class at least this share of the samples, by the classifier's labels. */
+  smallestClassShare: 0.05,
+  /** At least this share of the samples classified with confidence ≥ CONFIDENT_PROBABILITY. */
+  confidentShare: 0.9,
+} as const;
+
+export interface QualityReport {
+  round: number;
+  samples: number;
+  fid: number;
+  smallestClassShare: number;
+  confidentShare: number;
+  targets: typeof QUALITY_TARGETS;
+  met: { fid: boolean; smallestClassShare: boolean; confidentShare: boolean; all: boolean };
+}
+
+/** The three numbers of an image run's evaluation against their targets; undefined for the ring. */
+export function qualityReport(
+  round: number,
+  samples: number,
+  r: EvaluationResult,
+): QualityReport | undefined {
+  const { smallestClassShare, confidentShare } = r.eval;
+  if (r.fid === undefined || smallestClassShare === undefined || confidentShare === undefined)
+    return undefined;
+  const t = QUALITY_TARGETS;
+  const met = {
+    fid: r.fid <= t.fid,
+    smallestClassShare: smallestClassShare >= t.smallestClassShare,
+    confidentShare: confidentShare >= t.confidentShare,
+  };
+  return {
+    round,
+    samples,
+    fid: r.fid,
+    smallestClassShare,
+    confidentShare,
+    targets: t,
+    met: { ...met, all: met.fid && met.smallestClassShare && met.confidentShare },
+  };
+}
+
+/** The report as one line for a person: each number, its target, and whether it is met. */
+export function describeQuality(q: QualityReport): string {
+  const pct = (x: number): string => `${(100 * x).toFixed(1)}%`;
+  const mark = (ok: boolean): string => (ok ? 'met' : 'NOT met');
+  return (
+    `final generator (${q.samples} samples): FID ${q.fid.toFixed(2)} (target ≤ ${q.targets.fid}: ${mark(q.met.fid)}), ` +
+    `smallest class ${pct(q.smallestClassShare)} of the samples (target ≥ ${pct(q.targets.smallestClassShare)}: ${mark(q.met.smallestClassShare)}), ` +
+    `${pct(q.confidentShare)} classified with confidence ≥ 0.9 (target ≥ ${pct(q.targets.confidentShare)}: ${mark(q.met.confidentShare)})`
+  );
+}

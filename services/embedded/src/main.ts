@@ -5,7 +5,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import Fastify from 'fastify';
 import { DashboardHub, publicConfig, registerDashboard } from '@distgan/dashboard';
 import { ConfigError, parseSettings } from '@distgan/protocol';
-import { BACKEND_SETTINGS, startCompute } from '@distgan/run';
+import { BACKEND_SETTINGS, describeQuality, startCompute } from '@distgan/run';
 import { addTrainOptions, toConfig, type TrainFlags } from './cli.js';
 import type { EmbeddedConfig } from './config.js';
 import { deviceId, runEmbedded, type RoundLine } from './run.js';
@@ -197,6 +197,7 @@ async function train(flags: TrainFlags, cmd: Command): Promise<void> {
     );
     console.log(`FID plot: ${summary.runDir}/fid.png`);
   }
+  if (summary.quality) console.log(`${describeQuality(summary.quality)} (quality.json)`);
   if (summary.last.modes) {
     console.log(
       `ring modes covered: ${summary.last.modes.covered}/8, high-quality samples ${(100 * summary.last.modes.highQuality).toFixed(1)}%`,

@@ -24,7 +24,15 @@ import {
   type TaskOutcome,
 } from '@distgan/engine';
 import { createServerMethod, localTrainingOf, methodSettingsOf } from '@distgan/methods';
-import { latentVectors, modelSpecFor, pooledData, RunEvaluation, RunFolder } from '@distgan/run';
+import {
+  latentVectors,
+  modelSpecFor,
+  pooledData,
+  qualityReport,
+  RunEvaluation,
+  RunFolder,
+  type QualityReport,
+} from '@distgan/run';
 import type { EmbeddedConfig, Method } from './config.js';
 import { renderFidPlot, renderLossPlot } from './plot.js';
 import {
@@ -62,6 +70,8 @@ export interface RunSummary {
   /** Mean time of one generator step on the server. */
   msPerGeneratorStep: number;
   lastGrid: string;
+  /** The final generator's FID, smallest class share and confident share against their targets. */
+  quality?: QualityReport;
   generatorPath: string;
   last: RoundLine;
   /** How the FID was measured, when the run evaluated. */
@@ -277,6 +287,15 @@ class RunRecorder {
       runId: config.runId,
     });
     writeFileSync(join(setup.folder.dir, 'losses.png'), renderLossPlot(lines));
+    // The final generator's three numbers against their targets (an image run evaluated last).
+    const quality =
+      lastLine.fid !== undefined && lastLine.eval
+        ? qualityReport(lastLine.round, config.evalSamples, {
+            fid: lastLine.fid,
+            eval: lastLine.eval,
+          })
+        : undefined;
+    if (quality) setup.folder.writeJson('quality.json', quality);
     if (evaluation?.protocol)
       writeFileSync(join(setup.folder.dir, 'fid.png'), renderFidPlot(lines, config.method));
     return {
@@ -290,6 +309,7 @@ class RunRecorder {
         : NaN,
       lastGrid: this.lastGrid,
       generatorPath,
+      ...(quality ? { quality } : {}),
       last: lastLine,
       ...(evaluation?.protocol
         ? { evalProtocol: { ...evaluation.protocol, samples: config.evalSamples } }

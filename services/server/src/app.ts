@@ -33,11 +33,13 @@ import {
 import { createServerMethod, localTrainingOf, methodSettingsOf } from '@distgan/methods';
 import {
   dataConfigOf,
+  describeQuality,
   identityOf,
   latentVectors,
   loadRunDataset,
   modelSpecFor,
   pooledData,
+  qualityReport,
   RunEvaluation,
   RunFolder,
   type EvaluationResult,
@@ -546,6 +548,14 @@ export class ServerApp {
     if (run.coordinator.round < c.rounds) {
       this.dashboard.setStatus('stopped');
       return;
+    }
+    // The final generator's three numbers against their targets, when the last round was evaluated.
+    const quality = this.lastEval
+      ? qualityReport(this.lastEval.round, c.evalSamples, this.lastEval)
+      : undefined;
+    if (quality) {
+      run.folder.writeJson('quality.json', quality);
+      this.log.info(quality, describeQuality(quality));
     }
     run.folder.writeFinal({
       generator: run.method.generatorWeights(),
