@@ -74,6 +74,11 @@ export const EMBEDDED_SETTINGS = {
   ...TRAINING_SETTINGS,
   ...DATA_SETTINGS,
   ...RUN_OUTPUT_SETTINGS,
+  // The default run ends with its final generator's FID and the two label numbers (quality.json).
+  EVAL_EVERY: setting(types.integer(0), {
+    default: 500,
+    help: 'rounds between evaluations (FID, modes, class balance, confidence; ring: mode coverage), and after the last; 0: never',
+  }),
   RUN_ID: setting(types.id(), {
     default: '',
     help: 'name of the run folder (default: dataset-schedule-time)',
