@@ -214,16 +214,27 @@ export function parseMessage<T extends MessageType>(
       '/runId',
     );
   }
-  const validator = VALIDATORS[type];
-  if (!validator.Check(value)) {
-    const first = validator.Errors(value)[0];
-    const path = first?.instancePath || '/';
-    // TypeBox reports an unexpected field as the boolean schema `false` failing.
-    const why =
-      first?.keyword === 'boolean' ? 'unexpected field' : (first?.message ?? 'fails its schema');
-    throw new ProtocolError(`${type} ${path}: ${why}`, ctx, path);
-  }
+  assertSchema(VALIDATORS[type], value, type, ctx);
   return value as MessageTypes[T];
+}
+
+/**
+ * Throws ProtocolError `<label> <path>: <why>` for the first place `value` fails the compiled
+ * schema: for messages and the membership records alike.
+ */
+export function assertSchema(
+  validator: ReturnType<typeof Compile>,
+  value: unknown,
+  label: string,
+  ctx: ErrorContext,
+): void {
+  if (validator.Check(value)) return;
+  const first = validator.Errors(value)[0];
+  const path = first?.instancePath || '/';
+  // TypeBox reports an unexpected field as the boolean schema `false` failing.
+  const why =
+    first?.keyword === 'boolean' ? 'unexpected field' : (first?.message ?? 'fails its schema');
+  throw new ProtocolError(`${label} ${path}: ${why}`, ctx, path);
 }
 
 /** Serialises a message after checking it against its own schema (a bug here must not reach the wire). */

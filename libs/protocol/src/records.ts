@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from 'typebox';
 import { Compile } from 'typebox/compile';
 import { ProtocolError, type ErrorContext } from './errors.js';
+import { assertSchema } from './messages.js';
 import { ID_PATTERN } from './names.js';
 
 /*
@@ -133,13 +134,6 @@ export function parseRecord<K extends keyof RecordTypes>(
   } catch (err) {
     throw new ProtocolError(`${kind} is not JSON (${(err as Error).message})`, context);
   }
-  const validator = VALIDATORS[kind];
-  if (!validator.Check(value)) {
-    const first = validator.Errors(value)[0];
-    const path = first?.instancePath || '/';
-    const why =
-      first?.keyword === 'boolean' ? 'unexpected field' : (first?.message ?? 'fails its schema');
-    throw new ProtocolError(`${kind} ${path}: ${why}`, context, path);
-  }
+  assertSchema(VALIDATORS[kind], value, kind, context);
   return value as RecordTypes[K];
 }
