@@ -467,31 +467,26 @@ export class ServerApp {
     } catch (err) {
       if (!(err instanceof RoundFailedError)) throw err;
       if (this.stopping) return undefined; // gave up retrying to stop: degraded says why
-      // The broker or the store unavailable (a restart, a failover), or participants that sent
-      // nothing at all (reconnecting to a restarted broker, rescheduled): wait it out, as long
-      // as STALL_TIMEOUT_S allows. Rounds whose participants answered and still missed the
-      // quorum (declined, refused updates) use up MAX_ROUND_ATTEMPTS and fail the run.
+      // Waited out, as long as STALL_TIMEOUT_S allows: the broker or the store unavailable (a
+      // restart, a failover), participants that sent nothing at all (reconnecting to a restarted
+      // broker), too few devices alive (killed, rescheduled). A round whose participants answered
+      // and still missed the quorum (declined, refused updates) with enough devices alive fails
+      // the run once it has used up MAX_ROUND_ATTEMPTS.
       const cause = err.cause;
-      if (cause instanceof TransportError) {
-        this.log.warn(
-          { err: err.message },
-          'round failed: the broker or the store is unavailable; retrying',
-        );
-        await sleep(1000);
-        return undefined;
-      }
-      if (cause instanceof QuorumNotReachedError && cause.silent.length > 0) {
-        this.log.warn(
-          { err: err.message, silent: cause.silent.slice(0, 20) },
-          'round failed: participants sent nothing; retrying',
-        );
-        await sleep(1000);
-        return undefined;
-      }
-      // Devices gone (killed, rescheduled): wait for them, as long as STALL_TIMEOUT_S allows.
-      // With enough devices alive, a round that fails MAX_ROUND_ATTEMPTS times fails the run.
-      if (await this.enoughDevices()) throw err;
-      this.log.warn({ err: err.message }, 'round failed with too few devices; waiting for devices');
+      const wait =
+        cause instanceof TransportError
+          ? { msg: 'round failed: the broker or the store is unavailable; retrying' }
+          : cause instanceof QuorumNotReachedError && cause.silent.length > 0
+            ? {
+                msg: 'round failed: participants sent nothing; retrying',
+                silent: cause.silent.slice(0, 20),
+              }
+            : (await this.enoughDevices())
+              ? undefined
+              : { msg: 'round failed with too few devices; waiting for devices' };
+      if (!wait) throw err;
+      const { msg, ...detail } = wait;
+      this.log.warn({ err: err.message, ...detail }, msg);
       await sleep(1000);
       return undefined;
     }
