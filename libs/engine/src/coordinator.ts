@@ -320,6 +320,9 @@ export class Coordinator {
         const t0 = now();
         const result = f();
         const ms = now() - t0;
+        // Compute before the broadcast holds the devices up: kept apart for the time model.
+        if (round.inbox && !round.broadcastStarted)
+          round.phases.preBroadcastMs = (round.phases.preBroadcastMs ?? 0) + ms;
         if (phase === 'generator') {
           round.phases.generatorMs += ms;
           this.onEvent({ kind: 'generator-end', round: round.t });
@@ -336,6 +339,7 @@ export class Coordinator {
   private async broadcast(round: RoundState, plan: BroadcastPlan): Promise<void> {
     const cfg = this.config;
     const t = round.t;
+    round.broadcastStarted = true;
     const b0 = now();
     const stored = new Map<string, { key: string; digest: string; bytes: number }>();
     const digest = cfg.blobDigest?.(round.participants) ?? defaultDigestAlgorithm();
@@ -737,8 +741,11 @@ class RoundState {
     collectMs: 0,
     aggregateMs: 0,
     generatorMs: 0,
+    preBroadcastMs: 0,
     totalMs: 0,
   };
+  /** Whether the method has called broadcast (time it spent before is preBroadcastMs). */
+  broadcastStarted = false;
   readonly bytes = { down: 0, up: 0 };
   /** The updates are read into the store's reused buffers, given back once averaged. */
   readonly leases: BlobLease[] = [];

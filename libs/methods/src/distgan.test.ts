@@ -187,6 +187,7 @@ describe('round engine over the in-memory transport', () => {
       for (let t = 0; t < 2; t++) {
         const report = await h.coordinator.runRound();
         assert.equal(report.accepted.length, 3);
+        assert.equal(report.phases.preBroadcastMs, 0, 'nothing timed before the broadcast');
         const avg = await averageFromStore(h, t);
         assert.deepEqual(Array.from(h.gan.seenByG[t]!), Array.from(avg), `round ${t}`);
         assert.notDeepEqual(Array.from(avg), Array.from(await broadcastD(h, t)));

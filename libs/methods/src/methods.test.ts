@@ -178,6 +178,7 @@ describe('methods on the engine', () => {
         'G moved',
       );
       assert.ok(Number.isFinite(report.losses.g));
+      assert.equal(report.phases.preBroadcastMs, 0, 'nothing before the broadcast');
     } finally {
       await r.stop();
     }
@@ -208,6 +209,12 @@ describe('methods on the engine', () => {
       // Down: the task and two fake batches for each of the three workers; up: its feedback.
       const task = new TextEncoder().encode(JSON.stringify(t0)).length;
       assert.equal(reports[0]!.bytes.down, 3 * (task + 2 * batch));
+      // The fake batches are made before the broadcast: the devices wait for them.
+      const { preBroadcastMs = 0, generatorMs } = reports[0]!.phases;
+      assert.ok(
+        preBroadcastMs > 0 && preBroadcastMs < generatorMs,
+        `${preBroadcastMs} of ${generatorMs} ms`,
+      );
       assert.ok(reports[0]!.bytes.up > 3 * batch && reports[0]!.bytes.up < 3 * (batch + task));
 
       // Round 1 is a swap round: the workers send their discriminators with their Adam state.
@@ -258,6 +265,7 @@ describe('methods on the engine', () => {
         'G moved',
       );
       assert.ok(report.phases.generatorMs > 0);
+      assert.equal(report.phases.preBroadcastMs, 0, 'no broadcast: nothing waits');
     } finally {
       await r.stop();
     }

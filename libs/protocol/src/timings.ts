@@ -13,5 +13,11 @@ export interface PhaseTimings {
   aggregateMs: number;
   /** The M generator steps. */
   generatorMs: number;
+  /**
+   * Of aggregateMs and generatorMs, the server's compute timed before the round's broadcast,
+   * which the devices wait for: MD-GAN's fake batches (counted in generatorMs too); 0 for the
+   * other methods and in rounds without devices. Absent in lines written before 2026-12-06.
+   */
+  preBroadcastMs?: number;
   totalMs: number;
 }
