@@ -25,3 +25,17 @@ export {
   type FidPoint,
   type RunResult,
 } from './convergence-bench.js';
+export {
+  LATENCY_RTTS,
+  NETWORK_PROFILES,
+  benchMethodOf,
+  measuredRoundOf,
+  modelRoundBreakdown,
+  modelRoundMs,
+  networkProfile,
+  timeModelTable,
+  transferMs,
+  type MeasuredRound,
+  type NetworkProfile,
+  type RoundBreakdown,
+} from './time-model.js';
