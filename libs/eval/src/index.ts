@@ -1,7 +1,13 @@
 /** @distgan/eval — what a person or a metric sees of a generator: FID in a classifier's
  * feature space, mode coverage and class balance, sample grids, plots. */
 export { renderSampleGrid, renderScatter, type GridOptions } from './grid.js';
-export { renderLinePlot, niceTicks, type Series, type LinePlotOptions } from './plot.js';
+export {
+  renderLinePlot,
+  niceTicks,
+  type HLine,
+  type Series,
+  type LinePlotOptions,
+} from './plot.js';
 export { drawText, textWidth } from './font.js';
 export {
   Classifier,

@@ -7,6 +7,18 @@ export interface Series {
   color: readonly [number, number, number];
   x: ArrayLike<number>;
   y: ArrayLike<number>;
+  /** A shaded band around the line (e.g. min–max over seeds), one lo and hi per point. */
+  band?: { lo: ArrayLike<number>; hi: ArrayLike<number> };
+}
+
+/** A horizontal reference line across the plot, with a label at its left end. */
+export interface HLine {
+  y: number;
+  label?: string;
+  /** RGB, 0–255; default dark grey. */
+  color?: readonly [number, number, number];
+  /** dashed: a reference level; faint: a light dotted guide (a threshold). */
+  style?: 'dashed' | 'faint';
 }
 
 export interface LinePlotOptions {
@@ -20,6 +32,10 @@ export interface LinePlotOptions {
   yRange?: readonly [number, number];
   /** Logarithmic y axis (non-positive values are skipped), ticks at 1, 2, 5 × 10^k. */
   logY?: boolean;
+  /** Horizontal reference lines; their values are included in the y range (unless yRange). */
+  hLines?: readonly HLine[];
+  /** A line of text under the legend (what the bands mean, for instance). */
+  legendNote?: string;
 }
 
 /** Tick values for a log axis over [10^lo, 10^hi]. */
@@ -79,7 +95,8 @@ function movingAverage(y: ArrayLike<number>, window: number): number[] {
 }
 
 /**
- * A line plot as PNG: axes with tick labels, a legend and a title, one line per series.
+ * A line plot as PNG: axes with tick labels, a legend and a title, one line per series, each
+ * with an optional shaded band, and optional horizontal reference lines.
  * Non-finite points are skipped (the line breaks there).
  */
 export function renderLinePlot(series: readonly Series[], opts: LinePlotOptions = {}): Uint8Array {
@@ -91,10 +108,19 @@ export function renderLinePlot(series: readonly Series[], opts: LinePlotOptions 
     data.set(rgb, (Math.round(y) * width + Math.round(x)) * 3);
   };
   const log = opts.logY === true;
-  const smoothed = series.map((s) => {
-    const y = movingAverage(s.y, Math.max(1, opts.smooth ?? 1));
-    return { ...s, y: log ? y.map((v) => (v > 0 ? Math.log10(v) : NaN)) : y };
-  });
+  const toAxis = (v: number): number => (log ? (v > 0 ? Math.log10(v) : NaN) : v);
+  const window = Math.max(1, opts.smooth ?? 1);
+  const smoothed = series.map((s) => ({
+    ...s,
+    y: movingAverage(s.y, window).map(toAxis),
+    band: s.band && {
+      lo: movingAverage(s.band.lo, window).map(toAxis),
+      hi: movingAverage(s.band.hi, window).map(toAxis),
+    },
+  }));
+  const hLines = (opts.hLines ?? [])
+    .map((h) => ({ ...h, at: toAxis(h.y) }))
+    .filter((h) => Number.isFinite(h.at));
 
   let xMin = Infinity;
   let xMax = -Infinity;
@@ -103,12 +129,18 @@ export function renderLinePlot(series: readonly Series[], opts: LinePlotOptions 
   for (const s of smoothed) {
     for (let i = 0; i < s.x.length; i++) {
       const x = s.x[i]!;
-      const y = s.y[i]!;
-      if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+      const ys = [s.y[i]!, s.band?.lo[i] ?? NaN, s.band?.hi[i] ?? NaN].filter(Number.isFinite);
+      if (!Number.isFinite(x) || ys.length === 0) continue;
       xMin = Math.min(xMin, x);
       xMax = Math.max(xMax, x);
-      yMin = Math.min(yMin, y);
-      yMax = Math.max(yMax, y);
+      yMin = Math.min(yMin, ...ys);
+      yMax = Math.max(yMax, ...ys);
+    }
+  }
+  if (Number.isFinite(xMin)) {
+    for (const h of hLines) {
+      yMin = Math.min(yMin, h.at);
+      yMax = Math.max(yMax, h.at);
     }
   }
   if (!Number.isFinite(xMin)) {
@@ -159,6 +191,49 @@ export function renderLinePlot(series: readonly Series[], opts: LinePlotOptions 
   for (let x = left; x <= right; x++) set(x, bottom, ink);
   for (let y = top; y <= bottom; y++) set(left, y, ink);
 
+  // Bands first, blended over the grid (and over each other), then the reference lines.
+  const blend = (x: number, y: number, rgb: readonly number[], alpha: number): void => {
+    if (x < 0 || y < 0 || x >= width || y >= height) return;
+    const o = (y * width + x) * 3;
+    for (let c = 0; c < 3; c++)
+      data[o + c] = Math.round(data[o + c]! * (1 - alpha) + rgb[c]! * alpha);
+  };
+  const clampY = (y: number): number => Math.min(yMax, Math.max(yMin, y));
+  for (const s of smoothed) {
+    if (!s.band) continue;
+    const { lo, hi } = s.band;
+    for (let i = 0; i + 1 < s.x.length; i++) {
+      const [x0, x1] = [s.x[i]!, s.x[i + 1]!];
+      const ends = [lo[i]!, hi[i]!, lo[i + 1]!, hi[i + 1]!];
+      if (![x0, x1, ...ends].every(Number.isFinite)) continue;
+      const c0 = Math.round(px(x0));
+      const c1 = Math.round(px(x1));
+      // Columns of the segment's last point belong to the next segment, except at the end.
+      const last = i + 2 === s.x.length ? c1 : c1 - 1;
+      for (let c = c0; c <= last; c++) {
+        const t = c1 === c0 ? 0 : (c - c0) / (c1 - c0);
+        const a = py(clampY(ends[0]! + t * (ends[2]! - ends[0]!)));
+        const b = py(clampY(ends[1]! + t * (ends[3]! - ends[1]!)));
+        for (let r = Math.round(Math.min(a, b)); r <= Math.round(Math.max(a, b)); r++)
+          blend(c, r, s.color, 0.18);
+      }
+    }
+  }
+  for (const h of hLines) {
+    if (h.at < yMin || h.at > yMax) continue;
+    const y = Math.round(py(h.at));
+    const color = h.color ?? [90, 90, 90];
+    const faint = h.style === 'faint';
+    for (let x = left + 1; x <= right; x++) {
+      const on = faint ? (x - left) % 6 < 2 : (x - left) % 10 < 6;
+      if (on) blend(x, y, color, faint ? 0.45 : 1);
+    }
+    if (h.label) {
+      const ty = y - GLYPH_HEIGHT - 2 < top ? y + 3 : y - GLYPH_HEIGHT - 2;
+      drawText(h.label, left + 4, ty, (a, b) => blend(a, b, color, faint ? 0.6 : 1));
+    }
+  }
+
   for (const s of smoothed) {
     let prev: [number, number] | undefined;
     for (let i = 0; i < s.x.length; i++) {
@@ -185,6 +260,16 @@ export function renderLinePlot(series: readonly Series[], opts: LinePlotOptions 
     );
   }
   let lx = right - 8;
+  const legendWidth =
+    series.reduce((w, s) => w + textWidth(s.label) + 28, 0) - (series.length ? 10 : 0);
+  const noteWidth = opts.legendNote ? textWidth(opts.legendNote) : 0;
+  if (series.length || opts.legendNote) {
+    // A white box behind the legend, so that lines running under it do not garble it.
+    const boxLeft = lx - Math.max(legendWidth, noteWidth) - 4;
+    const boxBottom = top + (opts.legendNote ? 26 : 15);
+    for (let x = Math.max(left + 1, boxLeft); x <= lx + 4; x++)
+      for (let y = top + 1; y <= boxBottom; y++) set(x, y, [255, 255, 255]);
+  }
   for (const s of [...smoothed].reverse()) {
     const w = textWidth(s.label) + 18;
     lx -= w;
@@ -192,6 +277,9 @@ export function renderLinePlot(series: readonly Series[], opts: LinePlotOptions 
       for (let dy = -1; dy <= 1; dy++) set(lx + dx, top + 8 + dy, s.color);
     drawText(s.label, lx + 16, top + 5, (a, b) => set(a, b, ink));
     lx -= 10;
+  }
+  if (opts.legendNote) {
+    drawText(opts.legendNote, right - 8 - noteWidth, top + 17, (a, b) => set(a, b, ink));
   }
   return encode({ width, height, data, depth: 8, channels: 3 });
 }
