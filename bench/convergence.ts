@@ -1,20 +1,28 @@
 /**
- * The paper's comparison: FID against rounds and training time for distgan (serial, parallel),
- * MD-GAN, FL-GAN and a centralized GAN, per dataset and data split. Writes DIR/report.md, the
- * plots and DIR/results.json (and bench/results/convergence.json).
+ * The paper's comparison over seeds: FID against rounds and training time for distgan (serial,
+ * parallel), MD-GAN, FL-GAN and a centralized GAN, per dataset, data split and seed. Each
+ * (dataset, split, method, seed) cell is kept in OUT/cells/ as it finishes: a rerun trains only
+ * the missing or stale cells. Writes OUT/report.md, its plots, OUT/results.json and
+ * OUT/references.json.
  *
- *   npm run bench:convergence [-- --quick] [--out DIR] [--data-root DIR] [--rounds N] ...
+ *   npm run bench:convergence [-- --quick] [--report-only] [--seeds 1,2,3] [--out DIR] ...
  */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { describeBackend, initBackend } from '@distgan/gan';
+import { choicesOf } from '@distgan/protocol';
 import {
   BENCH_DATASETS,
   BENCH_METHODS,
   BENCH_SPLITS,
+  DEFAULT_MACHINE,
+  DEFAULT_SEEDS,
+  DEFAULT_THRESHOLDS,
+  DEFAULTS,
+  EMBEDDED_SETTINGS,
+  deploymentTimeModel,
   runConvergenceBench,
   type BenchOptions,
 } from '@distgan/embedded';
-import { writeResults } from './common.js';
 
 const int = (v: string): number => {
   const n = Number(v);
@@ -36,104 +44,141 @@ const numbers = (v: string): number[] => {
   if (n.some((x) => !(x > 0))) throw new InvalidArgumentError('expected positive numbers.');
   return n;
 };
+const seeds = (v: string): number[] => {
+  const n = v.split(',').map(Number);
+  if (n.some((x) => !Number.isSafeInteger(x) || x < 0))
+    throw new InvalidArgumentError('expected whole numbers, e.g. 1,2,3.');
+  return [...new Set(n)];
+};
 
 const program = new Command('bench:convergence')
-  .description('FID against rounds and time: distgan vs MD-GAN, FL-GAN and centralized')
+  .description(
+    'FID against rounds and time over seeds: distgan vs MD-GAN, FL-GAN and centralized, resumable',
+  )
   .option(
     '--quick',
-    'minutes, not hours: MNIST subset, fewer rounds and samples, IID and Dirichlet 0.1',
+    'minutes, not hours (CI): MNIST subset, mlp, 2 seeds, 20 rounds, 200 FID samples; out bench/results/convergence-quick',
   )
-  .option('--out <dir>', 'report folder', 'bench/results/convergence')
+  .option('--report-only', 'build the report from the cells on disk, train nothing')
+  .option(
+    '--out <dir>',
+    'report folder, cells in DIR/cells (default docs/convergence; --quick: bench/results/convergence-quick)',
+  )
+  .option('--runs-dir <dir>', "parent folder of the cells' run folders", 'runs/convergence')
   .option(
     '--data-root <dir>',
     'folder with fashion-mnist/ and cifar-10-batches-bin/ (original formats)',
   )
   .addOption(
-    new Option('--datasets <list>', `of ${BENCH_DATASETS.join(', ')}`).argParser(
+    new Option('--datasets <list>', `of ${BENCH_DATASETS.join(', ')} (default mnist)`).argParser(
       list(BENCH_DATASETS),
     ),
   )
   .addOption(
-    new Option('--splits <list>', `of ${BENCH_SPLITS.join(', ')}`).argParser(list(BENCH_SPLITS)),
+    new Option(
+      '--splits <list>',
+      `of ${BENCH_SPLITS.join(', ')} (default iid,dirichlet-0.1)`,
+    ).argParser(list(BENCH_SPLITS)),
   )
   .addOption(
-    new Option('--methods <list>', `of ${BENCH_METHODS.join(', ')}`).argParser(list(BENCH_METHODS)),
-  )
-  .addOption(new Option('--devices <k>', 'devices').argParser(int))
-  .addOption(new Option('--rounds <n>', 'rounds per run').argParser(int))
-  .addOption(new Option('--eval-every <n>', 'rounds between FID evaluations').argParser(int))
-  .addOption(new Option('--eval-samples <n>', 'generated samples per FID').argParser(int))
-  .addOption(new Option('--limit <n>', 'training samples used').argParser(int))
-  .addOption(new Option('--model <arch>', 'models').choices(['mlp', 'dcgan']).default('mlp'))
-  .addOption(new Option('--seed <n>', 'seed').argParser(int).default(1))
-  .addOption(
-    new Option('--thresholds <list>', 'FID thresholds (default: from the serial run)').argParser(
-      numbers,
+    new Option('--methods <list>', `of ${BENCH_METHODS.join(', ')} (default all)`).argParser(
+      list(BENCH_METHODS),
     ),
   )
+  .addOption(
+    new Option('--seeds <list>', `seeds (default ${DEFAULT_SEEDS.join(',')})`).argParser(seeds),
+  )
+  .addOption(new Option('--devices <k>', 'devices (default 4)').argParser(int))
+  .addOption(
+    new Option(
+      '--rounds <n>',
+      `rounds per cell (default ${DEFAULTS.rounds}, the embedded run's)`,
+    ).argParser(int),
+  )
+  .addOption(
+    new Option(
+      '--eval-every <n>',
+      'rounds between FID evaluations (default rounds / 15)',
+    ).argParser(int),
+  )
+  .addOption(
+    new Option(
+      '--eval-samples <n>',
+      `generated samples per FID (default ${DEFAULTS.evalSamples}, the embedded run's)`,
+    ).argParser(int),
+  )
+  .addOption(new Option('--limit <n>', 'training samples used (default all)').argParser(int))
+  .addOption(
+    new Option('--model <arch>', `models (default ${DEFAULTS.model}, the embedded run's)`).choices(
+      choicesOf(EMBEDDED_SETTINGS.MODEL) ?? [DEFAULTS.model],
+    ),
+  )
+  .addOption(
+    new Option(
+      '--thresholds <list>',
+      `FID thresholds, absolute (default ${DEFAULT_THRESHOLDS.join(',')})`,
+    ).argParser(numbers),
+  )
+  .option('--machine <text>', 'the machine, as the report names it', DEFAULT_MACHINE)
   .parse();
 
 const o = program.opts<{
   quick?: boolean;
-  out: string;
+  reportOnly?: boolean;
+  out?: string;
+  runsDir: string;
   dataRoot?: string;
   datasets?: BenchOptions['datasets'];
   splits?: BenchOptions['splits'];
   methods?: BenchOptions['methods'];
+  seeds?: number[];
   devices?: number;
   rounds?: number;
   evalEvery?: number;
   evalSamples?: number;
   limit?: number;
-  model: BenchOptions['model'];
-  seed: number;
+  model?: BenchOptions['model'];
   thresholds?: number[];
+  machine: string;
 }>();
 
 const quick = o.quick === true;
+const rounds = o.rounds ?? (quick ? 20 : DEFAULTS.rounds);
 const options: BenchOptions = {
-  out: o.out,
+  out: o.out ?? (quick ? 'bench/results/convergence-quick' : 'docs/convergence'),
+  runsDir: o.runsDir,
   dataRoot: o.dataRoot,
-  datasets: o.datasets ?? (quick ? ['mnist'] : BENCH_DATASETS),
-  splits: o.splits ?? (quick ? ['iid', 'dirichlet-0.1'] : BENCH_SPLITS),
+  datasets: o.datasets ?? ['mnist'],
+  splits: o.splits ?? ['iid', 'dirichlet-0.1'],
   methods: o.methods ?? BENCH_METHODS,
+  seeds: o.seeds ?? (quick ? [1, 2] : DEFAULT_SEEDS),
   devices: o.devices ?? 4,
-  rounds: o.rounds ?? (quick ? 40 : 1500),
-  evalEvery: o.evalEvery ?? (quick ? 10 : 100),
-  evalSamples: o.evalSamples ?? (quick ? 500 : 2000),
-  limit: o.limit ?? (quick ? 8000 : undefined),
-  model: o.model,
-  seed: o.seed,
-  thresholds: o.thresholds,
+  rounds,
+  evalEvery: o.evalEvery ?? (quick ? 5 : Math.max(1, Math.round(rounds / 15))),
+  evalSamples: o.evalSamples ?? (quick ? 200 : DEFAULTS.evalSamples),
+  limit: o.limit ?? (quick ? 2000 : undefined),
+  model: o.model ?? (quick ? 'mlp' : DEFAULTS.model),
+  thresholds: o.thresholds ?? DEFAULT_THRESHOLDS,
+  reportOnly: o.reportOnly === true,
+  machine: o.machine,
+  log: (line) => console.log(line),
 };
 
 const backend = await initBackend({ forced: process.env['TFJS_BACKEND'] || undefined });
-console.log(`backend: ${describeBackend(backend)}`);
-const total = options.datasets.length * options.splits.length * options.methods.length;
-let done = 0;
+options.backend = describeBackend(backend).split(';')[0];
+console.log(`backend: ${options.backend}`);
+// Modelled seconds per network profile (docs/time-model.md) beside the measured ones.
+options.timeModel = deploymentTimeModel();
 const t0 = performance.now();
-const results = await runConvergenceBench({
-  ...options,
-  onRound: (k, line) => {
-    if (line.fid !== undefined) {
-      console.log(
-        `[${done + 1}/${total}] ${k.dataset} ${k.split} ${k.method}: round ${line.round + 1}/${options.rounds} ` +
-          `FID ${line.fid.toFixed(1)} (${line.trainS.toFixed(1)} s)`,
-      );
-    }
-  },
-  onRunDone: () => {
-    done += 1;
-  },
-});
+const results = await runConvergenceBench(options);
 for (const a of results.absent) console.log(`${a.dataset}: absent (${a.reason})`);
-const path = writeResults('convergence', {
-  quick,
-  options,
-  runs: results.runs,
-  absent: results.absent,
-});
+for (const m of results.missing)
+  console.log(
+    `missing: ${m.key.dataset}-${m.key.split}-${m.key.method}-seed${m.key.seed} (${m.why}${m.detail ? `: ${m.detail}` : ''})`,
+  );
 console.log(
-  `report: ${options.out}/report.md, results: ${options.out}/results.json and ${path} ` +
+  `report: ${options.out}/report.md, results: ${options.out}/results.json; trained ${results.trained} cells, ` +
+    `${results.cells.length} in the report, ${results.missing.length} missing ` +
     `(${((performance.now() - t0) / 60_000).toFixed(1)} min)`,
 );
+if (results.missing.some((m) => m.why === 'failed')) process.exitCode = 1;

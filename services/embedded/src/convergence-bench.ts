@@ -1,15 +1,19 @@
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadDataset } from '@distgan/data';
-import { committedClassifierPath, renderLinePlot, type EvaluationProtocol } from '@distgan/eval';
+import { loadDataset, Rng, sampleSize } from '@distgan/data';
+import { committedClassifierPath, loadEvaluator, type EvaluationProtocol } from '@distgan/eval';
+import { deriveSeed, forwardFlops, type ModelArch } from '@distgan/gan';
 import { DEFAULTS, type DatasetName, type EmbeddedConfig, type PartitionScheme } from './config.js';
 import { runEmbedded, type RoundLine } from './run.js';
+import { writeReport, type DeploymentTimeModel } from './convergence-report.js';
 
 /*
- * The paper's experiment: FID against rounds and against training time for each dataset, data
- * split and method, with the time each method needs to reach given FID thresholds and its ratio
- * to the paper's method (serial schedule).
+ * The paper's experiment, over seeds: FID against rounds and training time for each dataset,
+ * data split, method and seed. Each (dataset, split, method, seed) is a cell, trained once and
+ * kept as its own JSON file under <out>/cells/, so that an interrupted benchmark resumes where it
+ * stopped and the report can be rebuilt from the cells alone (convergence-report.ts).
  */
 
 export const BENCH_METHODS = ['serial', 'parallel', 'md-gan', 'fl-gan', 'centralized'] as const;
@@ -18,52 +22,151 @@ export const BENCH_SPLITS = ['iid', 'dirichlet-1', 'dirichlet-0.1', 'shards'] as
 export type BenchSplit = (typeof BENCH_SPLITS)[number];
 export const BENCH_DATASETS = ['mnist', 'fashion-mnist', 'cifar10'] as const;
 export type BenchDataset = (typeof BENCH_DATASETS)[number];
+/** Centralized training sees all the data: one cell per seed, whatever the split. */
+export const POOLED = 'pooled';
+export type CellSplit = BenchSplit | typeof POOLED;
+
+/** FID thresholds, fixed in absolute FID (the classifier's scale), never taken from a curve. */
+export const DEFAULT_THRESHOLDS: readonly number[] = [200, 100, 50, 25];
+export const DEFAULT_SEEDS: readonly number[] = [1, 2, 3];
+/** Bumped when a cell's content changes meaning: older cells are then stale. */
+export const CELL_FORMAT = 1;
+
+const SAMPLE_SHAPES: Record<BenchDataset, [number, number, number]> = {
+  mnist: [28, 28, 1],
+  'fashion-mnist': [28, 28, 1],
+  cifar10: [32, 32, 3],
+};
 
 export interface BenchOptions {
+  /** The report's folder; the cells are in <out>/cells, the reference levels in references.json. */
   out: string;
+  /** Parent folder of the cells' run folders (metrics, grids, weights); default runs/convergence. */
+  runsDir?: string;
   datasets: readonly BenchDataset[];
   splits: readonly BenchSplit[];
   methods: readonly BenchMethod[];
+  seeds: readonly number[];
   devices: number;
   rounds: number;
   evalEvery: number;
   evalSamples: number;
-  model: EmbeddedConfig['model'];
+  /** Default: the embedded run's (DEFAULTS.model). */
+  model?: ModelArch;
   /** Training samples used (all when absent). */
   limit?: number;
   /** Folder holding fashion-mnist/ and cifar-10-batches-bin/ in their original formats. */
   dataRoot?: string;
-  seed: number;
-  /** FID thresholds; default: what the serial method reached at 25%, 50% and 100% of the rounds. */
+  /** Default DEFAULT_THRESHOLDS. */
   thresholds?: readonly number[];
-  onRound?(run: RunKey, line: RoundLine): void;
-  onRunDone?(run: RunResult): void;
+  /** Build the report from the cells on disk: train nothing. */
+  reportOnly?: boolean;
+  /** The machine, as the report names it. */
+  machine?: string;
+  /** The backend the cells trained on (recorded in each new cell). */
+  backend?: string;
+  /** Progress lines; default: none. */
+  log?(line: string): void;
+  /** Trains one cell; default: runEmbedded. Tests pass a stand-in. */
+  train?: CellTrainer;
+  /** The reference levels of one dataset and seed; default: with the runs' evaluator. */
+  references?: ReferenceComputer;
+  /** Modelled deployment time per network profile, when a time model is available. */
+  timeModel?: DeploymentTimeModel;
 }
 
-export interface RunKey {
+export type CellTrainer = (
+  config: EmbeddedConfig,
+  onLine: (line: RoundLine) => void,
+) => Promise<{ protocol?: EvaluationProtocol }>;
+
+export type ReferenceComputer = (
+  dataset: BenchDataset,
+  o: { dataDir?: string; samples: number; seeds: readonly number[] },
+) => Promise<ReferenceLevel[]>;
+
+export interface CellKey {
   dataset: BenchDataset;
-  split: BenchSplit;
+  split: CellSplit;
   method: BenchMethod;
+  seed: number;
 }
 
 export interface FidPoint {
+  /** Rounds done (1-based). */
   round: number;
-  /** Training seconds since the start (evaluations excluded). */
-  seconds: number;
+  /** Training seconds since the start (evaluations and sample grids excluded). */
+  trainS: number;
   fid: number;
   modes: number;
   classBalance: number;
   inceptionScore: number;
+  confidentShare?: number;
+  smallestClassShare?: number;
 }
 
-export interface RunResult extends RunKey {
+/** What the fingerprint covers: the run's configuration less paths and output settings. */
+export type CellSettings = Omit<
+  EmbeddedConfig,
+  'runId' | 'out' | 'dataDir' | 'sampleEvery' | 'sampleCount' | 'blobDigest' | 'deviceThreadHeapMb'
+> & {
+  /** Forward FLOPs per sample of G and D: a model change without a setting change shows here. */
+  architecture: { generatorFlops: number; discriminatorFlops: number };
+};
+
+/** One finished cell: <out>/cells/<dataset>-<split>-<method>-seed<seed>.json. */
+export interface Cell {
+  format: number;
+  key: CellKey;
+  fingerprint: string;
+  settings: CellSettings;
+  /** When the cell finished (ISO 8601). */
+  finishedAt: string;
+  backend?: string;
+  protocol?: EvaluationProtocol;
+  /** Rounds trained. */
   rounds: number;
+  /** Wall seconds of the whole cell, evaluations included. */
+  wallS: number;
   points: FidPoint[];
+  /** Training milliseconds per round (evaluations excluded). */
   msPerRound: number;
-  /** Mean bytes per round: server → devices, devices → server, device → device. */
-  /** MD-GAN's discriminator swaps go through the server: counted in `down` and `up`. */
+  /** Mean bytes per round, server → devices and devices → server. */
   bytesPerRound: { down: number; up: number };
-  runDir: string;
+  /** Devices of the run (0: centralized, which has none). */
+  devices: number;
+  /**
+   * What a deployment time model needs (time-model.ts), as means per round over the rounds after
+   * the first (the warm-up round, when there are others): each phase of RoundLine.phases (ms),
+   * the bytes, the devices accepted, and the slowest device's codec time (verify + encode, ms).
+   */
+  roundMeans: {
+    rounds: number;
+    phases: Record<string, number>;
+    bytes: { down: number; up: number };
+    participants: number;
+    deviceCodecMs: number;
+  };
+  /** The last evaluation. */
+  final?: FidPoint;
+}
+
+export interface ReferenceLevel {
+  dataset: BenchDataset;
+  samples: number;
+  seed: number;
+  /** FID of `samples` real test images drawn with the seed: the best a generator can score. */
+  floor: number;
+  /** FID of `samples` images of uniform noise in [-1, 1]. */
+  noise: number;
+  protocol?: Omit<EvaluationProtocol, 'samples'>;
+}
+
+export interface MissingCell {
+  key: CellKey;
+  /** absent: no file; stale: a file with other settings; failed: training threw. */
+  why: 'absent' | 'stale' | 'failed';
+  detail?: string;
 }
 
 export interface AbsentDataset {
@@ -72,10 +175,12 @@ export interface AbsentDataset {
 }
 
 export interface BenchResults {
-  settings: Omit<BenchOptions, 'onRound' | 'onRunDone'>;
-  protocol?: EvaluationProtocol;
-  runs: RunResult[];
+  cells: Cell[];
+  missing: MissingCell[];
   absent: AbsentDataset[];
+  references: ReferenceLevel[];
+  /** Cells trained by this call. */
+  trained: number;
 }
 
 export function dataDirOf(dataset: BenchDataset, root?: string): string | undefined {
@@ -83,10 +188,279 @@ export function dataDirOf(dataset: BenchDataset, root?: string): string | undefi
   return join(root, dataset === 'cifar10' ? 'cifar-10-batches-bin' : 'fashion-mnist');
 }
 
-function partitionOf(split: BenchSplit): { partition: PartitionScheme; alpha: number } {
+export function splitOf(method: BenchMethod, split: BenchSplit): CellSplit {
+  return method === 'centralized' ? POOLED : split;
+}
+
+export const cellName = (k: CellKey): string => `${k.dataset}-${k.split}-${k.method}-seed${k.seed}`;
+export const cellPath = (out: string, k: CellKey): string =>
+  join(out, 'cells', `${cellName(k)}.json`);
+
+function partitionOf(split: CellSplit): { partition: PartitionScheme; alpha: number } {
   if (split.startsWith('dirichlet-'))
-    return { partition: 'dirichlet', alpha: Number(split.slice(10)) };
+    return { partition: 'dirichlet', alpha: Number(split.slice('dirichlet-'.length)) };
+  // A pooled (centralized) cell ignores the partition: the defaults, fixed.
+  if (split === POOLED) return { partition: DEFAULTS.partition, alpha: DEFAULTS.alpha };
   return { partition: split as PartitionScheme, alpha: DEFAULTS.alpha };
+}
+
+/** The cells the options ask for, seeds outermost (a partial benchmark covers all methods). */
+export function planCells(
+  o: Pick<BenchOptions, 'datasets' | 'splits' | 'methods' | 'seeds'>,
+): CellKey[] {
+  const keys: CellKey[] = [];
+  const seen = new Set<string>();
+  for (const seed of o.seeds)
+    for (const dataset of o.datasets)
+      for (const s of o.splits)
+        for (const method of o.methods) {
+          const k: CellKey = { dataset, split: splitOf(method, s), method, seed };
+          if (seen.has(cellName(k))) continue;
+          seen.add(cellName(k));
+          keys.push(k);
+        }
+  return keys;
+}
+
+/** The embedded run of a cell: the embedded run's defaults, with the benchmark's settings. */
+export function cellConfig(o: BenchOptions, k: CellKey): EmbeddedConfig {
+  return {
+    ...DEFAULTS,
+    runId: cellName(k).replace(/\./g, '_'),
+    out: o.runsDir ?? join('runs', 'convergence'),
+    devices: o.devices,
+    rounds: o.rounds,
+    method: k.method === 'serial' || k.method === 'parallel' ? 'distgan' : k.method,
+    schedule: k.method === 'parallel' ? 'parallel' : 'serial',
+    model: o.model ?? DEFAULTS.model,
+    dataset: k.dataset as DatasetName,
+    dataDir: dataDirOf(k.dataset, o.dataRoot),
+    limit: o.limit,
+    ...partitionOf(k.split),
+    seed: k.seed,
+    evalEvery: o.evalEvery,
+    evalSamples: o.evalSamples,
+    sampleEvery: Math.max(o.evalEvery, Math.ceil(o.rounds / 4)),
+  };
+}
+
+export function cellSettings(config: EmbeddedConfig): CellSettings {
+  const {
+    runId: _r,
+    out: _o,
+    dataDir: _d,
+    sampleEvery: _s,
+    sampleCount: _c,
+    blobDigest: _b,
+    deviceThreadHeapMb: _h,
+    ...rest
+  } = config;
+  const spec = {
+    arch: config.model,
+    sampleShape: SAMPLE_SHAPES[config.dataset as BenchDataset] ?? [2],
+    latentDim: config.latentDim,
+  };
+  return {
+    ...rest,
+    architecture: {
+      generatorFlops: forwardFlops('generator', spec),
+      discriminatorFlops: forwardFlops('discriminator', spec),
+    },
+  };
+}
+
+/** A stable hash of the settings (keys sorted) and the cell format. */
+export function fingerprintOf(settings: CellSettings): string {
+  const sorted = (v: unknown): unknown =>
+    v && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(
+          Object.keys(v)
+            .sort()
+            .map((k) => [k, sorted((v as Record<string, unknown>)[k])]),
+        )
+      : v;
+  return createHash('sha256')
+    .update(JSON.stringify({ format: CELL_FORMAT, settings: sorted(settings) }))
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** Writes `value` as JSON through a temporary file and a rename: never half a file. */
+export function writeJsonAtomic(path: string, value: unknown): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(value, null, 2) + '\n');
+  renameSync(tmp, path);
+}
+
+export type CellState =
+  { state: 'done'; cell: Cell } | { state: 'absent' } | { state: 'stale'; detail: string };
+
+/** A cell on disk is used only when its fingerprint is the one these settings give. */
+export function readCell(path: string, fingerprint: string): CellState {
+  if (!existsSync(path)) return { state: 'absent' };
+  let cell: Cell;
+  try {
+    cell = JSON.parse(readFileSync(path, 'utf8')) as Cell;
+  } catch (err) {
+    return { state: 'stale', detail: `unreadable: ${(err as Error).message}` };
+  }
+  if (cell.format !== CELL_FORMAT)
+    return { state: 'stale', detail: `cell format ${cell.format}, expected ${CELL_FORMAT}` };
+  if (cell.fingerprint !== fingerprint)
+    return {
+      state: 'stale',
+      detail: `fingerprint ${cell.fingerprint}, these settings give ${fingerprint}`,
+    };
+  return { state: 'done', cell };
+}
+
+/** A finished cell from its round lines. */
+export function cellFromLines(
+  key: CellKey,
+  settings: CellSettings,
+  lines: readonly RoundLine[],
+  extra: { protocol?: EvaluationProtocol; wallS: number; backend?: string; finishedAt?: Date },
+): Cell {
+  const n = Math.max(1, lines.length);
+  const points: FidPoint[] = lines
+    .filter((l) => l.fid !== undefined && l.eval)
+    .map((l) => ({
+      round: l.round + 1,
+      trainS: l.trainS,
+      fid: l.fid!,
+      modes: l.eval!.modesCovered,
+      classBalance: l.eval!.classBalance,
+      inceptionScore: l.eval!.inceptionScore,
+      ...(l.eval!.confidentShare !== undefined ? { confidentShare: l.eval!.confidentShare } : {}),
+      ...(l.eval!.smallestClassShare !== undefined
+        ? { smallestClassShare: l.eval!.smallestClassShare }
+        : {}),
+    }));
+  // Sums first, divided once: a constant per round comes out exact.
+  const bytesPerRound = { down: 0, up: 0 };
+  for (const l of lines) {
+    bytesPerRound.down += l.bytes.down;
+    bytesPerRound.up += l.bytes.up;
+  }
+  bytesPerRound.down /= n;
+  bytesPerRound.up /= n;
+  const used = lines.length > 1 ? lines.slice(1) : lines;
+  const m = Math.max(1, used.length);
+  const roundMeans: Cell['roundMeans'] = {
+    rounds: used.length,
+    phases: {},
+    bytes: { down: 0, up: 0 },
+    participants: 0,
+    deviceCodecMs: 0,
+  };
+  for (const l of used) {
+    for (const [name, ms] of Object.entries(l.phases))
+      if (typeof ms === 'number') roundMeans.phases[name] = (roundMeans.phases[name] ?? 0) + ms;
+    roundMeans.bytes.down += l.bytes.down;
+    roundMeans.bytes.up += l.bytes.up;
+    roundMeans.participants += l.participants;
+    roundMeans.deviceCodecMs += Math.max(
+      0,
+      ...l.accepted.map((a) => (a.timings ? a.timings.verifyMs + a.timings.encodeMs : 0)),
+    );
+  }
+  for (const name of Object.keys(roundMeans.phases)) roundMeans.phases[name]! /= m;
+  roundMeans.bytes.down /= m;
+  roundMeans.bytes.up /= m;
+  roundMeans.participants /= m;
+  roundMeans.deviceCodecMs /= m;
+  return {
+    format: CELL_FORMAT,
+    key,
+    fingerprint: fingerprintOf(settings),
+    settings,
+    finishedAt: (extra.finishedAt ?? new Date()).toISOString(),
+    ...(extra.backend ? { backend: extra.backend } : {}),
+    ...(extra.protocol ? { protocol: extra.protocol } : {}),
+    rounds: lines.length,
+    wallS: extra.wallS,
+    points,
+    msPerRound: (1000 * (lines.at(-1)?.trainS ?? 0)) / n,
+    bytesPerRound,
+    devices: key.method === 'centralized' ? 0 : settings.devices,
+    roundMeans,
+    ...(points.length ? { final: points.at(-1)! } : {}),
+  };
+}
+
+const trainEmbedded: CellTrainer = async (config, onLine) => {
+  const summary = await runEmbedded(config, { onRound: onLine });
+  return summary.evalProtocol ? { protocol: summary.evalProtocol } : {};
+};
+
+/**
+ * The reference levels with the evaluator the runs use (the committed classifier's features, the
+ * whole test split as reference): `samples` real test images drawn with each seed, and as many
+ * images of uniform noise in [-1, 1].
+ */
+export const computeReferences: ReferenceComputer = async (dataset, o) => {
+  const evaluator = await loadEvaluator({ dataset, dataDir: o.dataDir });
+  try {
+    const test = await loadDataset({ name: dataset, dir: o.dataDir, split: 'test' });
+    const size = sampleSize(test);
+    const n = Math.min(o.samples, test.count);
+    return o.seeds.map((seed) => {
+      const order = new Rng(deriveSeed(seed, 'reference-floor')).shuffle(
+        Int32Array.from({ length: test.count }, (_, i) => i),
+      );
+      const real = new Float32Array(n * size);
+      for (let i = 0; i < n; i++)
+        real.set(test.images.subarray(order[i]! * size, (order[i]! + 1) * size), i * size);
+      const rng = new Rng(deriveSeed(seed, 'reference-noise'));
+      const noise = Float32Array.from({ length: o.samples * size }, () => 2 * rng.next() - 1);
+      return {
+        dataset,
+        samples: o.samples,
+        seed,
+        floor: evaluator.evaluate(real).fid,
+        noise: evaluator.evaluate(noise).fid,
+        protocol: evaluator.protocol,
+      };
+    });
+  } finally {
+    evaluator.dispose();
+  }
+};
+
+/** <out>/references.json: computed once per dataset, sample count and seed, then reused. */
+async function referencesFor(
+  o: BenchOptions,
+  datasets: readonly BenchDataset[],
+): Promise<ReferenceLevel[]> {
+  const path = join(o.out, 'references.json');
+  let stored: ReferenceLevel[] = [];
+  if (existsSync(path)) {
+    try {
+      stored = (JSON.parse(readFileSync(path, 'utf8')) as { levels: ReferenceLevel[] }).levels;
+    } catch {
+      stored = [];
+    }
+  }
+  const compute = o.references ?? computeReferences;
+  const found = (d: BenchDataset, seed: number): ReferenceLevel | undefined =>
+    stored.find((r) => r.dataset === d && r.samples === o.evalSamples && r.seed === seed);
+  let added = false;
+  for (const dataset of datasets) {
+    const seeds = o.seeds.filter((s) => !found(dataset, s));
+    if (seeds.length === 0) continue;
+    o.log?.(`reference levels of ${dataset} (${o.evalSamples} samples, seeds ${seeds.join(', ')})`);
+    const levels = await compute(dataset, {
+      dataDir: dataDirOf(dataset, o.dataRoot),
+      samples: o.evalSamples,
+      seeds,
+    });
+    stored.push(...levels);
+    added = true;
+  }
+  if (added) writeJsonAtomic(path, { format: 1, levels: stored });
+  return datasets.flatMap((d) =>
+    o.seeds.map((s) => found(d, s)).filter((r): r is ReferenceLevel => r !== undefined),
+  );
 }
 
 /** Why a dataset cannot be part of the experiment here, or undefined when it can. */
@@ -103,209 +477,114 @@ async function absence(dataset: BenchDataset, root?: string): Promise<string | u
   return undefined;
 }
 
-export async function runConvergenceBench(opts: BenchOptions): Promise<BenchResults> {
-  mkdirSync(opts.out, { recursive: true });
-  const { onRound: _r, onRunDone: _d, ...settings } = opts;
-  const results: BenchResults = { settings, runs: [], absent: [] };
-  for (const dataset of opts.datasets) {
-    const why = await absence(dataset, opts.dataRoot);
-    if (why) {
-      results.absent.push({ dataset, reason: why });
-      continue;
-    }
-    for (const split of opts.splits) {
-      for (const method of opts.methods) {
-        const key = { dataset, split, method };
-        const config: EmbeddedConfig = {
-          ...DEFAULTS,
-          runId: `${dataset}-${split}-${method}`.replace(/\./g, '_'),
-          out: join(opts.out, 'runs'),
-          devices: opts.devices,
-          rounds: opts.rounds,
-          method: method === 'serial' || method === 'parallel' ? 'distgan' : method,
-          schedule: method === 'parallel' ? 'parallel' : 'serial',
-          model: opts.model,
-          dataset: dataset as DatasetName,
-          dataDir: dataDirOf(dataset, opts.dataRoot),
-          limit: opts.limit,
-          ...partitionOf(split),
-          seed: opts.seed,
-          evalEvery: opts.evalEvery,
-          evalSamples: opts.evalSamples,
-          sampleEvery: Math.max(opts.evalEvery, Math.ceil(opts.rounds / 4)),
-        };
-        const lines: RoundLine[] = [];
-        const summary = await runEmbedded(config, {
-          onRound: (line) => {
-            lines.push(line);
-            opts.onRound?.(key, line);
-          },
+const duration = (s: number): string =>
+  s < 90
+    ? `${s.toFixed(0)} s`
+    : s < 5400
+      ? `${(s / 60).toFixed(1)} min`
+      : `${(s / 3600).toFixed(1)} h`;
+const label = (k: CellKey): string => `${k.dataset} ${k.split} ${k.method} seed ${k.seed}`;
+
+/**
+ * Trains the cells that are missing or stale (all of them unless reportOnly is set), then writes
+ * the report, its plots and results.json from every finished cell.
+ */
+export async function runConvergenceBench(o: BenchOptions): Promise<BenchResults> {
+  mkdirSync(join(o.out, 'cells'), { recursive: true });
+  const log = o.log ?? ((): void => {});
+  const train = o.train ?? trainEmbedded;
+  const absent: AbsentDataset[] = [];
+  const datasets: BenchDataset[] = [];
+  for (const d of o.datasets) {
+    const why = await absence(d, o.dataRoot);
+    if (why) absent.push({ dataset: d, reason: why });
+    else datasets.push(d);
+  }
+  const plan = planCells({ ...o, datasets });
+  const cells = new Map<string, Cell>();
+  const todo: { key: CellKey; config: EmbeddedConfig; settings: CellSettings; stale?: string }[] =
+    [];
+  const missing: MissingCell[] = [];
+  for (const key of plan) {
+    const config = cellConfig(o, key);
+    const settings = cellSettings(config);
+    const s = readCell(cellPath(o.out, key), fingerprintOf(settings));
+    if (s.state === 'done') cells.set(cellName(key), s.cell);
+    else todo.push({ key, config, settings, ...(s.state === 'stale' ? { stale: s.detail } : {}) });
+  }
+  const stale = todo.filter((t) => t.stale).length;
+  log(
+    `${plan.length} cells: ${cells.size} done, ${todo.length - stale} missing, ${stale} stale` +
+      (o.reportOnly ? ' (report only: training none)' : ''),
+  );
+  const references = await referencesFor(o, datasets);
+
+  let trained = 0;
+  if (o.reportOnly) {
+    for (const t of todo)
+      missing.push({ key: t.key, why: t.stale ? 'stale' : 'absent', detail: t.stale });
+  } else {
+    const done0 = cells.size;
+    const known = [...cells.values()].map((c) => c.wallS);
+    for (const [i, t] of todo.entries()) {
+      const position = `[cell ${done0 + i + 1}/${plan.length}]`;
+      log(
+        `${position} ${label(t.key)}: start (${t.config.rounds} rounds, FID every ${t.config.evalEvery})` +
+          (t.stale ? `; replaces a stale cell (${t.stale})` : ''),
+      );
+      const lines: RoundLine[] = [];
+      const t0 = performance.now();
+      try {
+        const { protocol } = await train(t.config, (line) => {
+          lines.push(line);
+          if (line.fid !== undefined)
+            log(
+              `  ${label(t.key)}: round ${line.round + 1}/${t.config.rounds} FID ${line.fid.toFixed(1)} ` +
+                `(${line.trainS.toFixed(1)} s training)`,
+            );
         });
-        results.protocol ??= summary.evalProtocol;
-        const points = lines
-          .filter((l) => l.fid !== undefined && l.eval)
-          .map((l) => ({
-            round: l.round + 1,
-            seconds: l.trainS,
-            fid: l.fid!,
-            modes: l.eval!.modesCovered,
-            classBalance: l.eval!.classBalance,
-            inceptionScore: l.eval!.inceptionScore,
-          }));
-        const sum = { down: 0, up: 0 };
-        for (const l of lines) {
-          sum.down += l.bytes.down;
-          sum.up += l.bytes.up;
-        }
-        const run: RunResult = {
-          ...key,
-          rounds: lines.length,
-          points,
-          msPerRound: (1000 * (lines.at(-1)?.trainS ?? 0)) / Math.max(1, lines.length),
-          bytesPerRound: {
-            down: sum.down / lines.length,
-            up: sum.up / lines.length,
-          },
-          runDir: summary.runDir,
-        };
-        results.runs.push(run);
-        opts.onRunDone?.(run);
+        const wallS = (performance.now() - t0) / 1000;
+        const cell = cellFromLines(t.key, t.settings, lines, {
+          protocol,
+          wallS,
+          backend: o.backend,
+        });
+        writeJsonAtomic(cellPath(o.out, t.key), cell);
+        cells.set(cellName(t.key), cell);
+        known.push(wallS);
+        trained++;
+        const left = todo.length - i - 1;
+        const eta = (known.reduce((a, b) => a + b, 0) / known.length) * left;
+        log(
+          `${position} ${label(t.key)}: done in ${duration(wallS)}, final FID ${cell.final?.fid.toFixed(1) ?? '—'}; ` +
+            `${cells.size} of ${plan.length} cells done, ${left} left` +
+            (left ? `, ETA ${duration(eta)}` : ''),
+        );
+      } catch (err) {
+        const detail = err instanceof Error ? err.message : String(err);
+        log(`${position} ${label(t.key)}: FAILED (${detail}); going on with the next cell`);
+        missing.push({ key: t.key, why: 'failed', detail });
       }
     }
   }
-  writeReport(opts.out, results);
-  return results;
-}
-
-/** The first evaluation at which the FID is at or below `threshold`. */
-export function timeToThreshold(
-  points: readonly FidPoint[],
-  threshold: number,
-): FidPoint | undefined {
-  return points.find((p) => p.fid <= threshold);
-}
-
-/** Default thresholds: the serial method's FID at 25%, 50% and 100% of its evaluations. */
-export function defaultThresholds(reference: readonly FidPoint[]): number[] {
-  if (reference.length === 0) return [];
-  const at = (q: number): number =>
-    reference[Math.min(reference.length - 1, Math.max(0, Math.ceil(q * reference.length) - 1))]!
-      .fid;
-  return [...new Set([at(0.25), at(0.5), at(1)])].sort((a, b) => b - a);
-}
-
-const COLORS: Record<BenchMethod, readonly [number, number, number]> = {
-  serial: [214, 39, 40],
-  parallel: [255, 127, 14],
-  'md-gan': [31, 119, 180],
-  'fl-gan': [44, 160, 44],
-  centralized: [120, 120, 120],
-};
-
-const fmt = (v: number | undefined, digits = 1): string =>
-  v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(digits);
-const mb = (bytes: number): string => (bytes / 1e6).toFixed(bytes < 1e5 && bytes > 0 ? 3 : 2);
-
-/** Writes results.json, report.md and the plots into `dir`. */
-export function writeReport(dir: string, results: BenchResults): void {
-  mkdirSync(dir, { recursive: true });
-  const s = results.settings;
-  const md: string[] = [
-    '# Convergence: distgan against MD-GAN, FL-GAN and centralized training',
-    '',
-    `${s.devices} devices, ${s.rounds} rounds, ${s.model} models, batch ${DEFAULTS.batchSize}, ` +
-      `L = ${DEFAULTS.localSteps}, M = ${DEFAULTS.generatorSteps}, Adam (lr ${DEFAULTS.lrD}, β = ${DEFAULTS.beta1}, ${DEFAULTS.beta2}), seed ${s.seed}` +
-      (s.limit ? `, first ${s.limit} training samples` : ', all training samples') +
-      '. All methods run in one process on the same machine, one after another.',
-    '',
-  ];
-  if (results.protocol) {
-    const p = results.protocol;
-    md.push(
-      `FID: ${s.evalSamples} generated samples against the ${p.referenceSamples} ${p.referenceSplit} images, ` +
-        `in the features of ${p.featureLayer} of a classifier trained on the real data; evaluated every ` +
-        `${s.evalEvery} rounds. Time is training time: evaluations and sample grids are not counted.`,
-      '',
-    );
+  const finished = plan.map((k) => cells.get(cellName(k))).filter((c): c is Cell => !!c);
+  // No cell at all: keep whatever report the folder has (an earlier benchmark's) untouched.
+  if (finished.length === 0) {
+    log('no finished cells: the report is not written');
+    return { cells: finished, missing, absent, references, trained };
   }
-  for (const a of results.absent) md.push(`**${a.dataset}: absent.** ${a.reason}`, '');
-
-  const groups = new Map<string, RunResult[]>();
-  for (const r of results.runs) {
-    const k = `${r.dataset}|${r.split}`;
-    groups.set(k, [...(groups.get(k) ?? []), r]);
-  }
-  const thresholdsUsed: Record<string, number[]> = {};
-  for (const [k, runs] of groups) {
-    const [dataset, split] = k.split('|') as [BenchDataset, BenchSplit];
-    const reference = runs.find((r) => r.method === 'serial') ?? runs[0]!;
-    const thresholds = s.thresholds?.length
-      ? [...s.thresholds]
-      : defaultThresholds(reference.points);
-    thresholdsUsed[k] = thresholds;
-    const base = `fid-${dataset}-${split}`.replace(/\./g, '_');
-    for (const [axis, label] of [
-      ['rounds', 'round'],
-      ['seconds', 'training seconds'],
-    ] as const) {
-      writeFileSync(
-        join(dir, `${base}-${axis}.png`),
-        renderLinePlot(
-          runs.map((r) => ({
-            label: r.method,
-            color: COLORS[r.method],
-            x: r.points.map((p) => (axis === 'rounds' ? p.round : p.seconds)),
-            y: r.points.map((p) => p.fid),
-          })),
-          { title: `FID, ${dataset}, ${split} (log scale)`, xLabel: label, logY: true },
-        ),
-      );
-    }
-    const checkpoints = [
-      ...new Set(
-        [0.25, 0.5, 1].map(
-          (q) => reference.points[Math.max(0, Math.ceil(q * reference.points.length) - 1)]?.round,
-        ),
-      ),
-    ].filter((r): r is number => r !== undefined);
-    md.push(
-      `## ${dataset}, ${split}`,
-      '',
-      `![FID against rounds](${base}-rounds.png) ![FID against time](${base}-seconds.png)`,
-      '',
-    );
-    md.push(
-      `| method | ${checkpoints.map((r) => `FID @${r}`).join(' | ')} | modes @end | ms/round | MB down/up per round | ${thresholds
-        .map((t) => `s to FID ≤ ${fmt(t)} (× serial)`)
-        .join(' | ')} |`,
-      `|---|${checkpoints.map(() => '---:').join('|')}|---:|---:|---:|${thresholds.map(() => '---:').join('|')}|`,
-    );
-    for (const r of runs) {
-      const fidAt = checkpoints.map((c) => fmt(r.points.find((p) => p.round === c)?.fid));
-      const end = r.points.at(-1);
-      const times = thresholds.map((t) => {
-        const hit = timeToThreshold(r.points, t);
-        if (!hit) return 'not reached';
-        const ref = timeToThreshold(reference.points, t);
-        const ratio = ref && ref.seconds > 0 ? ` (${(hit.seconds / ref.seconds).toFixed(2)}×)` : '';
-        return `${hit.seconds.toFixed(1)}${ratio}`;
-      });
-      md.push(
-        `| ${r.method} | ${fidAt.join(' | ')} | ${end ? `${end.modes}` : '—'} | ${r.msPerRound.toFixed(0)} | ${mb(r.bytesPerRound.down)} / ${mb(r.bytesPerRound.up)} | ${times.join(' | ')} |`,
-      );
-    }
-    md.push('');
-  }
-  md.push(
-    '× serial: time to the threshold divided by the serial method’s (above 1: slower than the paper’s method). ' +
-      'Thresholds, unless given: the FID the serial method reached at 25%, 50% and 100% of its evaluations. ' +
-      'In one process the parallel schedule cannot overlap the devices and the server (they share the cores); ' +
-      'it differs from serial only in training G against φ_t.',
-    '',
-  );
-  writeFileSync(join(dir, 'report.md'), md.join('\n'));
-  writeFileSync(
-    join(dir, 'results.json'),
-    JSON.stringify({ ...results, thresholds: thresholdsUsed }, null, 2) + '\n',
-  );
+  writeReport(o.out, {
+    datasets,
+    splits: o.splits,
+    methods: o.methods,
+    seeds: o.seeds,
+    thresholds: o.thresholds ?? DEFAULT_THRESHOLDS,
+    machine: o.machine,
+    cells: finished,
+    missing,
+    absent,
+    references,
+    timeModel: o.timeModel,
+  });
+  return { cells: finished, missing, absent, references, trained };
 }

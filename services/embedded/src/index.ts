@@ -16,15 +16,38 @@ export {
   BENCH_DATASETS,
   BENCH_METHODS,
   BENCH_SPLITS,
-  defaultThresholds,
+  DEFAULT_SEEDS,
+  DEFAULT_THRESHOLDS,
+  POOLED,
+  cellName,
+  cellPath,
+  planCells,
   runConvergenceBench,
-  timeToThreshold,
-  writeReport,
   type BenchOptions,
   type BenchResults,
+  type Cell,
+  type CellKey,
   type FidPoint,
-  type RunResult,
+  type MissingCell,
+  type ReferenceLevel,
 } from './convergence-bench.js';
+export {
+  DEFAULT_MACHINE,
+  buildReport,
+  timeToThreshold,
+  writeReport,
+  type DeploymentTimeModel,
+  type ReportInput,
+} from './convergence-report.js';
+export { deploymentTimeModel, lineOfMeans } from './convergence-time.js';
+export {
+  bootstrapRatio,
+  compareTimes,
+  describeComparison,
+  meanSd,
+  welchTTest,
+  type Comparison,
+} from './bench-stats.js';
 export {
   LATENCY_RTTS,
   NETWORK_PROFILES,
