@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A distgan device in Python, written from docs/protocol.md (protocol version 4).
+"""A distgan device in Python, written from docs/protocol.md (protocol version 5).
 
 It trains the ring's MLP discriminator with numpy on data of its own (a registration with
 `shard` -1 and `numDevices` 0), verifies and writes SHA-256 blobs, and speaks to the server
@@ -29,7 +29,7 @@ import numpy as np
 import pika
 import redis
 
-PROTOCOL_VERSION = 4
+PROTOCOL_VERSION = 5
 MAX_MESSAGE_BYTES = 1 << 20
 
 # §6.2: the membership scripts, exactly as the server's devices run them.
@@ -86,6 +86,7 @@ class Config:
             "method": get("METHOD", "distgan"),
             "dataset": get("DATASET", "mnist"),
             "model": get("MODEL", "mlp"),
+            "modelWidth": int(get("MODEL_WIDTH", "32")),
             "latentDim": int(get("LATENT_DIM", "64")),
             "seed": int(get("SEED", "1")),
             "limit": limit,
@@ -96,10 +97,10 @@ class Config:
             "numDevices": 0,
         }
         i = self.identity
-        if (i["method"], i["dataset"], i["model"]) != ("distgan", "ring", "mlp"):
+        if (i["method"], i["dataset"], i["model"], i["modelWidth"]) != ("distgan", "ring", "mlp", 32):
             raise Refused(
-                f"this device trains METHOD distgan, DATASET ring, MODEL mlp only, "
-                f"not {i['method']}, {i['dataset']}, {i['model']}"
+                f"this device trains METHOD distgan, DATASET ring, MODEL mlp, MODEL_WIDTH 32 only, "
+                f"not {i['method']}, {i['dataset']}, {i['model']}, {i['modelWidth']}"
             )
         self.samples = limit if limit > 0 else 20000
 
@@ -346,7 +347,7 @@ class Device:
         if run["protocol"] != PROTOCOL_VERSION:
             log(f"the device speaks protocol version {PROTOCOL_VERSION}, the run protocol version {run['protocol']}")
             return 2
-        for key in ("method", "dataset", "model", "latentDim", "ringStd"):
+        for key in ("method", "dataset", "model", "modelWidth", "latentDim", "ringStd"):
             if run[key] != mine[key]:
                 log(f"{key} differs: the device has {mine[key]}, the run {run[key]}")
                 return 2

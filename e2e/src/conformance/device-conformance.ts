@@ -47,6 +47,7 @@ export interface DeviceSubject {
 export const CONFORMANCE_RUN = {
   DATASET: 'ring',
   MODEL: 'mlp',
+  MODEL_WIDTH: '32',
   METHOD: 'distgan',
   LATENT_DIM: '2',
   LIMIT: '400',
@@ -68,6 +69,7 @@ export function runIdentity(): DeviceIdentity {
     method: CONFORMANCE_RUN.METHOD,
     dataset: CONFORMANCE_RUN.DATASET,
     model: CONFORMANCE_RUN.MODEL,
+    modelWidth: Number(CONFORMANCE_RUN.MODEL_WIDTH),
     latentDim: Number(CONFORMANCE_RUN.LATENT_DIM),
     seed: Number(CONFORMANCE_RUN.SEED),
     limit: Number(CONFORMANCE_RUN.LIMIT),

@@ -90,6 +90,10 @@ describe('identityMismatch', () => {
       /^MODEL differs: the device has "mlp", the run "dcgan"/,
     );
     assert.match(identityMismatch({ ...identity, latentDim: 2 }, identity)!, /^LATENT_DIM/);
+    assert.match(
+      identityMismatch({ ...identity, modelWidth: 64 }, identity)!,
+      /^MODEL_WIDTH differs: the device has 64, the run 32/,
+    );
     assert.match(identityMismatch({ ...identity, seed: 2 }, identity)!, /^SEED/);
     assert.match(identityMismatch({ ...identity, limit: 500 }, identity)!, /^LIMIT/);
     assert.match(identityMismatch({ ...identity, partition: 'shards' }, identity)!, /^PARTITION/);
@@ -157,13 +161,17 @@ describe('blob digest negotiation', () => {
 describe('a device of another protocol version', () => {
   it('is refused naming both versions, whether its registration parses or not', () => {
     assert.equal(
-      identityMismatch({ ...identity, protocol: 5 }, identity),
-      `the device speaks protocol version 5, the run protocol version ${PROTOCOL_VERSION}`,
+      identityMismatch({ ...identity, protocol: PROTOCOL_VERSION + 1 }, identity),
+      `the device speaks protocol version ${PROTOCOL_VERSION + 1}, the run protocol version ${PROTOCOL_VERSION}`,
     );
-    const future = JSON.stringify({ ...reg('device-1'), identity: { protocol: 5 }, more: 1 });
+    const future = JSON.stringify({
+      ...reg('device-1'),
+      identity: { protocol: PROTOCOL_VERSION + 1 },
+      more: 1,
+    });
     assert.equal(
       registrationProtocolMismatch(future),
-      `the device speaks protocol version 5, the run protocol version ${PROTOCOL_VERSION}`,
+      `the device speaks protocol version ${PROTOCOL_VERSION + 1}, the run protocol version ${PROTOCOL_VERSION}`,
     );
     // Protocol 3 wrote no identity: the schema's own reason stands.
     assert.equal(registrationProtocolMismatch(JSON.stringify({ deviceId: 'd' })), undefined);

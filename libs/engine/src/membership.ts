@@ -131,6 +131,7 @@ export function identityMismatch(device: DeviceIdentity, run: DeviceIdentity): s
     ['method', 'METHOD'],
     ['dataset', 'DATASET'],
     ['model', 'MODEL'],
+    ['modelWidth', 'MODEL_WIDTH'],
     ['latentDim', 'LATENT_DIM'],
   ];
   const data: [keyof DeviceIdentity, string][] = [

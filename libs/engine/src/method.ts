@@ -80,6 +80,11 @@ export interface ServerMethod {
   /** Samples of the global generator for latent vectors z (count × latentDim), in [-1, 1]. */
   sample(z: Float32Array): Float32Array;
   generatorWeights(out?: Float32Array): FlatWeights;
+  /**
+   * The generator samples come from when it is not the trained one: its average over rounds
+   * (G_AVERAGE, libs/methods/src/averaged.ts). The final generator a run saves.
+   */
+  averagedGeneratorWeights?(): FlatWeights;
   /** The discriminator worth saving: the global one, or MD-GAN's first worker's last copy. */
   discriminatorWeights(): FlatWeights | undefined;
   /** Everything a checkpoint must hold to continue the run, by part name. */

@@ -20,6 +20,7 @@ export function testIdentity(overrides: Partial<DeviceIdentity> = {}): DeviceIde
     method: 'distgan',
     dataset: 'mnist',
     model: 'dcgan',
+    modelWidth: 32,
     latentDim: 64,
     seed: 1,
     limit: 0,

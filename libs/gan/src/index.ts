@@ -13,13 +13,16 @@ export { Adam, type AdamConfig } from './adam.js';
 export { averageWeights, StreamingAverage, type WeightedUpdate } from './aggregate.js';
 export {
   buildModel,
+  DEFAULT_MODEL_WIDTH,
   forwardFlops,
+  modelWidth,
   stepFlops,
   type Model,
   type ModelArch,
   type ModelRole,
   type ModelSpec,
 } from './models.js';
+export { GeneratorAverage } from './generator-average.js';
 export { ParamSet, type Init, type ParamDef } from './params.js';
 export { runScheduledRound, SCHEDULES, type RoundPhases, type Schedule } from './schedules.js';
 export { readInto, readSync } from './read.js';

@@ -11,6 +11,23 @@ export interface ModelSpec {
   sampleShape: readonly number[];
   /** Length of the latent vector z. */
   latentDim: number;
+  /**
+   * The models' size (default DEFAULT_MODEL_WIDTH): dcgan's narrowest layer has this many
+   * channels, doubling towards the latent side (28×28: G 7×7×2w → 14×14×w → image; D the
+   * reverse); mlp's hidden layers are 8w and 16w units wide for images, 4w for 2D points.
+   */
+  width?: number;
+}
+
+/** The width of the default models: dcgan 64 → 32 channels, mlp 256 and 512 units (images). */
+export const DEFAULT_MODEL_WIDTH = 32;
+
+/** The width a spec asks for, checked. */
+export function modelWidth(spec: ModelSpec): number {
+  const w = spec.width ?? DEFAULT_MODEL_WIDTH;
+  if (!Number.isInteger(w) || w < 1)
+    throw new RangeError(`the model width must be a positive integer, got ${w}`);
+  return w;
 }
 
 /** A model is its parameters and a pure forward function over them. */
@@ -97,7 +114,8 @@ function applyConvTranspose(p: ParamSet, name: string, x: tf.Tensor4D, outC: num
 }
 
 function mlpHidden(spec: ModelSpec): number[] {
-  return spec.sampleShape.length === 1 ? [128, 128] : [256, 512];
+  const w = modelWidth(spec);
+  return spec.sampleShape.length === 1 ? [4 * w, 4 * w] : [8 * w, 16 * w];
 }
 
 function mlpGenerator(spec: ModelSpec): Architecture {
@@ -139,14 +157,15 @@ function mlpDiscriminator(spec: ModelSpec): Architecture {
 /** DCGAN channel plan for 28×28 (two upsamplings from 7×7) and 32×32 (three from 4×4). */
 function dcganPlan(spec: ModelSpec): { base: number; channels: number[]; outC: number } {
   const [h, w, c] = spec.sampleShape;
+  const width = modelWidth(spec);
   if (spec.sampleShape.length !== 3 || h !== w || (h !== 28 && h !== 32) || !c) {
     throw new RangeError(
       `the dcgan models take 28×28×C or 32×32×C images, not [${spec.sampleShape.join(', ')}]; use --model mlp`,
     );
   }
   return h === 28
-    ? { base: 7, channels: [128, 64], outC: c }
-    : { base: 4, channels: [256, 128, 64], outC: c };
+    ? { base: 7, channels: [2 * width, width], outC: c }
+    : { base: 4, channels: [4 * width, 2 * width, width], outC: c };
 }
 
 function dcganGenerator(spec: ModelSpec): Architecture {

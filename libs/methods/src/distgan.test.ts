@@ -42,7 +42,10 @@ function distgan(
     batchSize: number;
   },
 ): DistganServer {
-  return new DistganServer({ spec: SPEC, localSteps: 2, adamD: ADAM, adamG: ADAM, ...o }, gan);
+  return new DistganServer(
+    { spec: SPEC, localSteps: 2, adamD: ADAM, adamG: ADAM, generatorAverage: 0, ...o },
+    gan,
+  );
 }
 
 function toyData(count: number): Dataset {

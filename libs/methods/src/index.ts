@@ -5,7 +5,9 @@ import { CentralizedServer, type PooledData } from './centralized.js';
 import { DistganDevice, DistganServer } from './distgan.js';
 import { FlGanDevice, FlGanServer } from './fl-gan.js';
 import { MdGanDevice, MdGanServer } from './md-gan.js';
+import { AveragedGeneratorMethod } from './averaged.js';
 
+export { AveragedGeneratorMethod } from './averaged.js';
 export { CentralizedServer, type PooledData } from './centralized.js';
 export {
   localTrainingOf,
@@ -23,6 +25,17 @@ function unknown(name: string): RangeError {
 
 /** A method's server side. Centralized training needs all the data (`pooled`). */
 export function createServerMethod(
+  name: MethodName,
+  settings: MethodSettings,
+  pooled?: PooledData,
+): ServerMethod {
+  const method = createTrainedMethod(name, settings, pooled);
+  return settings.generatorAverage > 0
+    ? new AveragedGeneratorMethod(method, settings.spec, settings.generatorAverage)
+    : method;
+}
+
+function createTrainedMethod(
   name: MethodName,
   settings: MethodSettings,
   pooled?: PooledData,

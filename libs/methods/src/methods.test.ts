@@ -34,6 +34,7 @@ const SPEC: ModelSpec = { arch: 'mlp', sampleShape: [2], latentDim: 3 };
 const ADAM = { learningRate: 1e-3, beta1: 0.5, beta2: 0.999 };
 const SETTINGS: MethodSettings = {
   spec: SPEC,
+  generatorAverage: 0,
   seed: 4,
   batchSize: 8,
   localSteps: 2,

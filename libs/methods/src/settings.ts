@@ -15,6 +15,11 @@ export interface MethodSettings {
   adamG: AdamConfig;
   /** distgan only: which discriminator the generator trains against, and what overlaps. */
   schedule: Schedule;
+  /**
+   * Decay of the generator's average over rounds that samples come from (0: none, the trained
+   * generator itself); see GeneratorAverage.
+   */
+  generatorAverage: number;
   /** MD-GAN: fake batches the server generates per round (default max(2, ⌈log₂ N⌉)). */
   mdganBatches?: number;
   /** MD-GAN: rounds between discriminator swaps (0 = never; default one local epoch). */
@@ -32,6 +37,7 @@ export interface TrainingSettings {
   beta1: number;
   beta2: number;
   schedule: Schedule;
+  gAverage: number;
 }
 
 /** A method's settings from a run's training settings: the embedded run and the server alike. */
@@ -45,6 +51,7 @@ export function methodSettingsOf(c: TrainingSettings, spec: ModelSpec): MethodSe
     adamD: { learningRate: c.lrD, beta1: c.beta1, beta2: c.beta2 },
     adamG: { learningRate: c.lrG, beta1: c.beta1, beta2: c.beta2 },
     schedule: c.schedule,
+    generatorAverage: c.gAverage,
   };
 }
 

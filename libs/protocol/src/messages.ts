@@ -4,7 +4,7 @@ import { ProtocolError, type ErrorContext } from './errors.js';
 import { BLOB_NAME_PATTERN, ID_PATTERN } from './names.js';
 
 /** Version of the JSON messages; a receiver refuses any other. */
-export const PROTOCOL_VERSION = 4;
+export const PROTOCOL_VERSION = 5;
 
 /** Messages larger than this are refused before parsing (weights never travel in messages). */
 export const MAX_MESSAGE_BYTES = 1 << 20;

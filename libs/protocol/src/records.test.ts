@@ -9,6 +9,7 @@ const identity = {
   method: 'distgan',
   dataset: 'mnist',
   model: 'dcgan',
+  modelWidth: 32,
   latentDim: 64,
   seed: 1,
   limit: 0,

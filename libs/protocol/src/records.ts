@@ -26,6 +26,8 @@ export const DeviceIdentitySchema = Type.Object(
     method: Name,
     dataset: Name,
     model: Name,
+    /** The models' size (MODEL_WIDTH). */
+    modelWidth: Type.Integer({ minimum: 1 }),
     latentDim: Type.Integer({ minimum: 1 }),
     seed: Type.Integer({ minimum: 0 }),
     /** Samples of the dataset used (0: all). */

@@ -19,6 +19,7 @@ export function identityOf(c: IdentitySettings): DeviceIdentity {
     method: c.method,
     dataset: c.dataset,
     model: c.model,
+    modelWidth: c.modelWidth,
     latentDim: c.latentDim,
     seed: c.seed,
     limit: c.limit,

@@ -116,8 +116,12 @@ export const DATA_SETTINGS = {
     help: 'seed of every random draw',
   }),
   MODEL: setting(types.oneOf('mlp', 'dcgan'), {
-    default: 'mlp',
-    help: 'model family',
+    default: 'dcgan',
+    help: 'model family: dcgan (convolutional, 28×28 and 32×32 images) or mlp (any sample shape; the 2D ring needs it)',
+  }),
+  MODEL_WIDTH: setting(types.integer(1, 1024), {
+    default: 32,
+    help: "the models' size: dcgan's narrowest layer's channels, doubling towards the latent (28×28: 64 → 32); mlp's hidden layers 8× and 16× it for images (256, 512), 4× for 2D points",
   }),
   LATENT_DIM: setting(types.integer(1, 4096), {
     default: 64,
@@ -131,10 +135,14 @@ export const DATA_SETTINGS = {
 
 /** How the run trains: the server and the embedded run read them, devices get them in tasks. */
 export const TRAINING_SETTINGS = {
-  ROUNDS: setting(types.integer(1), { default: 1500, help: 'training rounds' }),
+  ROUNDS: setting(types.integer(1), { default: 4500, help: 'training rounds' }),
   SCHEDULE: setting(types.oneOf('serial', 'parallel'), {
     default: 'serial',
     help: 'update schedule (distgan): G against the new average φ_{t+1} (serial) or φ_t, overlapped with the devices (parallel)',
+  }),
+  G_AVERAGE: setting(types.number({ minimum: 0, exclusiveMaximum: 1 }), {
+    default: 0,
+    help: "decay of the generator's average over rounds that samples, the evaluation and the final generator come from (0: the trained generator itself); training is unchanged",
   }),
   LOCAL_STEPS: setting(types.integer(1, 10_000), {
     default: 1,
@@ -144,13 +152,13 @@ export const TRAINING_SETTINGS = {
     default: 1,
     help: 'M: generator steps per round',
   }),
-  BATCH_SIZE: setting(types.integer(1, 4096), { default: 64, help: 'minibatch size' }),
+  BATCH_SIZE: setting(types.integer(1, 4096), { default: 32, help: 'minibatch size' }),
   LR_D: setting(types.number({ exclusiveMinimum: 0 }), {
-    default: 2e-4,
+    default: 1e-3,
     help: 'discriminator learning rate (Adam)',
   }),
   LR_G: setting(types.number({ exclusiveMinimum: 0 }), {
-    default: 2e-4,
+    default: 1e-3,
     help: 'generator learning rate (Adam)',
   }),
   BETA1: setting(types.number({ minimum: 0, exclusiveMaximum: 1 }), {
@@ -194,6 +202,7 @@ export interface DataConfig {
   ringStd: number;
   seed: number;
   model: ModelArch;
+  modelWidth: number;
   latentDim: number;
 }
 
@@ -205,6 +214,7 @@ export interface DataSettings {
   ringStd: number;
   seed: number;
   model: ModelArch;
+  modelWidth: number;
   latentDim: number;
 }
 
@@ -217,6 +227,7 @@ export function dataConfigOf(s: DataSettings): DataConfig {
     ringStd: s.ringStd,
     seed: s.seed,
     model: s.model,
+    modelWidth: s.modelWidth,
     latentDim: s.latentDim,
   };
 }
@@ -234,14 +245,19 @@ export async function loadRunDataset(c: DataConfig): Promise<Dataset> {
 
 /** The model spec for a dataset: 2D points are plain vectors, images keep their shape. */
 export function modelSpecFor(
-  config: Pick<DataConfig, 'model' | 'latentDim'>,
+  config: Pick<DataConfig, 'model' | 'latentDim'> & { modelWidth?: number },
   dataset: Pick<Dataset, 'name' | 'sampleShape'>,
 ): ModelSpec {
   if (config.model === 'dcgan' && dataset.name === 'ring') {
     throw new RangeError('the dcgan model needs images: use the mlp model with the ring dataset');
   }
   const sampleShape = dataset.name === 'ring' ? [2] : [...dataset.sampleShape];
-  return { arch: config.model, sampleShape, latentDim: config.latentDim };
+  return {
+    arch: config.model,
+    sampleShape,
+    latentDim: config.latentDim,
+    ...(config.modelWidth === undefined ? {} : { width: config.modelWidth }),
+  };
 }
 
 /** Device k's shard of the partition, as every process computes it from the same settings. */

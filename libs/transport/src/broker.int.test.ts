@@ -97,6 +97,7 @@ async function train(
   const method = new DistganServer(
     {
       spec: SPEC,
+      generatorAverage: 0,
       seed: 99,
       batchSize: 8,
       localSteps: 2,

@@ -19,6 +19,7 @@ const env = {
   REDIS_URL: 'redis://127.0.0.1:1',
   RUN_ID: RUN,
   DATASET: 'ring',
+  MODEL: 'mlp',
   LIMIT: '400',
   LATENT_DIM: '2',
   NUM_DEVICES: '4',

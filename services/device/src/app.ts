@@ -76,7 +76,7 @@ export function deviceData(c: DeviceConfig, dataset: Dataset): DeviceDeps['data'
   return {
     dataset,
     indices,
-    spec: modelSpecFor({ model: c.model, latentDim: c.latentDim }, dataset),
+    spec: modelSpecFor(c, dataset),
   };
 }
 

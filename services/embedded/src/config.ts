@@ -24,6 +24,8 @@ export interface EmbeddedConfig {
   /** The distribution method; `schedule` applies to distgan only. */
   method: Method;
   schedule: Schedule;
+  /** Decay of the generator's average over rounds that samples come from (0: none). */
+  gAverage: number;
   /** L: local discriminator steps per device per round. */
   localSteps: number;
   /** M: generator steps per round. */
@@ -34,6 +36,8 @@ export interface EmbeddedConfig {
   beta1: number;
   beta2: number;
   model: ModelArch;
+  /** The models' size (MODEL_WIDTH). */
+  modelWidth: number;
   latentDim: number;
   dataset: DatasetName;
   dataDir?: string;

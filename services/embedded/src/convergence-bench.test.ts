@@ -20,7 +20,7 @@ import {
 } from './convergence-bench.js';
 import { buildReport, verdictOf, type ReportInput } from './convergence-report.js';
 import { compareTimes } from './bench-stats.js';
-import type { EmbeddedConfig } from './config.js';
+import { DEFAULTS, type EmbeddedConfig } from './config.js';
 import type { RoundLine } from './run.js';
 
 const PNG = [0x89, 0x50, 0x4e, 0x47];
@@ -295,7 +295,10 @@ describe('the convergence report', () => {
 
   it('tables mean ± sd over seeds, counts the seeds that reached a threshold, and plots', () => {
     const { markdown, plots, results } = buildReport(input);
-    assert.match(markdown, /- Model: mlp .*latent 64; batch 64, L = 1, M = 1/);
+    assert.match(
+      markdown,
+      new RegExp(`- Model: mlp .*latent 64; batch ${DEFAULTS.batchSize}, L = 1, M = 1`),
+    );
     assert.match(markdown, /4 devices, 60 rounds per cell, all training samples; seeds 1, 2, 3/);
     assert.match(
       markdown,

@@ -24,6 +24,7 @@ function ringConfig(
     runId: `ring-${method}-${schedule}`,
     out: mkdtempSync(join(tmpdir(), 'distgan-ring-')),
     dataset: 'ring',
+    model: 'mlp',
     ringStd: 0.1,
     devices: 4,
     rounds: ROUNDS,

@@ -82,6 +82,7 @@ export interface RunSummary {
 interface Engine {
   round(): Promise<RoundReport>;
   sample(z: Float32Array): Float32Array;
+  /** The final generator: the one samples come from (the average over rounds, with G_AVERAGE). */
   generatorWeights(): FlatWeights;
   discriminatorWeights(): FlatWeights | undefined;
   /** Stops the transport and the devices. */
@@ -381,7 +382,7 @@ async function inMemoryEngine(
         throw deviceFailure ?? err;
       }),
     sample: (z) => method.sample(z),
-    generatorWeights: () => method.generatorWeights(),
+    generatorWeights: () => method.averagedGeneratorWeights?.() ?? method.generatorWeights(),
     discriminatorWeights: () => method.discriminatorWeights(),
     close: async () => {
       await coordinator.close();

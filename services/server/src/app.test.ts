@@ -32,6 +32,7 @@ const env = (rounds: number, out: string) => ({
   REDIS_URL: 'redis://127.0.0.1:1',
   RUN_ID: RUN,
   DATASET: 'ring',
+  MODEL: 'mlp',
   LIMIT: '400',
   LATENT_DIM: '2',
   BATCH_SIZE: '32',

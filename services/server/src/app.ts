@@ -231,7 +231,7 @@ export class ServerApp {
   private async prepare(): Promise<RunContext> {
     const c = this.config;
     const dataset = await loadRunDataset(dataConfigOf(c));
-    const spec = modelSpecFor({ model: c.model, latentDim: c.latentDim }, dataset);
+    const spec = modelSpecFor(c, dataset);
     const method = createServerMethod(
       c.method,
       methodSettingsOf(c, spec),
@@ -553,7 +553,7 @@ export class ServerApp {
       this.log.info(quality, describeQuality(quality));
     }
     run.folder.writeFinal({
-      generator: run.method.generatorWeights(),
+      generator: run.method.averagedGeneratorWeights?.() ?? run.method.generatorWeights(),
       discriminator: run.method.discriminatorWeights(),
       spec: run.spec,
       round: run.coordinator.round - 1,

@@ -39,7 +39,12 @@ after(tearDown);
  * Runs the embedded run with the settings of `RUN` and the method, and checks that the services'
  * final weights (in `out`) are the same bits.
  */
-async function sameAsEmbedded(runId: string, out: string, method: Method): Promise<void> {
+async function sameAsEmbedded(
+  runId: string,
+  out: string,
+  method: Method,
+  gAverage = 0,
+): Promise<void> {
   await initBackend();
   const embeddedOut = mkdtempSync(join(tmpdir(), 'distgan-emb-'));
   await runEmbedded({
@@ -49,6 +54,7 @@ async function sameAsEmbedded(runId: string, out: string, method: Method): Promi
     rounds: 6,
     method,
     schedule: 'serial',
+    gAverage,
     localSteps: 1,
     generatorSteps: 1,
     batchSize: 32,
@@ -57,6 +63,7 @@ async function sameAsEmbedded(runId: string, out: string, method: Method): Promi
     beta1: 0.5,
     beta2: 0.999,
     model: 'mlp',
+    modelWidth: 32,
     latentDim: 2,
     dataset: 'ring',
     limit: 2000,
@@ -129,7 +136,8 @@ describe('server and device services over RabbitMQ and Redis', () => {
       const devices = method === 'centralized' ? 0 : 3;
       const d = await runDistributed(
         runId,
-        { ROUNDS: '6', QUORUM: String(Math.max(1, devices)), METHOD: method },
+        // The final generator is the average over rounds here: its checkpointed state included.
+        { ROUNDS: '6', QUORUM: String(Math.max(1, devices)), METHOD: method, G_AVERAGE: '0.9' },
         devices,
       );
       await until(`the ${method} run to finish`, async () =>
@@ -143,7 +151,7 @@ describe('server and device services over RabbitMQ and Redis', () => {
         lines.map((l) => [l.method, l.accepted.length]),
         Array.from({ length: 6 }, () => [method, devices]),
       );
-      await sameAsEmbedded(runId, d.out, method);
+      await sameAsEmbedded(runId, d.out, method, 0.9);
       // The devices exit 0 by themselves once the run is over; the lingering server on SIGTERM.
       d.server.kill('SIGTERM');
       assert.deepEqual(

@@ -20,10 +20,13 @@ export const children: ChildProcess[] = [];
 
 export const RUN = {
   DATASET: 'ring',
+  MODEL: 'mlp',
   RING_STD: '0.1',
   LIMIT: '2000',
   LATENT_DIM: '2',
   BATCH_SIZE: '32',
+  LR_D: '2e-4',
+  LR_G: '2e-4',
   SEED: '3',
   LOG_LEVEL: 'warn',
 };

@@ -113,6 +113,7 @@ export async function protocolExamples(): Promise<ProtocolExamples> {
     REDIS_URL: 'redis://127.0.0.1:1',
     RUN_ID: RUN,
     DATASET: 'ring',
+    MODEL: 'mlp',
     LIMIT: '400',
     LATENT_DIM: '2',
     BATCH_SIZE: '32',
@@ -141,7 +142,7 @@ export async function protocolExamples(): Promise<ProtocolExamples> {
   })();
   const membership = new MemoryMembership(10);
   const dataset = await loadRunDataset(dataConfigOf(config));
-  const spec = modelSpecFor({ model: config.model, latentDim: config.latentDim }, dataset);
+  const spec = modelSpecFor(config, dataset);
   const devices = 2;
   const indices = shardOf(dataset, {
     scheme: config.partition,
