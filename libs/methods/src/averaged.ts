@@ -2,13 +2,13 @@ import { GeneratorAverage } from '@distgan/gan';
 import type { ServerMethod, ServerRound } from '@distgan/engine';
 import type { FlatWeights, TensorSpec } from '@distgan/protocol';
 
-const COUNT_SPEC: readonly TensorSpec[] = [{ name: 'gAvg/count', shape: [1] }];
+const COUNT_SPEC: readonly TensorSpec[] = [{ name: 'g-avg/count', shape: [1] }];
 
 /**
  * Any method with an average of its generator over rounds (G_AVERAGE): training is the method's
  * own, untouched; samples (the grids, the evaluation) come from the average, which is also the
- * final generator a run saves. The average is part of the checkpoint (parts `gAvg` and
- * `gAvgCount`), so a resumed run continues it where it was.
+ * final generator a run saves. The average is part of the checkpoint (parts `g-avg` and
+ * `g-avg-count`), so a resumed run continues it where it was.
  */
 export class AveragedGeneratorMethod implements ServerMethod {
   readonly name: ServerMethod['name'];
@@ -57,29 +57,29 @@ export class AveragedGeneratorMethod implements ServerMethod {
     const specs = this.inner.generatorWeights().specs;
     return {
       ...this.inner.state(),
-      gAvg: { specs, values: saved?.values ?? this.inner.generatorWeights().values },
-      gAvgCount: { specs: COUNT_SPEC, values: Float32Array.of(saved?.count ?? 0) },
+      'g-avg': { specs, values: saved?.values ?? this.inner.generatorWeights().values },
+      'g-avg-count': { specs: COUNT_SPEC, values: Float32Array.of(saved?.count ?? 0) },
     };
   }
 
   stateSpecs(): Record<string, readonly TensorSpec[]> {
     return {
       ...this.inner.stateSpecs(),
-      gAvg: this.inner.generatorWeights().specs,
-      gAvgCount: COUNT_SPEC,
+      'g-avg': this.inner.generatorWeights().specs,
+      'g-avg-count': COUNT_SPEC,
     };
   }
 
   restore(state: Record<string, Float32Array>): void {
-    const { gAvg, gAvgCount, ...rest } = state;
-    if (!gAvg || !gAvgCount) {
+    const { 'g-avg': average, 'g-avg-count': counted, ...rest } = state;
+    if (!average || !counted) {
       throw new RangeError(
-        'the checkpoint has no generator average (parts gAvg, gAvgCount): it was written with G_AVERAGE 0',
+        'the checkpoint has no generator average (parts g-avg, g-avg-count): it was written with G_AVERAGE 0',
       );
     }
     this.inner.restore(rest);
-    const count = gAvgCount[0]!;
-    if (count > 0) this.average.setState({ count, values: gAvg });
+    const count = counted[0]!;
+    if (count > 0) this.average.setState({ count, values: average });
   }
 
   dispose(): void {
