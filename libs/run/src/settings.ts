@@ -135,13 +135,13 @@ export const DATA_SETTINGS = {
 
 /** How the run trains: the server and the embedded run read them, devices get them in tasks. */
 export const TRAINING_SETTINGS = {
-  ROUNDS: setting(types.integer(1), { default: 4500, help: 'training rounds' }),
+  ROUNDS: setting(types.integer(1), { default: 4000, help: 'training rounds' }),
   SCHEDULE: setting(types.oneOf('serial', 'parallel'), {
     default: 'serial',
     help: 'update schedule (distgan): G against the new average φ_{t+1} (serial) or φ_t, overlapped with the devices (parallel)',
   }),
   G_AVERAGE: setting(types.number({ minimum: 0, exclusiveMaximum: 1 }), {
-    default: 0,
+    default: 0.999,
     help: "decay of the generator's average over rounds that samples, the evaluation and the final generator come from (0: the trained generator itself); training is unchanged",
   }),
   LOCAL_STEPS: setting(types.integer(1, 10_000), {
@@ -154,11 +154,11 @@ export const TRAINING_SETTINGS = {
   }),
   BATCH_SIZE: setting(types.integer(1, 4096), { default: 32, help: 'minibatch size' }),
   LR_D: setting(types.number({ exclusiveMinimum: 0 }), {
-    default: 1e-3,
+    default: 2e-3,
     help: 'discriminator learning rate (Adam)',
   }),
   LR_G: setting(types.number({ exclusiveMinimum: 0 }), {
-    default: 1e-3,
+    default: 2e-3,
     help: 'generator learning rate (Adam)',
   }),
   BETA1: setting(types.number({ minimum: 0, exclusiveMaximum: 1 }), {
