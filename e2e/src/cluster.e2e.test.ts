@@ -60,6 +60,12 @@ describe('end to end: server, devices, RabbitMQ, Redis and Prometheus', () => {
       REDIS_URL: services.redisUrl,
       RUN_ID: runId,
       DATASET: 'mnist',
+      // The suite is about the deployment, and its timings were set with the MLP at these settings.
+      MODEL: 'mlp',
+      BATCH_SIZE: '64',
+      LR_D: '2e-4',
+      LR_G: '2e-4',
+      G_AVERAGE: '0',
       LIMIT: '4000',
       NUM_DEVICES: '4',
       SEED: '5',

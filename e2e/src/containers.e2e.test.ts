@@ -75,6 +75,12 @@ describe('end to end in containers: server, devices, RabbitMQ, Redis, Prometheus
     REDIS_URL: `redis://127.0.0.1:${ports.redis}`,
     RUN_ID: runId,
     DATASET: 'mnist',
+    // The suite is about the deployment, and its timings were set with the MLP at these settings.
+    MODEL: 'mlp',
+    BATCH_SIZE: '64',
+    LR_D: '2e-4',
+    LR_G: '2e-4',
+    G_AVERAGE: '0',
     LIMIT: '4000',
     NUM_DEVICES: String(DEVICES),
     SEED: '5',
