@@ -28,6 +28,7 @@ function config(deviceThreads: number, schedule: EmbeddedConfig['schedule']): Em
     runId: `threads-${deviceThreads}-${schedule}`,
     out: mkdtempSync(join(tmpdir(), 'distgan-threads-')),
     dataset: 'ring',
+    model: 'mlp',
     devices: 5,
     rounds: 12,
     schedule,

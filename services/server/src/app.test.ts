@@ -33,6 +33,8 @@ const env = (rounds: number, out: string) => ({
   RUN_ID: RUN,
   DATASET: 'ring',
   MODEL: 'mlp',
+  // The final generator is then the trained one, which the resume test compares with its checkpoint.
+  G_AVERAGE: '0',
   LIMIT: '400',
   LATENT_DIM: '2',
   BATCH_SIZE: '32',

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { runEmbedded, type Method } from '@distgan/embedded';
 import { initBackend } from '@distgan/gan';
 import { decodeWeights, names } from '@distgan/protocol';
+import { TRAINING_SETTINGS } from '@distgan/run';
 import { Redis } from 'ioredis';
 import {
   api,
@@ -43,7 +44,7 @@ async function sameAsEmbedded(
   runId: string,
   out: string,
   method: Method,
-  gAverage = 0,
+  gAverage = TRAINING_SETTINGS.G_AVERAGE.default ?? 0, // the services' default
 ): Promise<void> {
   await initBackend();
   const embeddedOut = mkdtempSync(join(tmpdir(), 'distgan-emb-'));
