@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { DashboardHub, registerDashboard, type DashboardSnapshot } from '@distgan/dashboard';
+import { DEFAULTS } from './config.js';
 
 // Functions given to page.waitForFunction and page.evaluate run in the page (Playwright sends
 // their source); these declarations only type them, without the DOM library in this project.
@@ -243,7 +244,7 @@ describe('the live dashboard in a browser', { timeout: 120_000 }, () => {
     assert.equal(first[1], '500', 'samples of its shard');
     assert.ok(Number(first[2]) >= r1, `last round answered: ${first[2]}`);
     assert.match(first[3] ?? '', /^\d+$/, 'update latency');
-    assert.match(await text(page, '#config'), /batchSize\s+64/);
+    assert.match(await text(page, '#config'), new RegExp(`batchSize\\s+${DEFAULTS.batchSize}`));
 
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     assert.deepEqual(pageErrors, [], 'the page threw');
