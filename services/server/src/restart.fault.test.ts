@@ -45,6 +45,8 @@ function restartRedis(): void {
   ]);
 }
 
+const ROUNDS = 200;
+
 function restartRabbit(): void {
   execFileSync('rabbitmqctl', ['stop_app'], { stdio: 'ignore' });
   execFileSync('rabbitmqctl', ['start_app'], { stdio: 'ignore' });
@@ -60,7 +62,9 @@ describe('the run survives service restarts', () => {
     const d = await runDistributed(
       runId,
       {
-        ROUNDS: '60',
+        // Rounds of the ring take tens of ms: rabbitmqctl alone lets dozens pass, so the run must
+        // be long enough to show progress after both restarts.
+        ROUNDS: String(ROUNDS),
         QUORUM: '2',
         SCHEDULE: 'serial',
         ROUND_DEADLINE_MS: '3000',
@@ -77,6 +81,10 @@ describe('the run survives service restarts', () => {
     );
     restartRabbit();
     const afterRabbit = (await api(d.port)).round;
+    assert.ok(
+      afterRabbit + 5 <= ROUNDS,
+      `the RabbitMQ restart came at round ${afterRabbit}: too late`,
+    );
     await until('progress after the RabbitMQ restart', async () =>
       (await api(d.port)).round >= afterRabbit + 5 ? true : undefined,
     );
@@ -91,7 +99,7 @@ describe('the run survives service restarts', () => {
       .map((l) => (JSON.parse(l) as { round: number }).round);
     assert.deepEqual(
       rounds,
-      Array.from({ length: 60 }, (_, i) => i),
+      Array.from({ length: ROUNDS }, (_, i) => i),
     );
     const ready = await fetch(`http://127.0.0.1:${d.port}/readyz`);
     assert.equal(ready.status, 200);
