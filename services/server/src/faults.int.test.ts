@@ -214,7 +214,8 @@ describe('faults that stalled a run, over RabbitMQ and Redis', () => {
     const runId = uniqueRun('silent');
     const d = await runDistributed(
       runId,
-      { ROUNDS: '12', QUORUM: '1', ROUND_DEADLINE_MS: '1500', MAX_MISSED_ROUNDS: '2' },
+      // Enough rounds that the run is still going when the fake device has joined.
+      { ROUNDS: '40', QUORUM: '1', ROUND_DEADLINE_MS: '1500', MAX_MISSED_ROUNDS: '2' },
       1,
       () => ({ NUM_DEVICES: '2' }),
     );

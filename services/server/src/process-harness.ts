@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,8 +37,32 @@ export function uniqueRun(label: string): string {
 
 // Below Linux's ephemeral range (32768 and up by default): a port from there can be taken by one
 // of the many outgoing connections (RabbitMQ, Redis) between choosing it and the child's listen.
+// A port something already listens on is skipped: RabbitMQ's distribution port 25672 is in range.
 let nextPortValue = 20_000 + Math.floor(Math.random() * 12_000);
-export const nextPort = (): number => nextPortValue++;
+export const nextPort = (): number => {
+  const taken = listeningPorts();
+  while (taken.has(nextPortValue)) nextPortValue++;
+  return nextPortValue++;
+};
+
+/** The TCP ports with a listening socket on this host (Linux's /proc/net; empty elsewhere). */
+function listeningPorts(): Set<number> {
+  const ports = new Set<number>();
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      // local_address is HEXIP:HEXPORT; state 0A is LISTEN.
+      if (cols[3] === '0A') ports.add(parseInt(cols[1]!.split(':').pop()!, 16));
+    }
+  }
+  return ports;
+}
 
 /** Per run: the broker its processes used and the device queues they declared. */
 const topologies = new Map<string, { rabbitmqUrl: string; devices: Set<string> }>();
