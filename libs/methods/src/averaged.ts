@@ -54,10 +54,10 @@ export class AveragedGeneratorMethod implements ServerMethod {
 
   state(): Record<string, FlatWeights> {
     const saved = this.average.getState();
-    const specs = this.inner.generatorWeights().specs;
+    const trained = this.inner.generatorWeights();
     return {
       ...this.inner.state(),
-      'g-avg': { specs, values: saved?.values ?? this.inner.generatorWeights().values },
+      'g-avg': { specs: trained.specs, values: saved?.values ?? trained.values },
       'g-avg-count': { specs: COUNT_SPEC, values: Float32Array.of(saved?.count ?? 0) },
     };
   }
