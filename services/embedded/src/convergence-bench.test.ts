@@ -9,6 +9,7 @@ import {
   cellFromLines,
   cellPath,
   cellSettings,
+  computeReferences,
   planCells,
   runConvergenceBench,
   type BenchMethod,
@@ -433,6 +434,54 @@ describe('the convergence report', () => {
     );
     assert.match(markdown, /- `mnist-iid-fl-gan-seed3`: stale \(fingerprint abc\)/);
     assert.match(markdown, /\| FL-GAN \| 2 \| /);
+  });
+});
+
+describe('the reference levels', () => {
+  it('are computed once and reused; stored floors of test images (no floorSplit) are recomputed', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'distgan-refs-'));
+    const asked: number[][] = [];
+    const counting: BenchOptions['references'] = async (dataset, o) => {
+      asked.push([...o.seeds]);
+      return fakeReferences!(dataset, o);
+    };
+    const o = options(out, { methods: ['serial'], splits: ['iid'], references: counting });
+    writeFileSync(
+      join(out, 'references.json'),
+      JSON.stringify({
+        format: 1,
+        levels: [
+          { dataset: 'mnist', samples: 100, seed: 1, floor: 2.0, noise: 780 },
+          { dataset: 'mnist', samples: 100, seed: 2, floor: 3.6, noise: 781, floorSplit: 'train' },
+        ],
+      }),
+    );
+    const r = await runConvergenceBench({ ...o, train: fakeTrainer().train });
+    assert.deepEqual(asked, [[1]], 'only the level without floorSplit is recomputed');
+    assert.deepEqual(
+      r.references.map((l) => [l.seed, l.floor]),
+      [
+        [1, 3.6],
+        [2, 3.6],
+      ],
+    );
+    const stored = (
+      JSON.parse(readFileSync(join(out, 'references.json'), 'utf8')) as { levels: ReferenceLevel[] }
+    ).levels;
+    assert.equal(stored.length, 2, 'the old level is replaced, not kept beside the new one');
+    assert.ok(stored.every((l) => l.floorSplit === 'train'));
+    await runConvergenceBench({ ...o, train: fakeTrainer().train, reportOnly: true });
+    assert.equal(asked.length, 1, 'reused');
+  });
+
+  it('the real-data floor is training images against the test set, not test images the reference already holds', async () => {
+    await initBackend();
+    const [level] = await computeReferences('mnist', { samples: 2000, seeds: [1] });
+    // 2,000 training images score 3.1–4.0 against the test set (draws measured on 2026-12-06);
+    // 2,000 test images, which the reference statistics already hold, 1.3–2.6: the floor of
+    // seed 1 is 3.70 and would be 2.53 if it were drawn from the test split.
+    assert.ok(level!.floor > 3 && level!.floor < 6, `floor ${level!.floor}`);
+    assert.ok(level!.noise > 700, `noise ${level!.noise}`);
   });
 });
 

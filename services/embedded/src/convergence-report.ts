@@ -264,7 +264,8 @@ export function buildReport(input: ReportInput): BuiltReport {
   } else {
     md.push(
       'The same evaluator as the runs (same classifier features, same test-set statistics). ' +
-        'Real-data floor: FID of as many real test images as generated samples, drawn with each seed. ' +
+        'Real-data floor: FID of as many real training images as generated samples, drawn with each ' +
+        'seed (what a generator that had learnt its training data perfectly would score). ' +
         'Noise: FID of images of uniform noise in [-1, 1].',
       '',
       '| dataset | samples | real-data floor | uniform noise | per seed (floor / noise) |',
