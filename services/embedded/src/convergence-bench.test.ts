@@ -366,6 +366,19 @@ describe('the convergence report', () => {
       verdict,
       /distgan parallel: [^\n]*Not compared at FID ≤ 25 \(not reached by every seed of both\)/,
     );
+    // The table: one row per baseline, split and time basis; the hardest threshold compared.
+    assert.match(
+      verdict,
+      /\| baseline \| split \| time \| distgan serial \| distgan parallel \|\n\|---\|---\|---\|---\|---\|\n/,
+    );
+    assert.match(
+      verdict,
+      /\| FL-GAN \| mnist iid \| in-process, measured \| significantly faster; ×2\.\d\d \[[\d.]+, [\d.]+\] to FID ≤ 25 \| /,
+    );
+    assert.match(
+      verdict,
+      /\| centralized \| mnist iid \| in-process, measured \| significantly slower; ×0\.\d\d [^|]* to FID ≤ 25 \| /,
+    );
     assert.match(markdown, /## Deployment time\n\nNot modelled in this report/);
   });
 
