@@ -80,6 +80,8 @@ describe('end to end in containers: server, devices, RabbitMQ, Redis, Prometheus
     BATCH_SIZE: '64',
     LR_D: '2e-4',
     LR_G: '2e-4',
+    BETA1: '0.5',
+    BETA2: '0.999',
     G_AVERAGE: '0',
     LIMIT: '4000',
     NUM_DEVICES: String(DEVICES),

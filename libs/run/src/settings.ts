@@ -162,11 +162,11 @@ export const TRAINING_SETTINGS = {
     help: 'generator learning rate (Adam)',
   }),
   BETA1: setting(types.number({ minimum: 0, exclusiveMaximum: 1 }), {
-    default: 0.5,
+    default: 0,
     help: "Adam's β1",
   }),
   BETA2: setting(types.number({ minimum: 0, exclusiveMaximum: 1 }), {
-    default: 0.999,
+    default: 0.99,
     help: "Adam's β2",
   }),
 };

@@ -27,6 +27,8 @@ export const RUN = {
   BATCH_SIZE: '32',
   LR_D: '2e-4',
   LR_G: '2e-4',
+  BETA1: '0.5',
+  BETA2: '0.999',
   SEED: '3',
   LOG_LEVEL: 'warn',
 };
