@@ -135,7 +135,7 @@ export const DATA_SETTINGS = {
 
 /** How the run trains: the server and the embedded run read them, devices get them in tasks. */
 export const TRAINING_SETTINGS = {
-  ROUNDS: setting(types.integer(1), { default: 4000, help: 'training rounds' }),
+  ROUNDS: setting(types.integer(1), { default: 3000, help: 'training rounds' }),
   SCHEDULE: setting(types.oneOf('serial', 'parallel'), {
     default: 'serial',
     help: 'update schedule (distgan): G against the new average φ_{t+1} (serial) or φ_t, overlapped with the devices (parallel)',
