@@ -51,6 +51,11 @@ export class GeneratorAverage {
     return this.updates;
   }
 
+  /** The generator's tensor specs: the layout of the average's values. */
+  get specs(): FlatWeights['specs'] {
+    return this.model.params.specs;
+  }
+
   /** The averaged weights (a copy), or undefined before the first update. */
   weights(): FlatWeights | undefined {
     if (!this.average) return undefined;

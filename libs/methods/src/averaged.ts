@@ -54,10 +54,12 @@ export class AveragedGeneratorMethod implements ServerMethod {
 
   state(): Record<string, FlatWeights> {
     const saved = this.average.getState();
-    const trained = this.inner.generatorWeights();
     return {
       ...this.inner.state(),
-      'g-avg': { specs: trained.specs, values: saved?.values ?? trained.values },
+      'g-avg': {
+        specs: this.average.specs,
+        values: saved?.values ?? this.inner.generatorWeights().values,
+      },
       'g-avg-count': { specs: COUNT_SPEC, values: Float32Array.of(saved?.count ?? 0) },
     };
   }
@@ -65,7 +67,7 @@ export class AveragedGeneratorMethod implements ServerMethod {
   stateSpecs(): Record<string, readonly TensorSpec[]> {
     return {
       ...this.inner.stateSpecs(),
-      'g-avg': this.inner.generatorWeights().specs,
+      'g-avg': this.average.specs,
       'g-avg-count': COUNT_SPEC,
     };
   }
