@@ -149,6 +149,16 @@ function syntheticCells(o: BenchOptions): Cell[] {
 }
 
 describe('the convergence benchmark: cells', () => {
+  it("records the models' forward FLOPs at the cell's own width", () => {
+    const o = options('x', { model: 'dcgan' });
+    const k: CellKey = { dataset: 'mnist', split: 'iid', method: 'serial', seed: 1 };
+    const at = (modelWidth: number) =>
+      cellSettings({ ...cellConfig(o, k), modelWidth }).architecture;
+    // The DCGAN's cost is dominated by the layers between two channel counts: about width².
+    assert.ok(at(64).generatorFlops > 3 * at(32).generatorFlops);
+    assert.ok(at(64).discriminatorFlops > 3 * at(32).discriminatorFlops);
+  });
+
   it('plans one pooled centralized cell per seed, whatever the splits', () => {
     const keys = planCells(options('x', { methods: ['serial', 'centralized'], seeds: [1, 2, 3] }));
     assert.equal(keys.length, 3 * (2 + 1));

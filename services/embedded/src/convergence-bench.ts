@@ -268,6 +268,7 @@ export function cellSettings(config: EmbeddedConfig): CellSettings {
     arch: config.model,
     sampleShape: SAMPLE_SHAPES[config.dataset as BenchDataset] ?? [2],
     latentDim: config.latentDim,
+    width: config.modelWidth,
   };
   return {
     ...rest,
