@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { parseAllDocuments, parse } from 'yaml';
+import { parseValue, type Setting } from '@distgan/protocol';
 import { SERVER_SETTINGS } from '@distgan/server';
 import { DEVICE_SETTINGS, loadDeviceConfig } from '@distgan/device';
 import { CHART_README, readmeWithTable, schemaLeaves } from './chart-readme.js';
@@ -144,6 +145,21 @@ describe('k8s/ (kustomize)', () => {
     const known = new Set([...Object.keys(SERVER_SETTINGS), ...Object.keys(DEVICE_SETTINGS)]);
     for (const key of Object.keys(cm.data ?? {}))
       assert.ok(known.has(key), `${key} is read by no service`);
+  });
+
+  it("the run ConfigMap trains the services' default run: its training and model settings are the defaults", () => {
+    const cm = kustomize('k8s/base').find((o) => o.kind === 'ConfigMap')!;
+    const data = (cm.data ?? {}) as Record<string, string>;
+    const keys = [
+      ...['METHOD', 'SCHEDULE', 'ROUNDS', 'LOCAL_STEPS', 'GENERATOR_STEPS', 'BATCH_SIZE'],
+      ...['LR_D', 'LR_G', 'BETA1', 'BETA2', 'G_AVERAGE'],
+      ...['MODEL', 'MODEL_WIDTH', 'LATENT_DIM', 'DATASET', 'PARTITION', 'ALPHA', 'SEED'],
+    ];
+    for (const key of keys) {
+      assert.ok(key in data, `${key} is in the ConfigMap`);
+      const s = SERVER_SETTINGS[key as keyof typeof SERVER_SETTINGS] as Setting;
+      assert.equal(String(parseValue(s, data[key]!)), String(s.default), key);
+    }
   });
 
   it('the gpu overlay: tensorflow-gpu on the devices only, in a Namespace of its own, the run folder on a volume (#19 items 2, 7)', () => {
