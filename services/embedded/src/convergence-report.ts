@@ -578,12 +578,21 @@ function verdicts(
 export function verdictCell(cs: readonly Comparison[]): string {
   const compared = cs.filter((c): c is Compared => c.status === 'compared');
   if (compared.length === 0) return 'no verdict (thresholds not reached by every seed)';
-  const head = verdictOf(cs).split(':')[0]!;
+  const head = verdictHead(compared);
   const hardest = compared.reduce((a, c) => (c.threshold < a.threshold ? c : a));
   return (
     `${head}; ×${hardest.ratio.toFixed(2)} [${hardest.ci[0].toFixed(2)}, ` +
     `${hardest.ci[1].toFixed(2)}] to ${fidAtMost(hardest.threshold)}`
   );
+}
+
+/** One word for thresholds compared: all faster, all slower, none different, or mixed. */
+function verdictHead(compared: readonly Compared[]): string {
+  const all = (v: Compared['verdict']): boolean => compared.every((c) => c.verdict === v);
+  if (all('faster')) return 'significantly faster';
+  if (all('slower')) return 'significantly slower';
+  if (all('no-difference')) return 'not distinguishable';
+  return 'mixed';
 }
 
 export function verdictOf(cs: readonly Comparison[]): string {
@@ -600,11 +609,7 @@ export function verdictOf(cs: readonly Comparison[]): string {
   const faster = at('faster');
   const slower = at('slower');
   const same = at('no-difference');
-  let head: string;
-  if (faster.length === compared.length) head = 'significantly faster';
-  else if (slower.length === compared.length) head = 'significantly slower';
-  else if (same.length === compared.length) head = 'not distinguishable';
-  else head = 'mixed';
+  const head = verdictHead(compared);
   const details = [
     faster.length ? `faster at ${list(faster)}` : '',
     slower.length ? `slower at ${list(slower)}` : '',
