@@ -13,9 +13,38 @@ import { RabbitRoundTransport } from './rabbit-round-transport.js';
 const RABBITMQ_URL = process.env['RABBITMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Forwards to the broker, or (silent) accepts connections and never sends a byte. */
+/** AMQP 0-9-1's basic.consume: class 60, method 20. */
+const BASIC_CONSUME = 0x003c0014;
+
+/**
+ * Calls `onConsume` when the client's byte stream carries a basic.consume method frame. Frames
+ * are type (1 byte), channel (2), size (4), payload, end byte; a method frame (type 1) starts its
+ * payload with the class and method ids. The stream opens with the 8-byte protocol header.
+ */
+function consumeWatcher(onConsume: () => void): (chunk: Buffer) => void {
+  let pending = Buffer.alloc(0);
+  let headerLeft = 8;
+  return (chunk) => {
+    pending = Buffer.concat([pending, chunk]);
+    const skip = Math.min(headerLeft, pending.length);
+    headerLeft -= skip;
+    pending = pending.subarray(skip);
+    while (pending.length >= 7) {
+      const size = pending.readUInt32BE(3);
+      if (pending.length < 8 + size) return;
+      if (pending[0] === 1 && size >= 4 && pending.readUInt32BE(7) === BASIC_CONSUME) onConsume();
+      pending = pending.subarray(8 + size);
+    }
+  };
+}
+
+/**
+ * Forwards to the broker, or (silent) accepts connections and never sends a byte. Armed with
+ * `cutAtConsume`, it cuts every connection at the next basic.consume, before the broker sees it.
+ */
 class Proxy {
   silent = false;
+  cutAtConsume = false;
   private readonly sockets = new Set<Socket>();
   private constructor(private readonly server: Server) {}
 
@@ -27,7 +56,16 @@ class Proxy {
       if (proxy.silent) return;
       const upstream = tcpConnect(Number(target.port || 5672), target.hostname);
       proxy.track(upstream);
-      client.pipe(upstream).pipe(client);
+      const watch = consumeWatcher(() => {
+        if (!proxy.cutAtConsume) return;
+        proxy.cutAtConsume = false;
+        proxy.cut();
+      });
+      client.on('data', (chunk: Buffer) => {
+        watch(chunk);
+        if (!client.destroyed) upstream.write(chunk);
+      });
+      upstream.pipe(client);
       const drop = (): void => {
         client.destroy();
         upstream.destroy();
@@ -106,6 +144,46 @@ describe(
         // Only when connected: the transport's operations wait for a channel.
         if (t.connected) await t.deleteRunTopology(['device-0']).catch(() => {});
         await t.close();
+        await proxy.close();
+      }
+    });
+
+    it('a round queue whose opening the connection loss broke gets every update once it is open again', async () => {
+      const proxy = await Proxy.start(new URL(RABBITMQ_URL));
+      const url = new URL(RABBITMQ_URL);
+      url.hostname = '127.0.0.1';
+      url.port = String(proxy.port);
+      const runId = `it-reopen-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+      const server = await RabbitRoundTransport.connect({
+        url: url.toString(),
+        runId,
+        initialMaxRetries: 2,
+      });
+      const device = await RabbitRoundTransport.connect({ url: RABBITMQ_URL, runId });
+      try {
+        // The connection drops at the consume: the queue is declared and purged, not consumed.
+        proxy.cutAtConsume = true;
+        await assert.rejects(server.openRound(7));
+        for (let i = 0; i < 200 && !server.connected; i++) await sleep(50);
+        assert.ok(server.connected, 'connected again');
+
+        // The server retries the round: every device's update must reach this inbox.
+        const inbox = await server.openRound(7);
+        const sent = ['a', 'b', 'c', 'd', 'e', 'f'];
+        for (const s of sent) await device.publishUpdate(inbox.name, Buffer.from(s));
+        const received: string[] = [];
+        for (let i = 0; i < sent.length; i++) {
+          const msg = await inbox.receive(2_000);
+          if (!msg) break;
+          received.push(Buffer.from(msg.body).toString());
+          msg.ack();
+        }
+        assert.deepEqual(received, sent);
+        await inbox.close();
+      } finally {
+        if (server.connected) await server.deleteRunTopology([]).catch(() => {});
+        await server.close();
+        await device.close();
         await proxy.close();
       }
     });

@@ -363,6 +363,25 @@ export class RabbitRoundTransport implements RoundTransport {
     return queue;
   }
 
+  /**
+   * Registers a consumer (every reconnect starts the registered ones again) and starts it. If
+   * the start fails (the connection dropped meanwhile), the consumer is taken out again: left in,
+   * the next reconnect would start it for a caller that already got the error and never reads
+   * it. Measured before this: a RabbitMQ restart while round t's queue was being opened left
+   * such a consumer on that queue; the broker then gave it every other update of each retry of
+   * round t, and the round missed its quorum until the run failed.
+   */
+  private async addConsumer(ch: ConfirmChannel, c: Consumer, onFail?: () => void): Promise<void> {
+    this.consumers.add(c);
+    try {
+      await this.startConsumer(ch, c);
+    } catch (err) {
+      this.consumers.delete(c);
+      onFail?.();
+      throw err;
+    }
+  }
+
   private startConsumer(ch: ConfirmChannel, c: Consumer): Promise<void> {
     const start = this.consumerStarts.then(async () => {
       await c.declare(ch);
@@ -374,6 +393,9 @@ export class RabbitRoundTransport implements RoundTransport {
         else setImmediate(() => this.resubscribe(c, ch, started.tag));
       });
       started.tag = c.tag = ok.consumerTag;
+      // Taken out while it was starting (its opening failed, or it was closed): nothing may
+      // consume for it.
+      if (!this.consumers.has(c)) await ch.cancel(ok.consumerTag).catch(() => {});
     });
     this.consumerStarts = start.catch(() => {});
     return start;
@@ -397,11 +419,8 @@ export class RabbitRoundTransport implements RoundTransport {
       for (let attempt = 0; live(); attempt++) {
         try {
           await this.startConsumer(ch, c);
-          if (!this.consumers.has(c) || this.closed) {
-            // closed while it was being resubscribed: nothing may consume for it now
-            await ch.cancel(c.tag!).catch(() => {});
-            return;
-          }
+          // closed while it was being resubscribed: startConsumer cancelled it again
+          if (!this.consumers.has(c)) return;
           this.opts.onConsumerState?.('resubscribed', c.queue);
           return;
         } catch (err) {
@@ -488,8 +507,7 @@ export class RabbitRoundTransport implements RoundTransport {
     // A retried round starts from an empty queue: updates of the failed attempt are stale.
     await consumer.declare(ch);
     await ch.purgeQueue(queue);
-    this.consumers.add(consumer);
-    await this.startConsumer(ch, consumer);
+    await this.addConsumer(ch, consumer, () => items.close());
     return {
       name: queue,
       receive: (timeoutMs) => items.next(timeoutMs),
@@ -562,8 +580,7 @@ export class RabbitRoundTransport implements RoundTransport {
         });
       },
     };
-    this.consumers.add(consumer);
-    await this.startConsumer(await this.ch(), consumer);
+    await this.addConsumer(await this.ch(), consumer);
     return {
       close: async () => {
         stopping = true;
