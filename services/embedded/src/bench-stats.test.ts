@@ -142,6 +142,20 @@ describe('benchmark statistics', () => {
     );
   });
 
+  it('says that a single seed has no t-test rather than a test that does not reject', () => {
+    const one = compareTimes(
+      100,
+      { name: 'FL-GAN', times: [200] },
+      { name: 'distgan serial', times: [100, 102, 98] },
+    );
+    assert.ok(one.status === 'compared' && one.ci[0] > 1 && !Number.isFinite(one.p));
+    assert.equal(one.status === 'compared' && one.verdict, 'no-difference');
+    assert.match(
+      describeComparison(one),
+      /, p n\/a \(fewer than 2 seeds\) \(a single seed: no t-test, so no verdict\)$/,
+    );
+  });
+
   it('warns that three seeds give a test little power', () => {
     assert.match(powerNote(3)!, /With 3 seeds per method these tests have little power/);
     assert.equal(powerNote(8), undefined);

@@ -239,11 +239,13 @@ export function describeComparison(c: Comparison): string {
     return `${c.distgan} is faster than ${c.baseline} to ${to}: ${ratioText(c)}`;
   if (c.verdict === 'slower')
     return `${c.distgan} is slower than ${c.baseline} to ${to}: ${ratioText(c)}`;
-  const why = !c.split
-    ? ''
-    : c.p < 0.05
-      ? ' (the t-test rejects, but the bootstrap interval includes 1)'
-      : ' (the bootstrap interval excludes 1, but the t-test does not reject)';
+  const why = !Number.isFinite(c.p)
+    ? ' (a single seed: no t-test, so no verdict)'
+    : !c.split
+      ? ''
+      : c.p < 0.05
+        ? ' (the t-test rejects, but the bootstrap interval includes 1)'
+        : ' (the bootstrap interval excludes 1, but the t-test does not reject)';
   return `no significant difference between ${c.distgan} and ${c.baseline} to ${to}: ${ratioText(c)}${why}`;
 }
 
@@ -253,7 +255,7 @@ export function powerNote(seeds: number): string | undefined {
   return (
     `With ${seeds} seed${seeds === 1 ? '' : 's'} per method these tests have little power: only ` +
     `differences of several standard deviations come out significant, and a bootstrap interval ` +
-    `from ${seeds} values is narrower than the true uncertainty. "No significant difference" ` +
+    `from ${seeds} value${seeds === 1 ? '' : 's'} is narrower than the true uncertainty. "No significant difference" ` +
     `therefore does not mean "the same"; more seeds (--seeds) would sharpen it.`
   );
 }

@@ -564,7 +564,9 @@ function verdicts(
   if (rows.length === 0) return [];
   return [
     'Is distgan faster to the thresholds than each baseline? (The ratio is baseline time / distgan ' +
-      'time at the lowest threshold both reached with every seed, with its 95% bootstrap interval.)',
+      'time at the lowest threshold both reached with every seed, with its 95% bootstrap interval. ' +
+      "A difference is significant only where Welch's t-test rejects at p < 0.05 and the interval " +
+      'excludes 1: from three seeds the bootstrap interval alone is too narrow.)',
     '',
     `| baseline | split | time | ${distgans.map((m) => METHOD_NAMES[m]).join(' | ')} |`,
     `|---|---|---|${distgans.map(() => '---').join('|')}|`,
