@@ -1,14 +1,18 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
+import { connect } from 'amqplib';
+import { names } from '@distgan/protocol';
 import { RabbitRoundTransport } from './rabbit-round-transport.js';
 
 /*
- * A reconnect attempt that reaches a broker which accepts the TCP connection but never answers
- * the AMQP handshake (RabbitMQ while `rabbitmqctl start_app` is still starting it) must time out
- * and be retried; before the connect timeout, recovery waited for that handshake forever and the
- * run stalled without another log line. A TCP proxy in front of the RabbitMQ at RABBITMQ_URL
- * (default: the local one) plays the silent broker.
+ * Reconnecting, through a TCP proxy in front of the RabbitMQ at RABBITMQ_URL (default: the local
+ * one). A reconnect attempt that reaches a broker which accepts the TCP connection but never
+ * answers the AMQP handshake (RabbitMQ while `rabbitmqctl start_app` is still starting it) must
+ * time out and be retried; before the connect timeout, recovery waited for that handshake
+ * forever and the run stalled without another log line. The proxy plays the silent broker. It
+ * also cuts or holds a connection at a consume: a consumer whose start the connection loss broke,
+ * or whose owner closed it while the reconnect was starting it, must not consume afterwards.
  */
 const RABBITMQ_URL = process.env['RABBITMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -40,11 +44,17 @@ function consumeWatcher(onConsume: () => void): (chunk: Buffer) => void {
 
 /**
  * Forwards to the broker, or (silent) accepts connections and never sends a byte. Armed with
- * `cutAtConsume`, it cuts every connection at the next basic.consume, before the broker sees it.
+ * `cutAtConsume`, it cuts every connection at the next basic.consume, before the broker sees it;
+ * with `holdAtConsume`, it holds that connection's bytes from the consume on until `release()`.
  */
 class Proxy {
   silent = false;
   cutAtConsume = false;
+  holdAtConsume = false;
+  /** A held connection: what it sent since its consume, and where that goes. */
+  private held: { upstream: Socket; chunks: Buffer[] | undefined } | undefined;
+  /** Resolves when a consume is being held. */
+  private onHold: (() => void) | undefined;
   private readonly sockets = new Set<Socket>();
   private constructor(private readonly server: Server) {}
 
@@ -56,14 +66,25 @@ class Proxy {
       if (proxy.silent) return;
       const upstream = tcpConnect(Number(target.port || 5672), target.hostname);
       proxy.track(upstream);
+      const state: { upstream: Socket; chunks: Buffer[] | undefined } = {
+        upstream,
+        chunks: undefined,
+      };
       const watch = consumeWatcher(() => {
+        if (proxy.holdAtConsume) {
+          proxy.holdAtConsume = false;
+          state.chunks = [];
+          proxy.held = state;
+          proxy.onHold?.();
+        }
         if (!proxy.cutAtConsume) return;
         proxy.cutAtConsume = false;
         proxy.cut();
       });
       client.on('data', (chunk: Buffer) => {
         watch(chunk);
-        if (!client.destroyed) upstream.write(chunk);
+        if (state.chunks) state.chunks.push(chunk);
+        else if (!client.destroyed) upstream.write(chunk);
       });
       upstream.pipe(client);
       const drop = (): void => {
@@ -86,6 +107,21 @@ class Proxy {
     return (this.server.address() as { port: number }).port;
   }
 
+  /** Waits until a connection's consume is held (armed with `holdAtConsume`). */
+  held$(): Promise<void> {
+    return this.held ? Promise.resolve() : new Promise((r) => (this.onHold = r));
+  }
+
+  /** Sends what the held connection sent meanwhile, and forwards it as before. */
+  release(): void {
+    const h = this.held;
+    this.held = undefined;
+    if (!h) return;
+    const chunks = h.chunks ?? [];
+    h.chunks = undefined;
+    for (const c of chunks) h.upstream.write(c);
+  }
+
   /** Cuts every open connection, as a broker that shuts down does. */
   cut(): void {
     for (const s of this.sockets) s.destroy();
@@ -97,95 +133,134 @@ class Proxy {
   }
 }
 
-describe(
-  'RabbitRoundTransport reconnecting to a broker that is still starting',
-  { timeout: 60_000 },
-  () => {
-    it('gives up on a handshake that never comes and connects on a later attempt', async () => {
-      const target = new URL(RABBITMQ_URL);
-      const proxy = await Proxy.start(target);
-      const url = new URL(RABBITMQ_URL);
-      url.hostname = '127.0.0.1';
-      url.port = String(proxy.port);
-      const runId = `it-reconnect-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
-      const states: string[] = [];
-      const t = await RabbitRoundTransport.connect({
-        url: url.toString(),
-        runId,
-        initialMaxRetries: 2,
-        connectTimeoutMs: 500,
-        onState: (s, d) => states.push(`${s}${d ? `: ${d}` : ''}`),
-      });
-      try {
-        const received: string[] = [];
-        await t.subscribeTasks('device-0', async (msg) => {
-          received.push(Buffer.from(msg.body).toString());
-          msg.ack();
-        });
-
-        // The broker goes away and comes back silent: every attempt now hangs in the handshake.
-        proxy.silent = true;
-        proxy.cut();
-        for (let i = 0; i < 100 && t.connected; i++) await sleep(20);
-        assert.equal(t.connected, false);
-        await sleep(1_500); // long enough for an attempt to start and hang
-        proxy.silent = false; // the broker has started
-
-        for (let i = 0; i < 200 && !t.connected; i++) await sleep(50);
-        assert.ok(t.connected, `connected again (${states.join('; ')})`);
-        assert.ok(
-          states.some((s) => s.includes('ETIMEDOUT')),
-          `a timed-out attempt was reported (${states.join('; ')})`,
-        );
-        await t.publishTask(Buffer.from('after'), { kind: 'devices', deviceIds: ['device-0'] });
-        for (let i = 0; i < 100 && received.length < 1; i++) await sleep(20);
-        assert.deepEqual(received, ['after']);
-      } finally {
-        // Only when connected: the transport's operations wait for a channel.
-        if (t.connected) await t.deleteRunTopology(['device-0']).catch(() => {});
-        await t.close();
-        await proxy.close();
-      }
+describe('RabbitRoundTransport reconnecting', { timeout: 60_000 }, () => {
+  it('gives up on a handshake that never comes and connects on a later attempt', async () => {
+    const target = new URL(RABBITMQ_URL);
+    const proxy = await Proxy.start(target);
+    const url = new URL(RABBITMQ_URL);
+    url.hostname = '127.0.0.1';
+    url.port = String(proxy.port);
+    const runId = `it-reconnect-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+    const states: string[] = [];
+    const t = await RabbitRoundTransport.connect({
+      url: url.toString(),
+      runId,
+      initialMaxRetries: 2,
+      connectTimeoutMs: 500,
+      onState: (s, d) => states.push(`${s}${d ? `: ${d}` : ''}`),
     });
-
-    it('a round queue whose opening the connection loss broke gets every update once it is open again', async () => {
-      const proxy = await Proxy.start(new URL(RABBITMQ_URL));
-      const url = new URL(RABBITMQ_URL);
-      url.hostname = '127.0.0.1';
-      url.port = String(proxy.port);
-      const runId = `it-reopen-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
-      const server = await RabbitRoundTransport.connect({
-        url: url.toString(),
-        runId,
-        initialMaxRetries: 2,
+    try {
+      const received: string[] = [];
+      await t.subscribeTasks('device-0', async (msg) => {
+        received.push(Buffer.from(msg.body).toString());
+        msg.ack();
       });
-      const device = await RabbitRoundTransport.connect({ url: RABBITMQ_URL, runId });
-      try {
-        // The connection drops at the consume: the queue is declared and purged, not consumed.
-        proxy.cutAtConsume = true;
-        await assert.rejects(server.openRound(7));
-        for (let i = 0; i < 200 && !server.connected; i++) await sleep(50);
-        assert.ok(server.connected, 'connected again');
 
-        // The server retries the round: every device's update must reach this inbox.
-        const inbox = await server.openRound(7);
-        const sent = ['a', 'b', 'c', 'd', 'e', 'f'];
-        for (const s of sent) await device.publishUpdate(inbox.name, Buffer.from(s));
-        const received: string[] = [];
-        for (let i = 0; i < sent.length; i++) {
-          const msg = await inbox.receive(2_000);
-          if (!msg) break;
-          received.push(Buffer.from(msg.body).toString());
-          msg.ack();
-        }
-        assert.deepEqual(received, sent);
-        await inbox.close();
-      } finally {
-        if (server.connected) await server.deleteRunTopology([]).catch(() => {});
-        await server.close();
-        await device.close();
-        await proxy.close();
-      }
+      // The broker goes away and comes back silent: every attempt now hangs in the handshake.
+      proxy.silent = true;
+      proxy.cut();
+      for (let i = 0; i < 100 && t.connected; i++) await sleep(20);
+      assert.equal(t.connected, false);
+      await sleep(1_500); // long enough for an attempt to start and hang
+      proxy.silent = false; // the broker has started
+
+      for (let i = 0; i < 200 && !t.connected; i++) await sleep(50);
+      assert.ok(t.connected, `connected again (${states.join('; ')})`);
+      assert.ok(
+        states.some((s) => s.includes('ETIMEDOUT')),
+        `a timed-out attempt was reported (${states.join('; ')})`,
+      );
+      await t.publishTask(Buffer.from('after'), { kind: 'devices', deviceIds: ['device-0'] });
+      for (let i = 0; i < 100 && received.length < 1; i++) await sleep(20);
+      assert.deepEqual(received, ['after']);
+    } finally {
+      // Only when connected: the transport's operations wait for a channel.
+      if (t.connected) await t.deleteRunTopology(['device-0']).catch(() => {});
+      await t.close();
+      await proxy.close();
+    }
+  });
+
+  it('a round queue whose opening the connection loss broke gets every update once it is open again', async () => {
+    const proxy = await Proxy.start(new URL(RABBITMQ_URL));
+    const url = new URL(RABBITMQ_URL);
+    url.hostname = '127.0.0.1';
+    url.port = String(proxy.port);
+    const runId = `it-reopen-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+    const server = await RabbitRoundTransport.connect({
+      url: url.toString(),
+      runId,
+      initialMaxRetries: 2,
     });
-  },
-);
+    const device = await RabbitRoundTransport.connect({ url: RABBITMQ_URL, runId });
+    try {
+      // The connection drops at the consume: the queue is declared and purged, not consumed.
+      proxy.cutAtConsume = true;
+      await assert.rejects(server.openRound(7));
+      for (let i = 0; i < 200 && !server.connected; i++) await sleep(50);
+      assert.ok(server.connected, 'connected again');
+
+      // The server retries the round: every device's update must reach this inbox.
+      const inbox = await server.openRound(7);
+      const sent = ['a', 'b', 'c', 'd', 'e', 'f'];
+      for (const s of sent) await device.publishUpdate(inbox.name, Buffer.from(s));
+      const received: string[] = [];
+      for (let i = 0; i < sent.length; i++) {
+        const msg = await inbox.receive(2_000);
+        if (!msg) break;
+        received.push(Buffer.from(msg.body).toString());
+        msg.ack();
+      }
+      assert.deepEqual(received, sent);
+      await inbox.close();
+    } finally {
+      if (server.connected) await server.deleteRunTopology([]).catch(() => {});
+      await server.close();
+      await device.close();
+      await proxy.close();
+    }
+  });
+
+  it('a subscription closed while the reconnect is starting its consumer stops consuming', async () => {
+    const proxy = await Proxy.start(new URL(RABBITMQ_URL));
+    const url = new URL(RABBITMQ_URL);
+    url.hostname = '127.0.0.1';
+    url.port = String(proxy.port);
+    const runId = `it-closing-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+    const device = await RabbitRoundTransport.connect({
+      url: url.toString(),
+      runId,
+      initialMaxRetries: 2,
+    });
+    const admin = await connect(RABBITMQ_URL);
+    const queue = names(runId).deviceQueue('device-0');
+    try {
+      const sub = await device.subscribeTasks('device-0', async (msg) => msg.ack());
+      // The connection drops; the reconnect starts the device's consumer again, and the proxy
+      // holds that consume while the device stops.
+      proxy.holdAtConsume = true;
+      proxy.cut();
+      await proxy.held$();
+      await sub.close();
+      proxy.release();
+      for (let i = 0; i < 200 && !device.connected; i++) await sleep(50);
+      assert.ok(device.connected, 'connected again');
+      let consumers = -1;
+      for (let i = 0; i < 20; i++) {
+        const ch = await admin.createChannel();
+        consumers = (await ch.checkQueue(queue)).consumerCount;
+        await ch.close();
+        if (consumers === 0) break;
+        await sleep(100);
+      }
+      assert.equal(consumers, 0, 'nothing consumes the closed subscription');
+    } finally {
+      const ch = await admin.createChannel();
+      await ch.deleteQueue(queue).catch(() => {});
+      await admin.close();
+      if (device.connected) await device.deleteRunTopology(['device-0']).catch(() => {});
+      await device.close();
+      await proxy.close();
+    }
+  });
+});
