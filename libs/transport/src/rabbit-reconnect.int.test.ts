@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { connect } from 'amqplib';
 import { names } from '@distgan/protocol';
-import { RabbitRoundTransport } from './rabbit-round-transport.js';
+import { RabbitRoundTransport, type RabbitOptions } from './rabbit-round-transport.js';
 
 /*
  * Reconnecting, through a TCP proxy in front of the RabbitMQ at RABBITMQ_URL (default: the local
@@ -133,21 +133,31 @@ class Proxy {
   }
 }
 
+/** A proxy in front of the broker, and a transport of a new run connected through it. */
+async function throughProxy(
+  label: string,
+  opts: Partial<RabbitOptions> = {},
+): Promise<{ proxy: Proxy; runId: string; t: RabbitRoundTransport }> {
+  const proxy = await Proxy.start(new URL(RABBITMQ_URL));
+  const url = new URL(RABBITMQ_URL);
+  url.hostname = '127.0.0.1';
+  url.port = String(proxy.port);
+  const runId = `it-${label}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+  const t = await RabbitRoundTransport.connect({
+    url: url.toString(),
+    runId,
+    initialMaxRetries: 2,
+    ...opts,
+  });
+  return { proxy, runId, t };
+}
+
 describe('RabbitRoundTransport reconnecting', { timeout: 60_000 }, () => {
   it('gives up on a handshake that never comes and connects on a later attempt', async () => {
-    const target = new URL(RABBITMQ_URL);
-    const proxy = await Proxy.start(target);
-    const url = new URL(RABBITMQ_URL);
-    url.hostname = '127.0.0.1';
-    url.port = String(proxy.port);
-    const runId = `it-reconnect-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
     const states: string[] = [];
-    const t = await RabbitRoundTransport.connect({
-      url: url.toString(),
-      runId,
-      initialMaxRetries: 2,
+    const { proxy, t } = await throughProxy('reconnect', {
       connectTimeoutMs: 500,
-      onState: (s, d) => states.push(`${s}${d ? `: ${d}` : ''}`),
+      onState: (st, d) => states.push(`${st}${d ? `: ${d}` : ''}`),
     });
     try {
       const received: string[] = [];
@@ -182,16 +192,7 @@ describe('RabbitRoundTransport reconnecting', { timeout: 60_000 }, () => {
   });
 
   it('a round queue whose opening the connection loss broke gets every update once it is open again', async () => {
-    const proxy = await Proxy.start(new URL(RABBITMQ_URL));
-    const url = new URL(RABBITMQ_URL);
-    url.hostname = '127.0.0.1';
-    url.port = String(proxy.port);
-    const runId = `it-reopen-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
-    const server = await RabbitRoundTransport.connect({
-      url: url.toString(),
-      runId,
-      initialMaxRetries: 2,
-    });
+    const { proxy, runId, t: server } = await throughProxy('reopen');
     const device = await RabbitRoundTransport.connect({ url: RABBITMQ_URL, runId });
     try {
       // The connection drops at the consume: the queue is declared and purged, not consumed.
@@ -222,16 +223,7 @@ describe('RabbitRoundTransport reconnecting', { timeout: 60_000 }, () => {
   });
 
   it('a subscription closed while the reconnect is starting its consumer stops consuming', async () => {
-    const proxy = await Proxy.start(new URL(RABBITMQ_URL));
-    const url = new URL(RABBITMQ_URL);
-    url.hostname = '127.0.0.1';
-    url.port = String(proxy.port);
-    const runId = `it-closing-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
-    const device = await RabbitRoundTransport.connect({
-      url: url.toString(),
-      runId,
-      initialMaxRetries: 2,
-    });
+    const { proxy, runId, t: device } = await throughProxy('closing');
     const admin = await connect(RABBITMQ_URL);
     const queue = names(runId).deviceQueue('device-0');
     try {
