@@ -42,6 +42,12 @@ function consumeWatcher(onConsume: () => void): (chunk: Buffer) => void {
   };
 }
 
+/** One client connection: where its bytes go, and those held since its consume (while held). */
+interface Forward {
+  upstream: Socket;
+  held: Buffer[] | undefined;
+}
+
 /**
  * Forwards to the broker, or (silent) accepts connections and never sends a byte. Armed with
  * `cutAtConsume`, it cuts every connection at the next basic.consume, before the broker sees it;
@@ -51,8 +57,8 @@ class Proxy {
   silent = false;
   cutAtConsume = false;
   holdAtConsume = false;
-  /** A held connection: what it sent since its consume, and where that goes. */
-  private held: { upstream: Socket; chunks: Buffer[] | undefined } | undefined;
+  /** The connection being held. */
+  private held: Forward | undefined;
   /** Resolves when a consume is being held. */
   private onHold: (() => void) | undefined;
   private readonly sockets = new Set<Socket>();
@@ -66,15 +72,12 @@ class Proxy {
       if (proxy.silent) return;
       const upstream = tcpConnect(Number(target.port || 5672), target.hostname);
       proxy.track(upstream);
-      const state: { upstream: Socket; chunks: Buffer[] | undefined } = {
-        upstream,
-        chunks: undefined,
-      };
+      const forward: Forward = { upstream, held: undefined };
       const watch = consumeWatcher(() => {
         if (proxy.holdAtConsume) {
           proxy.holdAtConsume = false;
-          state.chunks = [];
-          proxy.held = state;
+          forward.held = [];
+          proxy.held = forward;
           proxy.onHold?.();
         }
         if (!proxy.cutAtConsume) return;
@@ -83,7 +86,7 @@ class Proxy {
       });
       client.on('data', (chunk: Buffer) => {
         watch(chunk);
-        if (state.chunks) state.chunks.push(chunk);
+        if (forward.held) forward.held.push(chunk);
         else if (!client.destroyed) upstream.write(chunk);
       });
       upstream.pipe(client);
@@ -114,12 +117,12 @@ class Proxy {
 
   /** Sends what the held connection sent meanwhile, and forwards it as before. */
   release(): void {
-    const h = this.held;
+    const f = this.held;
     this.held = undefined;
-    if (!h) return;
-    const chunks = h.chunks ?? [];
-    h.chunks = undefined;
-    for (const c of chunks) h.upstream.write(c);
+    if (!f) return;
+    const chunks = f.held ?? [];
+    f.held = undefined;
+    for (const c of chunks) f.upstream.write(c);
   }
 
   /** Cuts every open connection, as a broker that shuts down does. */

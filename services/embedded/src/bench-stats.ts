@@ -239,14 +239,16 @@ export function describeComparison(c: Comparison): string {
     return `${c.distgan} is faster than ${c.baseline} to ${to}: ${ratioText(c)}`;
   if (c.verdict === 'slower')
     return `${c.distgan} is slower than ${c.baseline} to ${to}: ${ratioText(c)}`;
-  const why = !Number.isFinite(c.p)
-    ? ' (a single seed: no t-test, so no verdict)'
-    : !c.split
-      ? ''
-      : c.p < 0.05
-        ? ' (the t-test rejects, but the bootstrap interval includes 1)'
-        : ' (the bootstrap interval excludes 1, but the t-test does not reject)';
-  return `no significant difference between ${c.distgan} and ${c.baseline} to ${to}: ${ratioText(c)}${why}`;
+  return `no significant difference between ${c.distgan} and ${c.baseline} to ${to}: ${ratioText(c)}${whyNotSignificant(c)}`;
+}
+
+/** Why a comparison is not significant, where the report owes a reason ('' where it does not). */
+function whyNotSignificant(c: Extract<Comparison, { status: 'compared' }>): string {
+  if (!Number.isFinite(c.p)) return ' (a single seed: no t-test, so no verdict)';
+  if (!c.split) return '';
+  return c.p < 0.05
+    ? ' (the t-test rejects, but the bootstrap interval includes 1)'
+    : ' (the bootstrap interval excludes 1, but the t-test does not reject)';
 }
 
 /** What a test over this few seeds can and cannot say; undefined from 5 seeds a group on. */
