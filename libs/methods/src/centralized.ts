@@ -39,7 +39,7 @@ export class CentralizedServer extends GlobalModels implements ServerMethod {
   }
 
   round(r: ServerRound): Promise<{ g: number; d: { d: number; dReal: number; dFake: number } }> {
-    const { batchSize, localSteps, generatorSteps, seed, spec } = this.settings;
+    const { batchSize, generatorBatchSize, localSteps, generatorSteps, seed, spec } = this.settings;
     const t = r.t;
     const d = r.timed('aggregate', () =>
       trainDiscriminator(this.discriminator, this.generator, this.optD, {
@@ -53,7 +53,11 @@ export class CentralizedServer extends GlobalModels implements ServerMethod {
     const g = r.timed('generator', () => {
       let sum = 0;
       for (let s = 0; s < generatorSteps; s++) {
-        const z = latent(batchSize, spec.latentDim, deriveSeed(seed, 'generator', t, s));
+        const z = latent(
+          generatorBatchSize ?? batchSize,
+          spec.latentDim,
+          deriveSeed(seed, 'generator', t, s),
+        );
         sum += generatorStep(this.generator, this.discriminator, this.optG, z) / generatorSteps;
         z.dispose();
       }

@@ -40,6 +40,7 @@ function distgan(
     schedule: MethodSettings['schedule'];
     generatorSteps: number;
     batchSize: number;
+    generatorBatchSize?: number;
   },
 ): DistganServer {
   return new DistganServer(
@@ -65,11 +66,13 @@ function toyData(count: number): Dataset {
   };
 }
 
-/** A global GAN that records the discriminator its generator steps train against. */
+/** A global GAN that records the discriminator its generator steps train against, and their batch. */
 class InstrumentedGan extends GlobalGan {
   readonly seenByG: Float32Array[] = [];
+  readonly generatorBatches: number[] = [];
   override generatorSteps(steps: number, batchSize: number, seedOf: (s: number) => number): number {
     this.seenByG.push(this.discriminatorWeights().values.slice());
+    this.generatorBatches.push(batchSize);
     return super.generatorSteps(steps, batchSize, seedOf);
   }
 }
@@ -92,6 +95,8 @@ async function harness(
     transport?: RoundTransport;
     /** The devices' clock for their timings (default: performance.now). */
     clock?: () => number;
+    /** GENERATOR_BATCH_SIZE (default: unset, the devices' batch of 16). */
+    generatorBatchSize?: number;
   } = {},
 ): Promise<Harness> {
   const data = toyData(400);
@@ -139,6 +144,7 @@ async function harness(
       schedule: config.schedule,
       generatorSteps: 2,
       batchSize: 16,
+      ...(opts.generatorBatchSize ? { generatorBatchSize: opts.generatorBatchSize } : {}),
     }),
     opts.transport ?? transport,
     store,
@@ -209,6 +215,21 @@ describe('round engine over the in-memory transport', () => {
       ]);
     } finally {
       await h.stop();
+    }
+  });
+
+  it("the generator steps take GENERATOR_BATCH_SIZE when set, else the devices' batch", async () => {
+    for (const [generatorBatchSize, expected] of [
+      [undefined, 16],
+      [40, 40],
+    ] as const) {
+      const h = await harness(generatorBatchSize ? { generatorBatchSize } : {});
+      try {
+        await h.coordinator.runRound();
+        assert.deepEqual(h.gan.generatorBatches, [expected]);
+      } finally {
+        await h.stop();
+      }
     }
   });
 

@@ -49,7 +49,7 @@ export class DistganServer implements ServerMethod {
   }
 
   async round(r: ServerRound): Promise<{ g: number }> {
-    const { schedule, generatorSteps, batchSize, seed } = this.settings;
+    const { schedule, generatorSteps, batchSize, generatorBatchSize, seed } = this.settings;
     const gan = this.gan;
     this.generatorBuffer ??= new Float32Array(gan.generator.params.size);
     // θ_t is kept to roll a failed round back; in `parallel` the G steps run before it may fail.
@@ -88,7 +88,7 @@ export class DistganServer implements ServerMethod {
         },
         generatorSteps: async () => {
           g = r.timed('generator', () =>
-            gan.generatorSteps(generatorSteps, batchSize, (s) =>
+            gan.generatorSteps(generatorSteps, generatorBatchSize ?? batchSize, (s) =>
               deriveSeed(seed, 'generator', r.t, s),
             ),
           );

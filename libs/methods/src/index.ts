@@ -40,6 +40,11 @@ function createTrainedMethod(
   settings: MethodSettings,
   pooled?: PooledData,
 ): ServerMethod {
+  if (settings.generatorBatchSize !== undefined && (name === 'md-gan' || name === 'fl-gan'))
+    throw new RangeError(
+      `a generator batch size applies to distgan and centralized only: ${name}'s generator update ` +
+        `takes BATCH_SIZE (${name === 'md-gan' ? "it is fed back from the devices' batches" : 'its generator steps run on the devices'})`,
+    );
   switch (name) {
     case 'distgan':
       return new DistganServer(settings);

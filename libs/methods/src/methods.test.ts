@@ -20,7 +20,7 @@ import {
   type ServerMethod,
   type TaskOutcome,
 } from '@distgan/engine';
-import type { MethodSettings } from './settings.js';
+import { methodSettingsOf, type MethodSettings, type TrainingSettings } from './settings.js';
 import { createDeviceMethod, createServerMethod } from './index.js';
 import { MdGanServer } from './md-gan.js';
 
@@ -270,6 +270,49 @@ describe('methods on the engine', () => {
     } finally {
       await r.stop();
     }
+  });
+
+  it("centralized: the generator steps take GENERATOR_BATCH_SIZE; unset, the run's batch", async () => {
+    const trainedG = async (settings: Partial<MethodSettings>): Promise<number[]> => {
+      const r = await start('centralized', [], settings);
+      try {
+        await r.coordinator.runRound();
+        return Array.from(r.method.generatorWeights().values);
+      } finally {
+        await r.stop();
+      }
+    };
+    const unset = await trainedG({});
+    assert.deepEqual(await trainedG({ generatorBatchSize: SETTINGS.batchSize }), unset);
+    assert.notDeepEqual(await trainedG({ generatorBatchSize: 3 * SETTINGS.batchSize }), unset);
+  });
+
+  it("a run's GENERATOR_BATCH_SIZE reaches the method; 0 leaves it unset", () => {
+    const run: TrainingSettings = {
+      seed: 1,
+      batchSize: 32,
+      localSteps: 1,
+      generatorSteps: 1,
+      lrD: 2e-3,
+      lrG: 2e-3,
+      beta1: 0,
+      beta2: 0.99,
+      schedule: 'serial',
+      gAverage: 0,
+    };
+    assert.equal(methodSettingsOf({ ...run, generatorBatchSize: 64 }, SPEC).generatorBatchSize, 64);
+    assert.ok(!('generatorBatchSize' in methodSettingsOf({ ...run, generatorBatchSize: 0 }, SPEC)));
+    assert.ok(!('generatorBatchSize' in methodSettingsOf(run, SPEC)));
+  });
+
+  it('MD-GAN and FL-GAN refuse a generator batch size: their generator update takes BATCH_SIZE', () => {
+    for (const name of ['md-gan', 'fl-gan'] as const)
+      assert.throws(
+        () => createServerMethod(name, { ...SETTINGS, generatorBatchSize: 16 }),
+        new RegExp(
+          `applies to distgan and centralized only: ${name}'s generator update takes BATCH_SIZE`,
+        ),
+      );
   });
 
   it('a method resumed from its state goes on exactly as the run it replaces', async () => {

@@ -7,6 +7,12 @@ export interface MethodSettings {
   /** Seeds the initial models and every random draw of the run. */
   seed: number;
   batchSize: number;
+  /**
+   * Minibatch of the server's generator steps (distgan, centralized); undefined: batchSize.
+   * MD-GAN's generator update is fed back from the devices' batches and FL-GAN's generator steps
+   * run on the devices, so both refuse it.
+   */
+  generatorBatchSize?: number;
   /** L: discriminator steps per device per round (FL-GAN: local iterations). */
   localSteps: number;
   /** M: generator steps per round (FL-GAN: per local iteration; MD-GAN: one G update). */
@@ -30,6 +36,8 @@ export interface MethodSettings {
 export interface TrainingSettings {
   seed: number;
   batchSize: number;
+  /** 0 or absent: batchSize. */
+  generatorBatchSize?: number;
   localSteps: number;
   generatorSteps: number;
   lrD: number;
@@ -46,6 +54,7 @@ export function methodSettingsOf(c: TrainingSettings, spec: ModelSpec): MethodSe
     spec,
     seed: c.seed,
     batchSize: c.batchSize,
+    ...(c.generatorBatchSize ? { generatorBatchSize: c.generatorBatchSize } : {}),
     localSteps: c.localSteps,
     generatorSteps: c.generatorSteps,
     adamD: { learningRate: c.lrD, beta1: c.beta1, beta2: c.beta2 },

@@ -153,6 +153,10 @@ export const TRAINING_SETTINGS = {
     help: 'M: generator steps per round',
   }),
   BATCH_SIZE: setting(types.integer(1, 4096), { default: 32, help: 'minibatch size' }),
+  GENERATOR_BATCH_SIZE: setting(types.integer(0, 4096), {
+    default: 0,
+    help: "minibatch of the server's generator steps (distgan and centralized; MD-GAN and FL-GAN refuse it: their generator update takes BATCH_SIZE); 0: BATCH_SIZE",
+  }),
   LR_D: setting(types.number({ exclusiveMinimum: 0 }), {
     default: 2e-3,
     help: 'discriminator learning rate (Adam)',

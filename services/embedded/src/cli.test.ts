@@ -56,6 +56,9 @@ describe('the embedded CLI', () => {
     const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
     assert.equal(config.devices, 3);
     assert.equal(config.partition, 'dirichlet');
+    // Unset, the generator's batch is absent: the configs (and cell fingerprints) of runs that
+    // never set it stay as they were.
+    assert.ok(!('generatorBatchSize' in config), 'GENERATOR_BATCH_SIZE absent when unset');
     assert.equal(config.data.shards.length, 3);
     assert.equal(
       config.data.shards.reduce((s: number, d: { samples: number }) => s + d.samples, 0),
@@ -108,6 +111,10 @@ describe('the embedded CLI', () => {
       ],
       [['--device-threads', 'x'], /--device-threads.*expected auto or a whole number from 0 to 64/],
       [['--blob-digest', 'md5'], /--blob-digest.*Allowed choices are auto, blake3, sha256/],
+      [
+        ['--method', 'fl-gan', '--generator-batch-size', '64'],
+        /--generator-batch-size applies to distgan and centralized; fl-gan's generator update takes --batch-size/,
+      ],
     ] as const) {
       const r = cli([...args, '--out', out]);
       assert.notEqual(r.status, 0, args.join(' '));

@@ -1,7 +1,12 @@
 import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { choicesOf, expected, flagOf, parseValue, type Setting } from '@distgan/protocol';
-import { CLI_SETTINGS, EMBEDDED_SETTINGS, type EmbeddedConfig } from './config.js';
+import {
+  CLI_SETTINGS,
+  EMBEDDED_SETTINGS,
+  UNSET_BY_DEFAULT,
+  type EmbeddedConfig,
+} from './config.js';
 
 export function defaultRunId(dataset: string, schedule: string, now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
@@ -35,8 +40,9 @@ function optionOf(name: string, s: Setting): Option {
         throw new InvalidArgumentError(`${(err as Error).message}.`);
       }
     });
-  // "Not set" defaults ('' and LIMIT's 0) are left out of the help and the options.
-  if (s.default !== undefined && s.default !== '' && !(name === 'LIMIT' && s.default === 0))
+  // "Not set" defaults (LIMIT's 0, GENERATOR_BATCH_SIZE's 0, '') are left out of the help and
+  // the options: the setting is then absent from the config.
+  if (s.default !== undefined && s.default !== '' && !UNSET_BY_DEFAULT.includes(name))
     option.default(s.default);
   return option;
 }
@@ -67,6 +73,11 @@ export function toConfig(flags: TrainFlags): EmbeddedConfig {
   if ((rest.dataset === 'fashion-mnist' || rest.dataset === 'cifar10') && !rest.dataDir) {
     throw new InvalidArgumentError(
       `--dataset ${rest.dataset} needs --data-dir <dir> with its original files.`,
+    );
+  }
+  if (rest.generatorBatchSize && (rest.method === 'md-gan' || rest.method === 'fl-gan')) {
+    throw new InvalidArgumentError(
+      `--generator-batch-size applies to distgan and centralized; ${rest.method}'s generator update takes --batch-size.`,
     );
   }
   if (rest.model === 'dcgan' && rest.dataset === 'ring') {

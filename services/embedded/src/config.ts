@@ -31,6 +31,8 @@ export interface EmbeddedConfig {
   /** M: generator steps per round. */
   generatorSteps: number;
   batchSize: number;
+  /** Minibatch of the generator steps (distgan, centralized); absent: batchSize. */
+  generatorBatchSize?: number;
   lrD: number;
   lrG: number;
   beta1: number;
@@ -128,7 +130,13 @@ export const CLI_SETTINGS = {
 };
 
 /** Settings whose default means "not set": absent from the domain object then. */
-const UNSET_BY_DEFAULT = ['RUN_ID', 'DATA_DIR', 'LIMIT', 'CLASSIFIER'];
+export const UNSET_BY_DEFAULT = [
+  'RUN_ID',
+  'DATA_DIR',
+  'LIMIT',
+  'CLASSIFIER',
+  'GENERATOR_BATCH_SIZE',
+];
 
 /**
  * The defaults of an embedded run, keyed as in EmbeddedConfig (LOCAL_STEPS → localSteps), for
@@ -139,6 +147,9 @@ export const DEFAULTS = {
     Object.entries(EMBEDDED_SETTINGS)
       .filter(([name]) => !UNSET_BY_DEFAULT.includes(name))
       .map(([name, s]) => [keyOf(name), s.default]),
-  ) as Omit<EmbeddedConfig, 'runId' | 'dataDir' | 'limit' | 'classifier' | 'deviceThreads'>),
+  ) as Omit<
+    EmbeddedConfig,
+    'runId' | 'dataDir' | 'limit' | 'classifier' | 'generatorBatchSize' | 'deviceThreads'
+  >),
   deviceThreads: 0,
 };

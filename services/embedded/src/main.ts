@@ -103,7 +103,7 @@ async function train(flags: TrainFlags, cmd: Command): Promise<void> {
   const method = config.method === 'distgan' ? `${config.schedule} schedule` : config.method;
   console.log(
     `run ${config.runId}: ${config.devices} devices, ${config.rounds} rounds, ${method}, ` +
-      `${config.model} on ${config.dataset} (${config.partition} partition), L=${config.localSteps}, M=${config.generatorSteps}, batch ${config.batchSize}`,
+      `${config.model} on ${config.dataset} (${config.partition} partition), L=${config.localSteps}, M=${config.generatorSteps}, batch ${config.batchSize}${config.generatorBatchSize ? ` (generator ${config.generatorBatchSize})` : ''}`,
   );
 
   // A bar needs a terminal; in a log (CI, kubectl logs) print a line every 10% instead.
