@@ -78,6 +78,9 @@ export interface EmbeddedConfig {
 export const EMBEDDED_SETTINGS = {
   DEVICES: setting(types.integer(1, 1024), { default: 4, help: 'simulated devices' }),
   ...TRAINING_SETTINGS,
+  // Sized to finish within 10 minutes on the slowest 2-core machine measured (about 245 ms per
+  // round there); the FID is level from round 2,000 on (docs/default-model.md).
+  ROUNDS: setting(types.integer(1), { default: 2000, help: 'training rounds' }),
   ...DATA_SETTINGS,
   ...RUN_OUTPUT_SETTINGS,
   // The default run ends with its final generator's FID and the two label numbers (quality.json).
