@@ -19,7 +19,8 @@ export default tseslint.config(
   },
   {
     files: ['libs/**/*.ts'],
-    ignores: ['libs/**/*.test.ts'],
+    // Tests, and the helpers only tests import, may read where their brokers are.
+    ignores: ['libs/**/*.test.ts', 'libs/**/*.test-helpers.ts'],
     rules: {
       'no-restricted-properties': [
         'error',

@@ -22,13 +22,13 @@ import {
 import { DistganDevice, DistganServer } from '@distgan/methods';
 import { RabbitRoundTransport } from './rabbit-round-transport.js';
 import { RedisBlobStore } from './redis-blob-store.js';
+import { RABBITMQ_URL, connectRabbit, uniqueRun } from './rabbit.test-helpers.js';
 
 /*
  * Against the real RabbitMQ and Redis named by RABBITMQ_URL and REDIS_URL (default: the local
  * services). These suites need the services; they say which ones they use, and fail with a
  * clear message when they cannot reach them.
  */
-const RABBITMQ_URL = process.env['RABBITMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 console.log(
   `broker tests use RabbitMQ at ${RABBITMQ_URL.replace(/:[^:@/]+@/, ':***@')} and Redis at ${REDIS_URL}`,
@@ -48,21 +48,6 @@ function toyData(count: number): Dataset {
     labels: new Uint8Array(count),
     numClasses: 1,
   };
-}
-
-function uniqueRun(label: string): string {
-  return `it-${label}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
-}
-
-async function connectRabbit(runId: string): Promise<RabbitRoundTransport> {
-  try {
-    return await RabbitRoundTransport.connect({ url: RABBITMQ_URL, runId, initialMaxRetries: 2 });
-  } catch (err) {
-    throw new Error(
-      `RabbitMQ is not reachable at ${RABBITMQ_URL} (set RABBITMQ_URL): ${(err as Error).message}`,
-      { cause: err },
-    );
-  }
 }
 
 /** Two rounds of the engine over the given transports; returns the final G and D. */

@@ -3,22 +3,13 @@ import assert from 'node:assert/strict';
 import { connect } from 'amqplib';
 import { names } from '@distgan/protocol';
 import { RabbitRoundTransport, type RabbitOptions } from './rabbit-round-transport.js';
+import { RABBITMQ_URL, connectRabbit, sleep, uniqueRun } from './rabbit.test-helpers.js';
 
 /*
  * The run's dead-letter queue is bounded by length, bytes and age; what it drops goes to a
  * small queue that the server consumes and counts by reason. Against the RabbitMQ at
  * RABBITMQ_URL (default: the local one).
  */
-const RABBITMQ_URL = process.env['RABBITMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-function uniqueRun(label: string): string {
-  return `it-${label}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
-}
-
-function connectRabbit(runId: string, opts: Partial<RabbitOptions> = {}) {
-  return RabbitRoundTransport.connect({ url: RABBITMQ_URL, runId, initialMaxRetries: 2, ...opts });
-}
 
 /** A server transport that counts the dropped dead letters, by reason. */
 async function countingServer(runId: string, opts: Partial<RabbitOptions>) {

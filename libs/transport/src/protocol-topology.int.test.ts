@@ -4,20 +4,16 @@ import { readFileSync } from 'node:fs';
 import { connect, type Channel } from 'amqplib';
 import { names } from '@distgan/protocol';
 import { RabbitRoundTransport } from './rabbit-round-transport.js';
+import { RABBITMQ_URL, uniqueRun } from './rabbit.test-helpers.js';
 
 /*
  * docs/protocol.md §7 against the broker: a device in another language declares its queue with
  * the arguments the page gives, so every queue this transport declares must accept exactly
  * those (and refuse others: PRECONDITION_FAILED). Against the RabbitMQ at RABBITMQ_URL.
  */
-const RABBITMQ_URL = process.env['RABBITMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
 const DOC = readFileSync(new URL('../../../docs/protocol.md', import.meta.url), 'utf8');
 /** Section 7, the topology's table. */
 const TOPOLOGY = DOC.slice(DOC.indexOf('## 7. RabbitMQ topology'), DOC.indexOf('## 8.'));
-
-function uniqueRun(label: string): string {
-  return `it-${label}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
-}
 
 /** The arguments the page's topology table gives the queue in the row that starts with `name`. */
 function documentedArguments(name: string, runId: string): Record<string, string | number> {

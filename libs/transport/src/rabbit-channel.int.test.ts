@@ -3,18 +3,17 @@ import assert from 'node:assert/strict';
 import { connect } from 'amqplib';
 import { names } from '@distgan/protocol';
 import { RabbitRoundTransport } from './rabbit-round-transport.js';
+import { RABBITMQ_URL, sleep, uniqueRun } from './rabbit.test-helpers.js';
 
 /*
  * A channel that the broker closes while the connection lives (a channel error): the transport
  * opens a new one and declares its topology and consumers again. Against the RabbitMQ at
  * RABBITMQ_URL (default: the local one).
  */
-const RABBITMQ_URL = process.env['RABBITMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 describe('RabbitRoundTransport when the broker closes its channel', { timeout: 60_000 }, () => {
   it('reopens the channel, declares the deleted exchange again, and tasks reach the device', async () => {
-    const runId = `it-channel-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+    const runId = uniqueRun('channel');
     const states: string[] = [];
     const t = await RabbitRoundTransport.connect({
       url: RABBITMQ_URL,

@@ -2,24 +2,14 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type ChannelModel } from 'amqplib';
 import { names } from '@distgan/protocol';
-import { RabbitRoundTransport, type RabbitOptions } from './rabbit-round-transport.js';
+import { RABBITMQ_URL, connectRabbit, sleep, uniqueRun } from './rabbit.test-helpers.js';
 
 /*
  * A consumer that the broker cancels because its queue was deleted (`rabbitmqctl delete_queue`,
  * or the management API): the transport declares the queue again and consumes again. Against
  * the RabbitMQ at RABBITMQ_URL (default: the local one).
  */
-const RABBITMQ_URL = process.env['RABBITMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const text = (s: string): Uint8Array => new TextEncoder().encode(s);
-
-function uniqueRun(label: string): string {
-  return `it-${label}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
-}
-
-function connectRabbit(runId: string, opts: Partial<RabbitOptions> = {}) {
-  return RabbitRoundTransport.connect({ url: RABBITMQ_URL, runId, initialMaxRetries: 2, ...opts });
-}
 
 /** Waits until `queue` exists with a consumer again (about 5 s at most). */
 async function consumedAgain(admin: ChannelModel, queue: string): Promise<void> {

@@ -4,6 +4,7 @@ import { createServer, connect as tcpConnect, type Server, type Socket } from 'n
 import { connect } from 'amqplib';
 import { names } from '@distgan/protocol';
 import { RabbitRoundTransport, type RabbitOptions } from './rabbit-round-transport.js';
+import { RABBITMQ_URL, sleep, uniqueRun } from './rabbit.test-helpers.js';
 
 /*
  * Reconnecting, through a TCP proxy in front of the RabbitMQ at RABBITMQ_URL (default: the local
@@ -14,8 +15,6 @@ import { RabbitRoundTransport, type RabbitOptions } from './rabbit-round-transpo
  * also cuts or holds a connection at a consume: a consumer whose start the connection loss broke,
  * or whose owner closed it while the reconnect was starting it, must not consume afterwards.
  */
-const RABBITMQ_URL = process.env['RABBITMQ_URL'] ?? 'amqp://guest:guest@127.0.0.1:5672';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** AMQP 0-9-1's basic.consume: class 60, method 20. */
 const BASIC_CONSUME = 0x003c0014;
@@ -145,7 +144,7 @@ async function throughProxy(
   const url = new URL(RABBITMQ_URL);
   url.hostname = '127.0.0.1';
   url.port = String(proxy.port);
-  const runId = `it-${label}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e6).toString(36)}`;
+  const runId = uniqueRun(label);
   const t = await RabbitRoundTransport.connect({
     url: url.toString(),
     runId,
