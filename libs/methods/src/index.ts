@@ -19,6 +19,15 @@ export { DistganDevice, DistganServer } from './distgan.js';
 export { FlGanDevice, FlGanServer } from './fl-gan.js';
 export { MdGanDevice, MdGanServer } from './md-gan.js';
 
+/**
+ * Whether a method's server takes the generator steps itself, so that they may have a batch of
+ * their own (GENERATOR_BATCH_SIZE): MD-GAN's generator update is fed back from the devices'
+ * batches, FL-GAN's generator steps run on the devices.
+ */
+export function takesGeneratorBatch(name: MethodName): boolean {
+  return name === 'distgan' || name === 'centralized';
+}
+
 function unknown(name: string): RangeError {
   return new RangeError(`unknown method "${name}": use ${METHODS.join(', ')}`);
 }
@@ -40,7 +49,7 @@ function createTrainedMethod(
   settings: MethodSettings,
   pooled?: PooledData,
 ): ServerMethod {
-  if (settings.generatorBatchSize !== undefined && (name === 'md-gan' || name === 'fl-gan'))
+  if (settings.generatorBatchSize !== undefined && !takesGeneratorBatch(name))
     throw new RangeError(
       `a generator batch size applies to distgan and centralized only: ${name}'s generator update ` +
         `takes BATCH_SIZE (${name === 'md-gan' ? "it is fed back from the devices' batches" : 'its generator steps run on the devices'})`,

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { takesGeneratorBatch } from '@distgan/methods';
 import { choicesOf, expected, flagOf, parseValue, type Setting } from '@distgan/protocol';
 import {
   CLI_SETTINGS,
@@ -75,7 +76,7 @@ export function toConfig(flags: TrainFlags): EmbeddedConfig {
       `--dataset ${rest.dataset} needs --data-dir <dir> with its original files.`,
     );
   }
-  if (rest.generatorBatchSize && (rest.method === 'md-gan' || rest.method === 'fl-gan')) {
+  if (rest.generatorBatchSize && !takesGeneratorBatch(rest.method)) {
     throw new InvalidArgumentError(
       `--generator-batch-size applies to distgan and centralized; ${rest.method}'s generator update takes --batch-size.`,
     );
