@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { Ajv } from 'ajv';
 import { parseAllDocuments, parse } from 'yaml';
 import { parseValue, type Setting } from '@distgan/protocol';
+import { DATA_SETTINGS, TRAINING_SETTINGS } from '@distgan/run';
 import { SERVER_SETTINGS } from '@distgan/server';
 import { DEVICE_SETTINGS, loadDeviceConfig } from '@distgan/device';
 import { CHART_README, readmeWithTable, schemaLeaves } from './chart-readme.js';
@@ -147,14 +148,12 @@ describe('k8s/ (kustomize)', () => {
       assert.ok(known.has(key), `${key} is read by no service`);
   });
 
-  it("the run ConfigMap trains the services' default run: its training and model settings are the defaults", () => {
+  it("the run ConfigMap carries every data, model and training setting, at the services' defaults", () => {
+    // Every setting that all processes of a run share is in the ConfigMap (so an operator can set
+    // each one in the chart's values), and the ConfigMap trains the services' default run.
     const cm = kustomize('k8s/base').find((o) => o.kind === 'ConfigMap')!;
     const data = (cm.data ?? {}) as Record<string, string>;
-    const keys = [
-      ...['METHOD', 'SCHEDULE', 'ROUNDS', 'LOCAL_STEPS', 'GENERATOR_STEPS', 'BATCH_SIZE'],
-      ...['LR_D', 'LR_G', 'BETA1', 'BETA2', 'G_AVERAGE'],
-      ...['MODEL', 'MODEL_WIDTH', 'LATENT_DIM', 'DATASET', 'PARTITION', 'ALPHA', 'SEED'],
-    ];
+    const keys = [...Object.keys(DATA_SETTINGS), ...Object.keys(TRAINING_SETTINGS)];
     for (const key of keys) {
       assert.ok(key in data, `${key} is in the ConfigMap`);
       const s = SERVER_SETTINGS[key as keyof typeof SERVER_SETTINGS] as Setting;
