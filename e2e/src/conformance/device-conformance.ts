@@ -50,6 +50,7 @@ export const CONFORMANCE_RUN = {
   MODEL_WIDTH: '32',
   METHOD: 'distgan',
   LATENT_DIM: '2',
+  CONDITIONAL: 'false',
   LIMIT: '400',
   RING_STD: '0.05',
   SEED: '7',

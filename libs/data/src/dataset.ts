@@ -65,20 +65,30 @@ export class DatasetFormatError extends Error {
   }
 }
 
+/** A minibatch of real samples with their labels (the device's own; they never leave it). */
+export interface RealBatch {
+  /** batchSize × H × W × C values, NHWC. */
+  images: Float32Array;
+  labels: Uint8Array;
+}
+
 /**
- * `batchSize` samples drawn uniformly with replacement from `indices` (a device's shard) by
- * `rng`, copied into `out` when it has the right size (a reused buffer).
+ * `batchSize` samples and their labels drawn uniformly with replacement from `indices` (a
+ * device's shard) by `rng`, copied into `out` when its buffers have the right sizes (reused).
  */
 export function drawBatch(
   ds: Dataset,
   indices: Int32Array | readonly number[],
   batchSize: number,
   rng: { int(n: number): number },
-  out?: Float32Array,
-): Float32Array {
+  out?: RealBatch,
+): RealBatch {
   if (indices.length === 0) throw new RangeError('cannot draw a batch from an empty shard');
   const picks = new Int32Array(batchSize);
   for (let i = 0; i < batchSize; i++) picks[i] = indices[rng.int(indices.length)]!;
   const size = batchSize * sampleSize(ds);
-  return gatherBatch(ds, picks, out && out.length === size ? out : undefined);
+  const images = gatherBatch(ds, picks, out && out.images.length === size ? out.images : undefined);
+  const labels = out && out.labels.length === batchSize ? out.labels : new Uint8Array(batchSize);
+  for (let i = 0; i < batchSize; i++) labels[i] = ds.labels[picks[i]!]!;
+  return { images, labels };
 }

@@ -6,4 +6,9 @@ export * from './mnist.js';
 export * from './cifar10.js';
 export * from './ring.js';
 export * from './partition.js';
-export { loadDataset, type LoadOptions, type DatasetName as DatasetId } from './load.js';
+export {
+  classCountOf,
+  loadDataset,
+  type LoadOptions,
+  type DatasetName as DatasetId,
+} from './load.js';

@@ -1,9 +1,14 @@
 import { loadCifar10 } from './cifar10.js';
 import type { Dataset } from './dataset.js';
 import { loadFashionMnist, loadMnist, type Split } from './mnist.js';
-import { ringOfGaussians } from './ring.js';
+import { DEFAULT_RING, ringOfGaussians } from './ring.js';
 
 export type DatasetName = 'mnist' | 'fashion-mnist' | 'cifar10' | 'ring';
+
+/** The classes of a dataset, known before it is loaded (the ring's are its modes). */
+export function classCountOf(name: DatasetName): number {
+  return name === 'ring' ? DEFAULT_RING.modes : 10;
+}
 
 export interface LoadOptions {
   name: DatasetName;

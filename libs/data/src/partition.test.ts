@@ -7,6 +7,7 @@ import {
   partitionIid,
   partitionShards,
 } from './partition.js';
+import { drawBatch } from './dataset.js';
 import { Rng } from './rng.js';
 import { ringModeCoverage, ringOfGaussians, ringCenters } from './ring.js';
 
@@ -152,6 +153,27 @@ describe('Rng', () => {
     const x = a.next();
     assert.equal(b.next(), x);
     assert.notEqual(c.next(), x);
+  });
+});
+
+describe('drawBatch', () => {
+  it('draws each sample with its own label, from the shard only, into reused buffers', () => {
+    const ds = ringOfGaussians({ count: 400, seed: 2 });
+    const shard = Int32Array.from({ length: 50 }, (_, i) => 100 + 3 * i);
+    const first = drawBatch(ds, shard, 32, new Rng(5));
+    const again = drawBatch(ds, shard, 32, new Rng(6), first);
+    assert.equal(again.images, first.images, 'the buffers are reused');
+    assert.equal(again.labels, first.labels);
+    const centres = ringCenters();
+    for (let i = 0; i < 32; i++) {
+      // The sample's nearest centre is its label's mode (σ 0.02, modes 1.5 apart).
+      const [x, y] = [again.images[2 * i]!, again.images[2 * i + 1]!];
+      const m = again.labels[i]!;
+      assert.ok(Math.hypot(x - centres[2 * m]!, y - centres[2 * m + 1]!) < 0.2, `sample ${i}`);
+      const k = [...shard].find((j) => ds.images[2 * j] === x && ds.images[2 * j + 1] === y);
+      assert.ok(k !== undefined, `sample ${i} is from the shard`);
+      assert.equal(ds.labels[k], m);
+    }
   });
 });
 

@@ -15,7 +15,7 @@ import {
   type TaskDeclined,
   type TensorSpec,
 } from '@distgan/protocol';
-import { drawBatch, Rng, type Dataset } from '@distgan/data';
+import { drawBatch, Rng, type Dataset, type RealBatch } from '@distgan/data';
 import { leaseBlob, type BlobLease, type BlobStore } from './blob-store.js';
 import { TransportError } from './errors.js';
 import type { InboundMessage, RoundTransport, TaskSubscription } from './round-transport.js';
@@ -60,7 +60,7 @@ export class DeviceRuntime {
   private stateValue: DeviceState = 'idle';
   private readonly names: ReturnType<typeof names>;
   /** Receive buffer of the real minibatch, reused across steps (the trainer copies it). */
-  private batch: Float32Array = new Float32Array(0);
+  private batch: RealBatch | undefined;
   /** The task being handled, once parsed: where to send a TaskDeclined. */
   private taskInHand: { round: number; replyTo: string } | undefined;
 
@@ -310,8 +310,8 @@ export class DeviceRuntime {
     return { kind: 'trained', round: t, computeMs, update };
   }
 
-  /** batchSize samples drawn uniformly (with replacement) from the shard, into a reused buffer. */
-  private realBatch(batchSize: number, rng: Rng): Float32Array {
+  /** batchSize samples and labels drawn uniformly (with replacement) from the shard, reused buffers. */
+  private realBatch(batchSize: number, rng: Rng): RealBatch {
     const { dataset, indices } = this.options.data;
     this.batch = drawBatch(dataset, indices, batchSize, rng, this.batch);
     return this.batch;

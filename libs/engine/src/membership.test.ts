@@ -121,6 +121,19 @@ describe('identityMismatch', () => {
     assert.match(identityMismatch({ ...ring, ringStd: 0.3 }, ring)!, /^RING_STD/);
   });
 
+  it('CONDITIONAL: the models must agree; an identity without it (an older device) is unconditional', () => {
+    const on = { ...identity, conditional: true };
+    const off = { ...identity, conditional: false };
+    assert.match(
+      identityMismatch(off, on)!,
+      /^CONDITIONAL differs: the device has false, the run true/,
+    );
+    const { conditional: _absent, ...older } = off;
+    assert.match(identityMismatch(older, on)!, /^CONDITIONAL differs: the device has false/);
+    assert.equal(identityMismatch(older, off), undefined);
+    assert.match(identityMismatch({ ...on, numDevices: 0 }, off)!, /^CONDITIONAL/);
+  });
+
   it('a device on data of its own is checked on its model only', () => {
     const own = { ...identity, numDevices: 0, seed: 9, limit: 7, partition: 'shards' };
     assert.equal(identityMismatch(own, identity), undefined);

@@ -133,6 +133,7 @@ export function identityMismatch(device: DeviceIdentity, run: DeviceIdentity): s
     ['model', 'MODEL'],
     ['modelWidth', 'MODEL_WIDTH'],
     ['latentDim', 'LATENT_DIM'],
+    ['conditional', 'CONDITIONAL'],
   ];
   const data: [keyof DeviceIdentity, string][] = [
     ['seed', 'SEED'],
@@ -145,9 +146,13 @@ export function identityMismatch(device: DeviceIdentity, run: DeviceIdentity): s
   if (device.dataset === 'ring') checked.push(['ringStd', 'RING_STD']);
   if (device.numDevices > 0 && device.partition === 'dirichlet') checked.push(['alpha', 'ALPHA']);
   if (device.numDevices > 0 && run.numDevices > 0) checked.push(['numDevices', 'NUM_DEVICES']);
+  // An identity without `conditional` comes from a device that trains unconditional models.
+  const value = (i: DeviceIdentity, key: keyof DeviceIdentity): unknown =>
+    key === 'conditional' ? (i.conditional ?? false) : i[key];
   for (const [key, name] of checked) {
-    if (device[key] !== run[key])
-      return `${name} differs: the device has ${JSON.stringify(device[key])}, the run ${JSON.stringify(run[key])}`;
+    const [mine, theirs] = [value(device, key), value(run, key)];
+    if (mine !== theirs)
+      return `${name} differs: the device has ${JSON.stringify(mine)}, the run ${JSON.stringify(theirs)}`;
   }
   return undefined;
 }

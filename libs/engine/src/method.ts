@@ -1,3 +1,4 @@
+import type { RealBatch } from '@distgan/data';
 import type {
   DeviceMethodName,
   DeviceUpdate,
@@ -112,8 +113,11 @@ export interface DeviceTask {
    * missed rounds, or the server resumed from a checkpoint (the round number went back).
    */
   resumed: boolean;
-  /** `batchSize` real samples from the device's shard for local step `step` (a reused buffer). */
-  realBatch(step: number): Float32Array;
+  /**
+   * `batchSize` real samples and their labels from the device's shard for local step `step`
+   * (reused buffers).
+   */
+  realBatch(step: number): RealBatch;
 }
 
 export interface DeviceResult {

@@ -13,6 +13,9 @@ export { Adam, type AdamConfig } from './adam.js';
 export { averageWeights, StreamingAverage, type WeightedUpdate } from './aggregate.js';
 export {
   buildModel,
+  classCount,
+  latentClasses,
+  latentClassesOf,
   DEFAULT_MODEL_WIDTH,
   forwardFlops,
   modelWidth,
@@ -28,6 +31,7 @@ export { runScheduledRound, SCHEDULES, type RoundPhases, type Schedule } from '.
 export { readInto, readSync } from './read.js';
 export { deriveSeed } from '@distgan/protocol';
 export {
+  CLASS_LOSS_WEIGHT,
   discriminatorStepOnSamples,
   generatorFeedback,
   generatorStep,
@@ -35,5 +39,10 @@ export {
   localDiscriminatorStep,
   type DiscriminatorLosses,
 } from './steps.js';
-export { GlobalGan, LocalDiscriminatorTrainer } from './trainers.js';
+export {
+  GlobalGan,
+  LocalDiscriminatorTrainer,
+  realBatchTensors,
+  type RealSamples,
+} from './trainers.js';
 export * from './backend/index.js';

@@ -2,7 +2,13 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from './backend/index.js';
-import { buildModel, forwardFlops, type ModelSpec } from './models.js';
+import {
+  buildModel,
+  forwardFlops,
+  latentClasses,
+  latentClassesOf,
+  type ModelSpec,
+} from './models.js';
 
 before(() => initBackend({ forced: 'cpu' }));
 
@@ -72,5 +78,73 @@ describe('model sizes (MODEL_WIDTH)', () => {
         /model width must be a positive integer/,
       );
     }
+  });
+});
+
+describe('conditional models (CONDITIONAL, ACGAN)', () => {
+  const conditional = (arch: ModelSpec['arch']): ModelSpec => ({ ...mnist(arch), classes: 10 });
+
+  it('the discriminator has a real/fake logit and one logit per class; the generator keeps its shapes', () => {
+    assert.deepEqual(shapes(conditional('dcgan'), 'discriminator')['d/logit/kernel'], [3136, 11]);
+    assert.deepEqual(shapes(conditional('mlp'), 'discriminator')['d/dense2/kernel'], [256, 11]);
+    assert.deepEqual(
+      shapes(conditional('dcgan'), 'generator'),
+      shapes(mnist('dcgan'), 'generator'),
+    );
+    const d = buildModel('discriminator', conditional('dcgan'), 1);
+    const out = d.apply(tf.zeros([3, 28, 28, 1]));
+    assert.deepEqual(out.shape, [3, 11]);
+    for (const t of [d, out]) t.dispose();
+  });
+
+  it("a sample's class is the largest of z's first k coordinates: uniform over the classes, the same in tensors and arrays", () => {
+    const z = tf.randomNormal([20_000, 12], 0, 1, 'float32', 5) as tf.Tensor2D;
+    const k = latentClasses(z, 10);
+    const fromTensor = Array.from(k.dataSync());
+    const fromArray = Array.from(latentClassesOf(z.dataSync() as Float32Array, 12, 10));
+    assert.deepEqual(fromTensor, fromArray);
+    const counts = new Array<number>(10).fill(0);
+    for (const c of fromArray) counts[c]!++;
+    // 2,000 expected per class; 5 standard deviations (about 42 each) either side.
+    for (const c of counts)
+      assert.ok(Math.abs(c - 2000) < 220, `class counts ${counts.join(', ')}`);
+    for (const t of [z, k]) t.dispose();
+  });
+
+  it('the generator reads the class and the rest of z: the other first-k values do not matter', () => {
+    const g = buildModel('generator', { ...mnist('dcgan', 4), classes: 10 }, 3);
+    const base = tf.randomNormal([1, 64], 0, 1, 'float32', 2).dataSync() as Float32Array;
+    const withClass = (c: number, other: number): Float32Array => {
+      const z = base.slice();
+      for (let i = 0; i < 10; i++) z[i] = i === c ? 5 : other;
+      return z;
+    };
+    // Batch norm over one sample would erase every difference: sample the three in one batch.
+    const batch = [withClass(3, 0), withClass(3, -1), withClass(4, 0)];
+    const zs = tf.tensor2d(Float32Array.from(batch.flatMap((z) => [...z])), [3, 64]);
+    const x = g.apply(zs);
+    const v = x.dataSync();
+    x.dispose();
+    const size = 28 * 28;
+    const part = (i: number): number[] => Array.from(v.subarray(i * size, (i + 1) * size));
+    const diff = (a: number[], b: number[]): number =>
+      Math.max(...a.map((x, i) => Math.abs(x - b[i]!)));
+    assert.ok(
+      diff(part(0), part(1)) < 1e-6,
+      'the same class, other first-k values: the same sample',
+    );
+    assert.ok(diff(part(0), part(2)) > 1e-3, 'another class: another sample');
+    for (const t of [g, zs]) t.dispose();
+  });
+
+  it('refuses a class count below 2, and a latent that is not longer than the class count', () => {
+    assert.throws(
+      () => buildModel('generator', { ...mnist('mlp'), classes: 1 }, 1),
+      /at least 2 classes/,
+    );
+    assert.throws(
+      () => buildModel('discriminator', { ...mnist('mlp'), latentDim: 10, classes: 10 }, 1),
+      /needs a latent longer than 10/,
+    );
   });
 });

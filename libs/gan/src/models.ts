@@ -17,6 +17,14 @@ export interface ModelSpec {
    * reverse); mlp's hidden layers are 8w and 16w units wide for images, 4w for 2D points.
    */
   width?: number;
+  /**
+   * Class-conditional models (ACGAN, Odena et al. 2017) over this many classes; 0 or absent:
+   * unconditional. The generator takes its class from the latent vector itself, the index of the
+   * largest of z's first `classes` coordinates (uniform over the classes for z ~ N(0, I)), as a
+   * one-hot code in place of those coordinates; the discriminator also classifies, with
+   * `classes` logits after its real/fake logit.
+   */
+  classes?: number;
 }
 
 /** The width of the default models: dcgan 64 → 32 channels, mlp 256 and 512 units (images). */
@@ -30,12 +38,60 @@ export function modelWidth(spec: ModelSpec): number {
   return w;
 }
 
+/** The class count of a conditional spec, checked; 0 for an unconditional one. */
+export function classCount(spec: ModelSpec): number {
+  const k = spec.classes ?? 0;
+  if (k === 0) return 0;
+  if (!Number.isInteger(k) || k < 2)
+    throw new RangeError(`a conditional model needs at least 2 classes, got ${k}`);
+  if (spec.latentDim <= k) {
+    throw new RangeError(
+      `a conditional model over ${k} classes needs a latent longer than ${k} (its first ${k} coordinates choose the class), got ${spec.latentDim}`,
+    );
+  }
+  return k;
+}
+
+/** The class each latent vector asks for (see ModelSpec.classes): int32 [b]. */
+export function latentClasses(z: tf.Tensor2D, classes: number): tf.Tensor1D {
+  return tf.argMax(tf.slice(z, [0, 0], [-1, classes]), 1);
+}
+
+/** The same as `latentClasses`, for latent vectors held as count × latentDim values. */
+export function latentClassesOf(z: Float32Array, latentDim: number, classes: number): Int32Array {
+  const count = z.length / latentDim;
+  const out = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    let best = 0;
+    for (let c = 1; c < classes; c++)
+      if (z[i * latentDim + c]! > z[i * latentDim + best]!) best = c;
+    out[i] = best;
+  }
+  return out;
+}
+
+/** What the generator's first layer reads: z, or a conditional model's one-hot class and the rest of z. */
+function generatorInput(spec: ModelSpec, z: tf.Tensor): tf.Tensor {
+  const k = classCount(spec);
+  if (k === 0) return z;
+  const code = tf.cast(tf.oneHot(latentClasses(z as tf.Tensor2D, k), k), 'float32');
+  return tf.concat([code, tf.slice(z, [0, k], [-1, spec.latentDim - k])], 1);
+}
+
+/** The discriminator's outputs: one real/fake logit, then a conditional model's class logits. */
+function discriminatorOutputs(spec: ModelSpec): number {
+  return 1 + classCount(spec);
+}
+
 /** A model is its parameters and a pure forward function over them. */
 export interface Model {
   readonly role: ModelRole;
   readonly spec: ModelSpec;
   readonly params: ParamSet;
-  /** Generator: z [b, latentDim] → samples [b, ...sampleShape]. Discriminator: samples → logits [b, 1]. */
+  /**
+   * Generator: z [b, latentDim] → samples [b, ...sampleShape]. Discriminator: samples → logits
+   * [b, 1 + classes]: real/fake, then a conditional model's classes.
+   */
   apply(x: tf.Tensor): tf.Tensor;
   dispose(): void;
 }
@@ -126,7 +182,7 @@ function mlpGenerator(spec: ModelSpec): Architecture {
   return {
     defs,
     forward: (p, z) => {
-      let h: tf.Tensor = z;
+      let h: tf.Tensor = generatorInput(spec, z);
       for (let i = 0; i < widths.length - 1; i++) {
         h = applyDense(p, `g/dense${i}`, h);
         if (i < widths.length - 2) h = tf.leakyRelu(h, LEAK);
@@ -139,7 +195,7 @@ function mlpGenerator(spec: ModelSpec): Architecture {
 
 function mlpDiscriminator(spec: ModelSpec): Architecture {
   const inDim = prod(spec.sampleShape);
-  const widths = [inDim, ...mlpHidden(spec).reverse(), 1];
+  const widths = [inDim, ...mlpHidden(spec).reverse(), discriminatorOutputs(spec)];
   const defs = widths.slice(1).flatMap((w, i) => dense(`d/dense${i}`, widths[i]!, w));
   return {
     defs,
@@ -183,7 +239,13 @@ function dcganGenerator(spec: ModelSpec): Architecture {
   return {
     defs,
     forward: (p, z) => {
-      let h: tf.Tensor = tf.reshape(applyDense(p, 'g/project', z), [-1, base, base, channels[0]!]);
+      const input = generatorInput(spec, z);
+      let h: tf.Tensor = tf.reshape(applyDense(p, 'g/project', input), [
+        -1,
+        base,
+        base,
+        channels[0]!,
+      ]);
       h = tf.relu(applyBatchNorm(p, 'g/bn0', h));
       for (let i = 1; i < channels.length; i++) {
         h = applyConvTranspose(p, `g/deconv${i}`, h as tf.Tensor4D, channels[i]!);
@@ -200,7 +262,7 @@ function dcganDiscriminator(spec: ModelSpec): Architecture {
   const defs: ParamDef[] = [];
   down.forEach((ch, i) => defs.push(...conv(`d/conv${i}`, 4, i === 0 ? outC : down[i - 1]!, ch)));
   const flat = base * base * down[down.length - 1]!;
-  defs.push(...dense('d/logit', flat, 1, 0.02));
+  defs.push(...dense('d/logit', flat, discriminatorOutputs(spec), 0.02));
   return {
     defs,
     forward: (p, x) => {
@@ -221,6 +283,7 @@ export function buildModel(role: ModelRole, spec: ModelSpec, seed: number): Mode
   if (!Number.isInteger(spec.latentDim) || spec.latentDim < 1) {
     throw new RangeError(`latentDim must be a positive integer, got ${spec.latentDim}`);
   }
+  classCount(spec);
   const arch = builders[spec.arch]?.[role];
   if (!arch) throw new RangeError(`unknown model "${spec.arch}": use mlp or dcgan`);
   const { defs, forward } = arch(spec);
@@ -245,7 +308,7 @@ export function forwardFlops(role: ModelRole, spec: ModelSpec): number {
     const widths =
       role === 'generator'
         ? [spec.latentDim, ...hidden, prod(spec.sampleShape)]
-        : [prod(spec.sampleShape), ...[...hidden].reverse(), 1];
+        : [prod(spec.sampleShape), ...[...hidden].reverse(), discriminatorOutputs(spec)];
     let f = 0;
     for (let i = 0; i + 1 < widths.length; i++) f += 2 * widths[i]! * widths[i + 1]!;
     return f;
@@ -271,7 +334,7 @@ export function forwardFlops(role: ModelRole, spec: ModelSpec): number {
     f += 2 * side * side * k2 * inC * ch;
     inC = ch;
   }
-  return f + 2 * base * base * down[down.length - 1]!;
+  return f + 2 * base * base * down[down.length - 1]! * discriminatorOutputs(spec);
 }
 
 /**

@@ -2,11 +2,32 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { FlatWeights } from '@distgan/protocol';
 import { Adam, type AdamConfig } from './adam.js';
 import { readSync } from './read.js';
-import { buildModel, type Model, type ModelSpec } from './models.js';
+import { buildModel, classCount, type Model, type ModelSpec } from './models.js';
 import { generatorStep, localDiscriminatorStep, type DiscriminatorLosses } from './steps.js';
 
 function latent(batch: number, dim: number, seed: number): tf.Tensor2D {
   return tf.randomNormal([batch, dim], 0, 1, 'float32', seed);
+}
+
+/** Real samples with their labels, as a device draws them (@distgan/data's RealBatch). */
+export interface RealSamples {
+  /** batchSize × sample values, flat NHWC. */
+  images: Float32Array;
+  labels: Uint8Array;
+}
+
+/**
+ * A real minibatch as tensors: the samples, and their labels when the model is conditional (an
+ * unconditional model never reads them). The caller disposes both.
+ */
+export function realBatchTensors(
+  spec: ModelSpec,
+  batchSize: number,
+  batch: RealSamples,
+): { real: tf.Tensor; labels?: tf.Tensor1D } {
+  const real = tf.tensor(batch.images.slice(), [batchSize, ...spec.sampleShape]);
+  if (classCount(spec) === 0) return { real };
+  return { real, labels: tf.tensor1d(Int32Array.from(batch.labels), 'int32') };
 }
 
 function sameAdam(a: AdamConfig, b: AdamConfig): boolean {
@@ -130,21 +151,30 @@ export class LocalDiscriminatorTrainer {
   }
 
   /**
-   * L local steps. `realBatch(step)` returns batchSize samples (flat NHWC) from the device's
-   * shard; `seedOf(step)` seeds the latent batch. Returns the losses averaged over the steps.
+   * L local steps. `realBatch(step)` returns batchSize samples (flat NHWC) and their labels from
+   * the device's shard; `seedOf(step)` seeds the latent batch. Returns the losses averaged over
+   * the steps.
    */
   train(
     steps: number,
     batchSize: number,
-    realBatch: (step: number) => Float32Array,
+    realBatch: (step: number) => RealSamples,
     seedOf: (step: number) => number,
   ): DiscriminatorLosses {
     const sum = { d: 0, dReal: 0, dFake: 0 };
     for (let s = 0; s < steps; s++) {
-      const real = tf.tensor(realBatch(s).slice(), [batchSize, ...this.spec.sampleShape]);
+      const { real, labels } = realBatchTensors(this.spec, batchSize, realBatch(s));
       const z = latent(batchSize, this.spec.latentDim, seedOf(s));
-      const l = localDiscriminatorStep(this.discriminator, this.generator, this.optimizer, real, z);
+      const l = localDiscriminatorStep(
+        this.discriminator,
+        this.generator,
+        this.optimizer,
+        real,
+        z,
+        labels,
+      );
       real.dispose();
+      labels?.dispose();
       z.dispose();
       sum.d += l.d;
       sum.dReal += l.dReal;

@@ -1,5 +1,12 @@
 import type { FlatWeights, TensorSpec } from '@distgan/protocol';
-import { Adam, buildModel, deriveSeed, generatorStep, type Model } from '@distgan/gan';
+import {
+  Adam,
+  buildModel,
+  deriveSeed,
+  generatorStep,
+  type Model,
+  type RealSamples,
+} from '@distgan/gan';
 import type { ServerMethod, ServerRound } from '@distgan/engine';
 import type { MethodSettings } from './settings.js';
 import { adamSpec, GlobalModels, latent, trainDiscriminator } from './shared.js';
@@ -11,8 +18,8 @@ import { adamSpec, GlobalModels, latent, trainDiscriminator } from './shared.js'
 
 /** All the data, as the server sees it in centralized training. */
 export interface PooledData {
-  /** `batchSize` real samples (flat NHWC) for step `step` of round `round` (a reused buffer). */
-  realBatch(round: number, step: number): Float32Array;
+  /** `batchSize` real samples (flat NHWC) and labels for step `step` of round `round` (reused). */
+  realBatch(round: number, step: number): RealSamples;
 }
 
 export class CentralizedServer extends GlobalModels implements ServerMethod {

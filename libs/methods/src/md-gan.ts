@@ -3,12 +3,16 @@ import type { FlatWeights, RoundTask, TensorSpec } from '@distgan/protocol';
 import {
   Adam,
   buildModel,
+  classCount,
   deriveSeed,
   discriminatorStepOnSamples,
   generatorFeedback,
   generatorStepFromFeedback,
+  latentClasses,
   readSync,
+  realBatchTensors,
   type Model,
+  type ModelSpec,
 } from '@distgan/gan';
 import type {
   CollectedUpdate,
@@ -29,11 +33,20 @@ import { adamSpec, latent, sampleWith } from './shared.js';
  * along it. Every `swapEvery` rounds the workers pass their discriminators (with their Adam
  * state) on to one another by a seeded rotation, as MD-GAN does every E epochs: here the swap
  * goes through the server, a worker's `swap` output of round t becoming another's `swap` input
- * of round t+1, which it loads before training.
+ * of round t+1, which it loads before training. With a conditional model a fake batch carries
+ * the classes its samples were asked for (`classes`, after `samples`): the worker's
+ * discriminator learns them and its feedback includes the class loss.
  */
 
-const sampleSpec = (settings: MethodSettings): TensorSpec[] => [
-  { name: 'samples', shape: [settings.batchSize, ...settings.spec.sampleShape] },
+/** The feedback's layout: one gradient per sample value. */
+const feedbackSpec = (spec: ModelSpec, batchSize: number): TensorSpec[] => [
+  { name: 'samples', shape: [batchSize, ...spec.sampleShape] },
+];
+
+/** A fake batch's layout: the samples, then a conditional model's classes (as numbers). */
+const fakeSpec = (spec: ModelSpec, batchSize: number): TensorSpec[] => [
+  ...feedbackSpec(spec, batchSize),
+  ...(classCount(spec) > 0 ? [{ name: 'classes', shape: [batchSize] }] : []),
 ];
 
 export class MdGanServer implements ServerMethod {
@@ -81,7 +94,8 @@ export class MdGanServer implements ServerMethod {
     const t = r.t;
     const n = r.participants.length;
     const k = this.fakeBatches(n);
-    const specs = sampleSpec(this.settings);
+    const specs = fakeSpec(spec, batchSize);
+    const classes = classCount(spec);
     const every = this.swapEvery;
     const swapOut = every !== undefined && every > 0 && (t + 1) % every === 0 && n > 1;
     const zs = Array.from({ length: k }, (_, i) =>
@@ -91,7 +105,15 @@ export class MdGanServer implements ServerMethod {
       const blobs: Record<string, FlatWeights> = {};
       r.timed('generator', () =>
         zs.forEach((z, i) => {
-          blobs[`fake-${i}`] = { specs, values: readSync(() => this.generator.apply(z)) };
+          blobs[`fake-${i}`] = {
+            specs,
+            values: readSync(() => {
+              const samples = this.generator.apply(z);
+              if (classes === 0) return samples;
+              const asked = tf.cast(latentClasses(z, classes), 'float32');
+              return tf.concat([tf.reshape(samples, [-1]), asked]);
+            }),
+          };
         }),
       );
       const swapIn = this.pendingSwap;
@@ -108,7 +130,10 @@ export class MdGanServer implements ServerMethod {
           'fake-g': `fake-${(rank + 1) % k}`,
           ...(blobs[`swap-${rank}`] ? { swap: `swap-${rank}` } : {}),
         }),
-        outputs: { feedback: specs, ...(swapOut ? { swap: this.swapSpecs } : {}) },
+        outputs: {
+          feedback: feedbackSpec(spec, batchSize),
+          ...(swapOut ? { swap: this.swapSpecs } : {}),
+        },
       });
       const updates = await r.collect();
       this.meanShard ??= updates.reduce((s, u) => s + u.samples, 0) / updates.length;
@@ -215,12 +240,8 @@ export class MdGanDevice implements DeviceMethod {
     this.discriminator = buildModel('discriminator', spec, 0);
   }
 
-  private samplesSpec(batchSize: number): TensorSpec[] {
-    return [{ name: 'samples', shape: [batchSize, ...this.spec.sampleShape] }];
-  }
-
   inputSpecs(name: string, training: RoundTask['training']): readonly TensorSpec[] | undefined {
-    if (name === 'fake-d' || name === 'fake-g') return this.samplesSpec(training.batchSize);
+    if (name === 'fake-d' || name === 'fake-g') return fakeSpec(this.spec, training.batchSize);
     if (name === 'swap') {
       const size = Adam.stateSizeFor(this.discriminator.params.size);
       return [...this.discriminator.params.specs, adamSpec(size)];
@@ -253,24 +274,36 @@ export class MdGanDevice implements DeviceMethod {
       this.discriminator.params.setFlat(swap.subarray(0, size));
       optD.setState(swap.slice(size));
     }
-    const shape = [batchSize, ...this.spec.sampleShape];
-    const fake = tf.tensor(task.inputs['fake-d']!.slice(), shape);
+    const fake = this.fakeBatch(task.inputs['fake-d']!, batchSize);
     const losses = { d: 0, dReal: 0, dFake: 0, g: 0 };
     for (let s = 0; s < localSteps; s++) {
-      const real = tf.tensor(task.realBatch(s).slice(), shape);
-      const l = discriminatorStepOnSamples(this.discriminator, optD, real, fake);
+      const { real, labels } = realBatchTensors(this.spec, batchSize, task.realBatch(s));
+      const l = discriminatorStepOnSamples(
+        this.discriminator,
+        optD,
+        real,
+        fake.samples,
+        labels && fake.classes ? { labels, fakeClasses: fake.classes } : undefined,
+      );
       real.dispose();
+      labels?.dispose();
       losses.d += l.d / localSteps;
       losses.dReal += l.dReal / localSteps;
       losses.dFake += l.dFake / localSteps;
     }
-    fake.dispose();
-    const samples = tf.tensor(task.inputs['fake-g']!.slice(), shape);
-    const { feedback, loss } = generatorFeedback(this.discriminator, samples);
-    samples.dispose();
+    fake.samples.dispose();
+    fake.classes?.dispose();
+    const judged = this.fakeBatch(task.inputs['fake-g']!, batchSize);
+    const { feedback, loss } = generatorFeedback(
+      this.discriminator,
+      judged.samples,
+      judged.classes,
+    );
+    judged.samples.dispose();
+    judged.classes?.dispose();
     losses.g = loss;
     const outputs: DeviceResult['outputs'] = {
-      feedback: { specs: this.samplesSpec(batchSize), values: feedback },
+      feedback: { specs: feedbackSpec(this.spec, batchSize), values: feedback },
     };
     if (task.outputs.includes('swap')) {
       const size = this.discriminator.params.size;
@@ -284,6 +317,17 @@ export class MdGanDevice implements DeviceMethod {
       };
     }
     return { losses, optimizerReset: fresh, steps: localSteps, outputs };
+  }
+
+  /** A fake batch as tensors: its samples, and a conditional model's classes. */
+  private fakeBatch(
+    values: Float32Array,
+    batchSize: number,
+  ): { samples: tf.Tensor; classes?: tf.Tensor1D } {
+    const size = batchSize * this.spec.sampleShape.reduce((a, b) => a * b, 1);
+    const samples = tf.tensor(values.slice(0, size), [batchSize, ...this.spec.sampleShape]);
+    if (classCount(this.spec) === 0) return { samples };
+    return { samples, classes: tf.tensor1d(Int32Array.from(values.subarray(size)), 'int32') };
   }
 
   dispose(): void {

@@ -1,7 +1,13 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Dataset } from '@distgan/data';
-import { averageWeights, initBackend, type ModelSpec } from '@distgan/gan';
+import {
+  averageWeights,
+  deriveSeed,
+  initBackend,
+  latentClassesOf,
+  type ModelSpec,
+} from '@distgan/gan';
 import {
   decodeWeights,
   encodeWeights,
@@ -23,6 +29,7 @@ import {
 import { methodSettingsOf, type MethodSettings, type TrainingSettings } from './settings.js';
 import { createDeviceMethod, createServerMethod } from './index.js';
 import { MdGanServer } from './md-gan.js';
+import { latent } from './shared.js';
 
 /*
  * Every method runs through the same engine: the coordinator and device runtimes over the
@@ -45,6 +52,7 @@ const SETTINGS: MethodSettings = {
 };
 const n = names(RUN);
 
+/** Points on a curve, labelled 0, 1, 2 in turn. */
 function toyData(count: number): Dataset {
   const images = Float32Array.from({ length: count * 2 }, (_, i) => Math.sin(i * 0.7));
   return {
@@ -52,8 +60,8 @@ function toyData(count: number): Dataset {
     sampleShape: [1, 1, 2],
     count,
     images,
-    labels: new Uint8Array(count),
-    numClasses: 1,
+    labels: Uint8Array.from({ length: count }, (_, i) => i % 3),
+    numClasses: 3,
   };
 }
 
@@ -78,15 +86,17 @@ async function start(
   const store = new MemoryBlobStore();
   const all = { ...SETTINGS, ...settings };
   const method = createServerMethod(name, all, {
-    realBatch: (round, step) =>
-      Float32Array.from({ length: 16 }, (_, i) => Math.sin(round + step + i)),
+    realBatch: (round, step) => ({
+      images: Float32Array.from({ length: 16 }, (_, i) => Math.sin(round + step + i)),
+      labels: Uint8Array.from({ length: 8 }, (_, i) => (round + step + i) % 2),
+    }),
   });
   const outcomes: TaskOutcome[] = [];
   const devices = method.usesDevices
     ? shards.map(
         (size, k) =>
           new DeviceRuntime(
-            createDeviceMethod(name, SPEC),
+            createDeviceMethod(name, all.spec),
             transport,
             store,
             {
@@ -253,6 +263,46 @@ describe('methods on the engine', () => {
     }
   });
 
+  it("conditional models: every method trains through the engine; MD-GAN's fake batches carry the classes their latents ask for", async () => {
+    const spec: ModelSpec = { ...SPEC, latentDim: 5, classes: 3 };
+    for (const name of ['distgan', 'md-gan', 'fl-gan', 'centralized'] as const) {
+      const r = await start(name, name === 'centralized' ? [] : [30, 20], {
+        spec,
+        mdganBatches: 2,
+      });
+      try {
+        const before = r.method.generatorWeights().values.slice();
+        const report = await r.coordinator.runRound();
+        assert.ok(Number.isFinite(report.losses.g), `${name}: G loss ${report.losses.g}`);
+        assert.equal(report.accepted.length, name === 'centralized' ? 0 : 2, name);
+        const after = r.method.generatorWeights().values;
+        assert.ok(
+          after.some((v, i) => v !== before[i]),
+          `${name}: G moved`,
+        );
+        if (name === 'md-gan') {
+          for (const i of [0, 1]) {
+            const blob = await r.store.get(n.roundBlobKey(0, `fake-${i}`));
+            const fake = decodeWeights(blob!);
+            assert.deepEqual(
+              fake.specs.map((x) => [x.name, x.shape]),
+              [
+                ['samples', [8, 2]],
+                ['classes', [8]],
+              ],
+            );
+            const z = latent(8, 5, deriveSeed(SETTINGS.seed, 'md-gan', 0, i));
+            const asked = latentClassesOf(z.dataSync() as Float32Array, 5, 3);
+            z.dispose();
+            assert.deepEqual(Array.from(fake.values.subarray(16)), Array.from(asked));
+          }
+        }
+      } finally {
+        await r.stop();
+      }
+    }
+  });
+
   it('centralized: the server trains alone; no task, no byte on the wire', async () => {
     const r = await start('centralized', []);
     try {
@@ -327,7 +377,7 @@ describe('methods on the engine', () => {
         for (const [k, w] of Object.entries(a.method.state()))
           assert.deepEqual(w.specs, specs[k], `${name}: ${k}'s layout`);
         const b = createServerMethod(name, SETTINGS, {
-          realBatch: () => new Float32Array(16),
+          realBatch: () => ({ images: new Float32Array(16), labels: new Uint8Array(8) }),
         });
         b.restore(state);
         assert.deepEqual(b.generatorWeights().values, a.method.generatorWeights().values, name);

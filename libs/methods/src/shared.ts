@@ -3,6 +3,8 @@ import type { FlatWeights } from '@distgan/protocol';
 import {
   localDiscriminatorStep,
   readSync,
+  realBatchTensors,
+  type RealSamples,
   type Adam,
   type DiscriminatorLosses,
   type Model,
@@ -20,7 +22,8 @@ export function sampleWith(generator: Model, z: Float32Array): Float32Array {
 }
 
 /**
- * `steps` discriminator steps against fakes of `generator`: real minibatches from `real(step)`,
+ * `steps` discriminator steps against fakes of `generator`: real minibatches (with their labels)
+ * from `real(step)`,
  * latent batches seeded by `seedOf(step)`. Returns the losses averaged over the steps.
  */
 export function trainDiscriminator(
@@ -31,16 +34,17 @@ export function trainDiscriminator(
     steps: number;
     batchSize: number;
     spec: ModelSpec;
-    real: (step: number) => Float32Array;
+    real: (step: number) => RealSamples;
     seedOf: (step: number) => number;
   },
 ): DiscriminatorLosses {
   const sum = { d: 0, dReal: 0, dFake: 0 };
   for (let s = 0; s < o.steps; s++) {
-    const real = tf.tensor(o.real(s).slice(), [o.batchSize, ...o.spec.sampleShape]);
+    const { real, labels } = realBatchTensors(o.spec, o.batchSize, o.real(s));
     const z = latent(o.batchSize, o.spec.latentDim, o.seedOf(s));
-    const l = localDiscriminatorStep(discriminator, generator, optimizer, real, z);
+    const l = localDiscriminatorStep(discriminator, generator, optimizer, real, z, labels);
     real.dispose();
+    labels?.dispose();
     z.dispose();
     sum.d += l.d / o.steps;
     sum.dReal += l.dReal / o.steps;

@@ -29,6 +29,11 @@ export const DeviceIdentitySchema = Type.Object(
     /** The models' size (MODEL_WIDTH). */
     modelWidth: Type.Integer({ minimum: 1 }),
     latentDim: Type.Integer({ minimum: 1 }),
+    /**
+     * Class-conditional models (CONDITIONAL). Absent: false, as from a device that predates the
+     * setting and trains unconditional models.
+     */
+    conditional: Type.Optional(Type.Boolean()),
     seed: Type.Integer({ minimum: 0 }),
     /** Samples of the dataset used (0: all). */
     limit: Type.Integer({ minimum: 0 }),

@@ -21,6 +21,7 @@ export function identityOf(c: IdentitySettings): DeviceIdentity {
     model: c.model,
     modelWidth: c.modelWidth,
     latentDim: c.latentDim,
+    conditional: c.conditional,
     seed: c.seed,
     limit: c.limit,
     ringStd: c.ringStd,

@@ -1,4 +1,4 @@
-import { drawBatch, Rng, type Dataset } from '@distgan/data';
+import { drawBatch, Rng, type Dataset, type RealBatch } from '@distgan/data';
 import { deriveSeed } from '@distgan/gan';
 
 /**
@@ -8,9 +8,9 @@ import { deriveSeed } from '@distgan/gan';
 export function pooledData(
   dataset: Dataset,
   o: { seed: number; batchSize: number },
-): { realBatch(round: number, step: number): Float32Array } {
+): { realBatch(round: number, step: number): RealBatch } {
   const all = Int32Array.from({ length: dataset.count }, (_, i) => i);
-  let buffer: Float32Array | undefined;
+  let buffer: RealBatch | undefined;
   return {
     realBatch: (round, step) => {
       const rng = new Rng(deriveSeed(o.seed, 'real', round, 'all', step));

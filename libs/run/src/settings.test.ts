@@ -1,7 +1,13 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseSettings } from '@distgan/protocol';
-import { CONNECTION_SETTINGS, withBrokerPasswords, withPassword } from './settings.js';
+import {
+  CONNECTION_SETTINGS,
+  DATA_SETTINGS,
+  modelSpecFor,
+  withBrokerPasswords,
+  withPassword,
+} from './settings.js';
 
 /* How amqplib (unescape) and ioredis and RedisBlobConnection (decodeURIComponent) read a URL's password. */
 const amqplibPassword = (url: string): string => unescape(new URL(url).password);
@@ -49,5 +55,31 @@ describe('broker passwords apart from their URLs', () => {
     );
     assert.equal(alone.RABBITMQ_URL, 'amqp://u:secret@h:5672');
     assert.equal(alone.REDIS_URL, 'redis://redis:6379');
+  });
+});
+
+describe('the model spec of a run (CONDITIONAL)', () => {
+  const mnist = { name: 'mnist', sampleShape: [28, 28, 1] as const, numClasses: 10 };
+
+  it("conditional by default, over the dataset's classes; false: unconditional", () => {
+    const s = parseSettings(DATA_SETTINGS, {});
+    assert.equal(s.CONDITIONAL, true);
+    const spec = modelSpecFor({ model: 'dcgan', latentDim: 64, conditional: true }, mnist);
+    assert.equal(spec.classes, 10);
+    const ring = { name: 'ring', sampleShape: [1, 1, 2] as const, numClasses: 8 };
+    assert.equal(modelSpecFor({ model: 'mlp', latentDim: 16, conditional: true }, ring).classes, 8);
+    const off = modelSpecFor({ model: 'dcgan', latentDim: 64, conditional: false }, mnist);
+    assert.equal(off.classes, undefined);
+    assert.equal(parseSettings(DATA_SETTINGS, { CONDITIONAL: 'false' }).CONDITIONAL, false);
+  });
+
+  it('a latent too short for the classes is refused, naming both settings', () => {
+    assert.throws(
+      () => modelSpecFor({ model: 'dcgan', latentDim: 10, conditional: true }, mnist),
+      /LATENT_DIM above 10.*got 10: set a longer LATENT_DIM or CONDITIONAL=false/,
+    );
+    assert.doesNotThrow(() =>
+      modelSpecFor({ model: 'dcgan', latentDim: 10, conditional: false }, mnist),
+    );
   });
 });

@@ -127,6 +127,10 @@ export const DATA_SETTINGS = {
     default: 64,
     help: 'length of the latent vector z',
   }),
+  CONDITIONAL: setting(types.boolean(), {
+    default: true,
+    help: "class-conditional models (ACGAN): z's first coordinates choose each sample's class, and the discriminator also classifies, trained on the devices' own labels (--no-conditional, CONDITIONAL=false: unconditional models)",
+  }),
   METHOD: setting(types.oneOf('distgan', 'md-gan', 'fl-gan', 'centralized'), {
     default: 'distgan',
     help: "distribution method: distgan is the paper's (with its schedule); centralized trains on the server alone, on all the data",
@@ -208,6 +212,7 @@ export interface DataConfig {
   model: ModelArch;
   modelWidth: number;
   latentDim: number;
+  conditional: boolean;
 }
 
 /** The data settings as a service read them (DATA_SETTINGS, in domain keys). */
@@ -220,6 +225,7 @@ export interface DataSettings {
   model: ModelArch;
   modelWidth: number;
   latentDim: number;
+  conditional: boolean;
 }
 
 /** The data settings a service read, as the config the loaders take ('' and 0: not set). */
@@ -233,6 +239,7 @@ export function dataConfigOf(s: DataSettings): DataConfig {
     model: s.model,
     modelWidth: s.modelWidth,
     latentDim: s.latentDim,
+    conditional: s.conditional,
   };
 }
 
@@ -247,13 +254,21 @@ export async function loadRunDataset(c: DataConfig): Promise<Dataset> {
   });
 }
 
-/** The model spec for a dataset: 2D points are plain vectors, images keep their shape. */
+/**
+ * The model spec for a dataset: 2D points are plain vectors, images keep their shape; a
+ * conditional model has the dataset's classes (the ring's: its modes).
+ */
 export function modelSpecFor(
-  config: Pick<DataConfig, 'model' | 'latentDim'> & { modelWidth?: number },
-  dataset: Pick<Dataset, 'name' | 'sampleShape'>,
+  config: Pick<DataConfig, 'model' | 'latentDim'> & { modelWidth?: number; conditional?: boolean },
+  dataset: Pick<Dataset, 'name' | 'sampleShape' | 'numClasses'>,
 ): ModelSpec {
   if (config.model === 'dcgan' && dataset.name === 'ring') {
     throw new RangeError('the dcgan model needs images: use the mlp model with the ring dataset');
+  }
+  if (config.conditional && config.latentDim <= dataset.numClasses) {
+    throw new RangeError(
+      `a conditional model (CONDITIONAL=true) over ${dataset.name}'s ${dataset.numClasses} classes needs LATENT_DIM above ${dataset.numClasses} (its first ${dataset.numClasses} coordinates choose the class), got ${config.latentDim}: set a longer LATENT_DIM or CONDITIONAL=false`,
+    );
   }
   const sampleShape = dataset.name === 'ring' ? [2] : [...dataset.sampleShape];
   return {
@@ -261,6 +276,7 @@ export function modelSpecFor(
     sampleShape,
     latentDim: config.latentDim,
     ...(config.modelWidth === undefined ? {} : { width: config.modelWidth }),
+    ...(config.conditional ? { classes: dataset.numClasses } : {}),
   };
 }
 

@@ -22,6 +22,7 @@ const env = {
   MODEL: 'mlp',
   LIMIT: '400',
   LATENT_DIM: '2',
+  CONDITIONAL: 'false',
   NUM_DEVICES: '4',
   DEVICE_INDEX: '2',
   HEARTBEAT_S: '1',

@@ -59,6 +59,7 @@ describe('the embedded CLI', () => {
     // Unset, the generator's batch is absent: the configs (and cell fingerprints) of runs that
     // never set it stay as they were.
     assert.ok(!('generatorBatchSize' in config), 'GENERATOR_BATCH_SIZE absent when unset');
+    assert.equal(config.conditional, true, 'conditional models by default');
     assert.equal(config.data.shards.length, 3);
     assert.equal(
       config.data.shards.reduce((s: number, d: { samples: number }) => s + d.samples, 0),
@@ -87,11 +88,36 @@ describe('the embedded CLI', () => {
 
     const manifest = JSON.parse(readFileSync(join(dir, 'generator.json'), 'utf8'));
     assert.equal(manifest.round, 3);
+    assert.equal(
+      manifest.modelSpec.classes,
+      10,
+      "the saved generator is conditional on MNIST's classes",
+    );
     decodeWeights(readFileSync(join(dir, 'generator.dgwb'))); // verifies checksum and values
 
     const s = cli(['sample', dir, '--count', '9', '--output', join(dir, 'again.png')]);
     assert.equal(s.status, 0, s.stderr);
     assert.ok(isPng(join(dir, 'again.png')));
+  });
+
+  it('--no-conditional trains unconditional models', () => {
+    const out = mkdtempSync(join(tmpdir(), 'distgan-cli-'));
+    const r = cli(
+      ['--rounds', '1', '--devices', '2', '--limit', '200', '--no-conditional'].concat([
+        '--out',
+        out,
+        '--run-id',
+        'plain',
+        '--no-progress',
+      ]),
+    );
+    assert.equal(r.status, 0, r.stderr);
+    const dir = join(out, 'plain');
+    assert.equal(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).conditional, false);
+    const manifest = JSON.parse(readFileSync(join(dir, 'generator.json'), 'utf8'));
+    assert.equal(manifest.modelSpec.classes, undefined);
+    const d = decodeWeights(readFileSync(join(dir, 'discriminator.dgwb')));
+    assert.deepEqual(d.specs.find((x) => x.name === 'd/logit/kernel')?.shape, [3136, 1]);
   });
 
   it('refuses a bad value with a clear message and a non-zero exit, writing nothing', () => {
@@ -114,6 +140,10 @@ describe('the embedded CLI', () => {
       [
         ['--method', 'fl-gan', '--generator-batch-size', '64'],
         /--generator-batch-size applies to distgan and centralized; fl-gan's generator update takes --batch-size/,
+      ],
+      [
+        ['--dataset', 'ring', '--model', 'mlp', '--latent-dim', '8'],
+        /--latent-dim 8 is too short for a conditional model over ring's 8 classes.*--no-conditional/,
       ],
     ] as const) {
       const r = cli([...args, '--out', out]);
@@ -143,6 +173,7 @@ describe('the embedded CLI', () => {
       '--device-threads',
       '--device-thread-heap-mb',
       '--blob-digest',
+      '--no-conditional',
     ]) {
       assert.ok(r.stdout.includes(flag), flag);
     }

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { classCountOf } from '@distgan/data';
 import { takesGeneratorBatch } from '@distgan/methods';
 import { choicesOf, expected, flagOf, parseValue, type Setting } from '@distgan/protocol';
 import {
@@ -79,6 +80,12 @@ export function toConfig(flags: TrainFlags): EmbeddedConfig {
   if (rest.generatorBatchSize && !takesGeneratorBatch(rest.method)) {
     throw new InvalidArgumentError(
       `--generator-batch-size applies to distgan and centralized; ${rest.method}'s generator update takes --batch-size.`,
+    );
+  }
+  const classes = classCountOf(rest.dataset);
+  if (rest.conditional && rest.latentDim <= classes) {
+    throw new InvalidArgumentError(
+      `--latent-dim ${rest.latentDim} is too short for a conditional model over ${rest.dataset}'s ${classes} classes (z's first ${classes} coordinates choose the class): give --latent-dim above ${classes}, or --no-conditional.`,
     );
   }
   if (rest.model === 'dcgan' && rest.dataset === 'ring') {

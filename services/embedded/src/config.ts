@@ -41,6 +41,11 @@ export interface EmbeddedConfig {
   /** The models' size (MODEL_WIDTH). */
   modelWidth: number;
   latentDim: number;
+  /**
+   * Class-conditional models (CONDITIONAL). Absent in the config.json of a run from before the
+   * setting, whose models are unconditional.
+   */
+  conditional?: boolean;
   dataset: DatasetName;
   dataDir?: string;
   /** Use only the first `limit` training samples (quick experiments). */

@@ -3,8 +3,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend } from '@distgan/gan';
+import { ringCenters } from '@distgan/data';
+import { initBackend, latentClassesOf } from '@distgan/gan';
+import { latentVectors } from '@distgan/run';
 import { DEFAULTS, type EmbeddedConfig } from './config.js';
+import { loadGenerator } from './load.js';
 import { runEmbedded } from './run.js';
 
 /**
@@ -35,6 +38,7 @@ function ringConfig(
     lrD: 1e-3,
     lrG: 1e-3,
     latentDim: 2,
+    conditional: false,
     seed: 7,
     sampleEvery: 100,
   };
@@ -73,6 +77,48 @@ describe('the baselines on the 2D ring', () => {
       );
       if (method === 'centralized') assert.equal(summary.last.bytes.up, 0);
       else assert.ok(summary.last.bytes.up > 0 && summary.last.bytes.down > 0);
+    });
+  }
+});
+
+/**
+ * Conditional models (CONDITIONAL): the devices' labels (the ring's mode of each point) train the
+ * discriminator's classifier, and the generator learns to put a sample of class k on mode k.
+ */
+describe('a conditional GAN on the 2D ring', () => {
+  for (const method of ['distgan', 'md-gan'] as const) {
+    it(`${method}: a sample of class k lies on mode k`, async () => {
+      await initBackend();
+      const latentDim = 10;
+      const summary = await runEmbedded({
+        ...ringConfig('serial', method),
+        runId: `ring-conditional-${method}`,
+        conditional: true,
+        latentDim,
+      });
+      const { gan, manifest } = loadGenerator(summary.runDir);
+      try {
+        assert.equal(manifest.modelSpec.classes, 8);
+        const z = latentVectors(2000, latentDim, 11);
+        const asked = latentClassesOf(z, latentDim, 8);
+        const points = gan.sample(z);
+        const centres = ringCenters();
+        let onItsMode = 0;
+        for (let i = 0; i < 2000; i++) {
+          const m = asked[i]!;
+          const d = Math.hypot(
+            points[2 * i]! - centres[2 * m]!,
+            points[2 * i + 1]! - centres[2 * m + 1]!,
+          );
+          if (d < 0.3) onItsMode++; // 3σ; neighbouring modes are 1.5 apart
+        }
+        assert.ok(
+          onItsMode >= 0.9 * 2000,
+          `${method}: ${onItsMode} of 2000 samples on their class's mode`,
+        );
+      } finally {
+        gan.dispose();
+      }
     });
   }
 });

@@ -35,6 +35,7 @@ function config(deviceThreads: number, schedule: EmbeddedConfig['schedule']): Em
     localSteps: 2,
     batchSize: 32,
     latentDim: 2,
+    conditional: false,
     seed: 3,
     sampleEvery: 1000,
     deviceThreads,

@@ -37,6 +37,7 @@ const env = (rounds: number, out: string) => ({
   G_AVERAGE: '0',
   LIMIT: '400',
   LATENT_DIM: '2',
+  CONDITIONAL: 'false',
   BATCH_SIZE: '32',
   ROUNDS: String(rounds),
   MIN_DEVICES: '2',

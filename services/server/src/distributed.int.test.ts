@@ -66,6 +66,7 @@ async function sameAsEmbedded(
     model: 'mlp',
     modelWidth: 32,
     latentDim: 2,
+    conditional: false,
     dataset: 'ring',
     limit: 2000,
     ringStd: 0.1,

@@ -24,6 +24,7 @@ export const RUN = {
   RING_STD: '0.1',
   LIMIT: '2000',
   LATENT_DIM: '2',
+  CONDITIONAL: 'false',
   BATCH_SIZE: '32',
   LR_D: '2e-4',
   LR_G: '2e-4',

@@ -116,6 +116,7 @@ export async function protocolExamples(): Promise<ProtocolExamples> {
     MODEL: 'mlp',
     LIMIT: '400',
     LATENT_DIM: '2',
+    CONDITIONAL: 'false',
     BATCH_SIZE: '32',
     ROUNDS: '1',
     MIN_DEVICES: '1',
