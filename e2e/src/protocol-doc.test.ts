@@ -125,6 +125,7 @@ describe('docs/protocol.md', () => {
       [spec([28, 28, 1], 'mlp', 64), 'discriminator'],
       [spec([28, 28, 1], 'dcgan', 64), 'generator'],
       [spec([28, 28, 1], 'dcgan', 64), 'discriminator'],
+      [{ ...spec([28, 28, 1], 'dcgan', 64), classes: 10 }, 'discriminator'],
     ] as const)
       assert.ok(doc.includes(tensorTable(s, role)), `${s.arch} ${s.sampleShape.join('×')} ${role}`);
   });

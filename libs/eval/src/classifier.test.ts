@@ -98,5 +98,14 @@ describe('label statistics', () => {
     const s = labelStatistics(p, 3);
     assert.equal(s.confidentShare, 0.5);
     assert.equal(s.smallestClassShare, 0.25);
+    assert.equal(s.classMatch, undefined, 'no classes asked for: no match');
+  });
+
+  it('with the classes a conditional model asked for, the share labelled with them', () => {
+    // Labelled 0, 1, 1, 2 (as above); asked for 0, 1, 2, 0: two match.
+    const p = Float32Array.from([0.95, 0.05, 0, 0.1, 0.9, 0, 0.3, 0.6, 0.1, 0.11, 0, 0.89]);
+    assert.equal(labelStatistics(p, 3, Int32Array.from([0, 1, 2, 0])).classMatch, 0.5);
+    assert.equal(labelStatistics(p, 3, Int32Array.from([0, 1, 1, 2])).classMatch, 1);
+    assert.throws(() => labelStatistics(p, 3, Int32Array.from([0, 1])), /2 asked classes for 4/);
   });
 });

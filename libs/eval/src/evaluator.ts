@@ -20,6 +20,11 @@ export interface SampleQuality {
   confidentShare: number;
   /** The smallest class's share of the predicted labels (0 when a class is never predicted). */
   smallestClassShare: number;
+  /**
+   * Conditional models: the share of samples the classifier labels with the class they were
+   * asked for (absent when no classes were given).
+   */
+  classMatch?: number;
   /** Samples evaluated. */
   samples: number;
 }
@@ -40,12 +45,19 @@ export interface EvaluationProtocol {
   samples: number;
 }
 
-/** Everything computed from the classifier's output alone (no features needed). */
+/**
+ * Everything computed from the classifier's output alone (no features needed); with `asked`,
+ * the class each sample was asked for, also the share labelled with it.
+ */
 export function labelStatistics(
   probs: Float32Array,
   numClasses: number,
+  asked?: Int32Array,
 ): Omit<SampleQuality, 'fid' | 'samples'> {
   const n = probs.length / numClasses;
+  if (asked && asked.length !== n)
+    throw new RangeError(`${asked.length} asked classes for ${n} samples`);
+  let matched = 0;
   const marginal = new Float64Array(numClasses);
   const counts = new Float64Array(numClasses);
   let confidence = 0;
@@ -58,6 +70,7 @@ export function labelStatistics(
       if (p > probs[i * numClasses + best]!) best = j;
     }
     counts[best]! += 1;
+    if (asked && asked[i] === best) matched += 1;
     confidence += probs[i * numClasses + best]! / n;
     // Probabilities are float32: 0.9 itself is stored just below 0.9.
     if (probs[i * numClasses + best]! >= Math.fround(CONFIDENT_PROBABILITY)) confident += 1;
@@ -81,6 +94,7 @@ export function labelStatistics(
     confidence,
     confidentShare: confident / n,
     smallestClassShare: Math.min(...shares),
+    ...(asked ? { classMatch: matched / n } : {}),
   };
 }
 
@@ -107,21 +121,24 @@ export class Evaluator {
     };
   }
 
-  /** Scores `samples` (flat NHWC in [-1, 1], the generator's output). */
-  evaluate(samples: Float32Array): SampleQuality {
-    return this.score(this.classifier.embed(samples));
+  /**
+   * Scores `samples` (flat NHWC in [-1, 1], the generator's output); `asked`: the class each was
+   * asked for (conditional models).
+   */
+  evaluate(samples: Float32Array, asked?: Int32Array): SampleQuality {
+    return this.score(this.classifier.embed(samples), asked);
   }
 
   dispose(): void {
     this.classifier.dispose();
   }
 
-  score(e: Embedding): SampleQuality {
+  score(e: Embedding, asked?: Int32Array): SampleQuality {
     if (e.count < 2) throw new RangeError(`the FID needs at least 2 samples, got ${e.count}`);
     const fid = frechetDistance(featureStats(e.features, FEATURE_DIM), this.reference);
     return {
       fid,
-      ...labelStatistics(e.probs, this.classifier.spec.numClasses),
+      ...labelStatistics(e.probs, this.classifier.spec.numClasses, asked),
       samples: e.count,
     };
   }

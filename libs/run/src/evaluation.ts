@@ -5,6 +5,7 @@ import {
   type EvaluationProtocol,
   type SampleQuality,
 } from '@distgan/eval';
+import { latentClassesOf } from '@distgan/gan';
 import { deriveSeed } from '@distgan/protocol';
 import { latentVectors } from './method-data.js';
 
@@ -19,6 +20,8 @@ export interface EvaluationSettings {
   /** Generated samples per evaluation of images. */
   samples: number;
   latentDim: number;
+  /** A conditional model's class count (0 or absent: unconditional). */
+  classes?: number;
 }
 
 /** One evaluation: images get FID and what the classifier sees; the ring its modes. */
@@ -28,7 +31,8 @@ export interface EvaluationResult {
 }
 
 /**
- * A run's evaluation: for images, FID, modes, class balance and the classifier's confidence on
+ * A run's evaluation: for images, FID, modes, class balance, the classifier's confidence and, for
+ * a conditional model, how often it labels a sample with the class it was asked for, on
  * `samples` generated images against the test set (docs/evaluation.md); for the 2D ring, the
  * modes covered by 2,000 samples and the share of samples near a mode. The latent vectors are
  * fixed by the run's seed, so that every evaluation of a run, and of any process running it,
@@ -39,6 +43,8 @@ export class RunEvaluation {
     private readonly evaluator: Evaluator | undefined,
     private readonly z: Float32Array,
     private readonly ring: typeof DEFAULT_RING,
+    /** The class each latent vector asks for, for a conditional model's images. */
+    private readonly asked?: Int32Array,
   ) {}
 
   static async create(s: EvaluationSettings): Promise<RunEvaluation> {
@@ -55,11 +61,9 @@ export class RunEvaluation {
       dataDir: s.dataDir,
       classifier: s.classifier,
     });
-    return new RunEvaluation(
-      evaluator,
-      latentVectors(s.samples, s.latentDim, deriveSeed(s.seed, 'eval')),
-      ring,
-    );
+    const z = latentVectors(s.samples, s.latentDim, deriveSeed(s.seed, 'eval'));
+    const asked = s.classes ? latentClassesOf(z, s.latentDim, s.classes) : undefined;
+    return new RunEvaluation(evaluator, z, ring, asked);
   }
 
   /** How FID is measured (images only). */
@@ -69,7 +73,7 @@ export class RunEvaluation {
 
   evaluate(sample: (z: Float32Array) => Float32Array): EvaluationResult {
     if (this.evaluator) {
-      const { fid, ...rest } = this.evaluator.evaluate(sample(this.z));
+      const { fid, ...rest } = this.evaluator.evaluate(sample(this.z), this.asked);
       return { fid, eval: rest };
     }
     const c = ringModeCoverage(sample(this.z), this.ring);
@@ -99,6 +103,8 @@ export interface QualityReport {
   fid: number;
   smallestClassShare: number;
   confidentShare: number;
+  /** Conditional models: the share labelled with the class it was asked for (no target). */
+  classMatch?: number;
   targets: typeof QUALITY_TARGETS;
   met: { fid: boolean; smallestClassShare: boolean; confidentShare: boolean; all: boolean };
 }
@@ -124,6 +130,7 @@ export function qualityReport(
     fid: r.fid,
     smallestClassShare,
     confidentShare,
+    ...(r.eval.classMatch === undefined ? {} : { classMatch: r.eval.classMatch }),
     targets: t,
     met: { ...met, all: met.fid && met.smallestClassShare && met.confidentShare },
   };
@@ -136,6 +143,9 @@ export function describeQuality(q: QualityReport): string {
   return (
     `final generator (${q.samples} samples): FID ${q.fid.toFixed(2)} (target ≤ ${q.targets.fid}: ${mark(q.met.fid)}), ` +
     `smallest class ${pct(q.smallestClassShare)} of the samples (target ≥ ${pct(q.targets.smallestClassShare)}: ${mark(q.met.smallestClassShare)}), ` +
-    `${pct(q.confidentShare)} classified with confidence ≥ 0.9 (target ≥ ${pct(q.targets.confidentShare)}: ${mark(q.met.confidentShare)})`
+    `${pct(q.confidentShare)} classified with confidence ≥ 0.9 (target ≥ ${pct(q.targets.confidentShare)}: ${mark(q.met.confidentShare)})` +
+    (q.classMatch === undefined
+      ? ''
+      : `; ${pct(q.classMatch)} labelled with the class they were asked for`)
   );
 }

@@ -30,6 +30,22 @@ describe("the final generator's three numbers", () => {
     );
   });
 
+  it("a conditional model's class match is reported beside them, with no target", () => {
+    const q = qualityReport(1999, 2000, {
+      fid: 19,
+      eval: { smallestClassShare: 0.08, confidentShare: 0.95, classMatch: 0.93 },
+    })!;
+    assert.equal(q.classMatch, 0.93);
+    assert.equal(q.met.all, true);
+    assert.match(describeQuality(q), /; 93\.0% labelled with the class they were asked for$/);
+    const plain = qualityReport(1999, 2000, {
+      fid: 19,
+      eval: { smallestClassShare: 0.08, confidentShare: 0.95 },
+    })!;
+    assert.ok(!('classMatch' in plain));
+    assert.doesNotMatch(describeQuality(plain), /asked for/);
+  });
+
   it('do not exist for the ring (no FID, no classes)', () => {
     assert.equal(
       qualityReport(10, 2000, { eval: { modesCovered: 8, highQuality: 0.9 } }),

@@ -42,6 +42,8 @@ export interface ServerMetrics {
   modesCovered: Gauge<'dataset'>;
   classBalance: Gauge<'dataset'>;
   inceptionScore: Gauge<'dataset'>;
+  /** Conditional models only: no series for an unconditional run. */
+  classMatch: Gauge<'dataset'>;
   evalSeconds: Histogram;
 }
 
@@ -152,6 +154,12 @@ export function createServerMetrics(opts: { defaultMetrics?: boolean } = {}): Se
     inceptionScore: new Gauge({
       name: 'distgan_inception_score',
       help: "Inception-style score of the generated samples at the last evaluation, with the dataset's classifier.",
+      labelNames: ['dataset'],
+      registers: r,
+    }),
+    classMatch: new Gauge({
+      name: 'distgan_class_match',
+      help: 'Conditional models: share of the generated samples the classifier labels with the class they were asked for, at the last evaluation.',
       labelNames: ['dataset'],
       registers: r,
     }),

@@ -14,7 +14,13 @@ import {
   type EvaluationProtocol,
   type SampleQuality,
 } from '@distgan/eval';
-import { deriveSeed, initBackend, wasmKernelsPatched, type ModelSpec } from '@distgan/gan';
+import {
+  classCount,
+  deriveSeed,
+  initBackend,
+  wasmKernelsPatched,
+  type ModelSpec,
+} from '@distgan/gan';
 import { defaultDigestAlgorithm, setDigestAlgorithm, type FlatWeights } from '@distgan/protocol';
 import {
   Coordinator,
@@ -333,6 +339,7 @@ async function evaluationFor(
     seed: config.seed,
     samples: config.evalSamples,
     latentDim: spec.latentDim,
+    classes: classCount(spec),
   });
 }
 

@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { DashboardHub, publicConfig, registerDashboard } from '@distgan/dashboard';
 import { renderSampleGrid, renderScatter } from '@distgan/eval';
-import { deriveSeed, type ModelSpec } from '@distgan/gan';
+import { classCount, deriveSeed, type ModelSpec } from '@distgan/gan';
 import {
   createServerMetrics,
   recordRound,
@@ -268,7 +268,7 @@ export class ServerApp {
       specs: method.stateSpecs(),
       folder,
       coordinator,
-      evaluate: await this.evaluation(c.dataset, spec.latentDim, (z) => method.sample(z)),
+      evaluate: await this.evaluation(c.dataset, spec, (z) => method.sample(z)),
       grid: () =>
         spec.sampleShape.length === 3
           ? renderSampleGrid(method.sample(fixedZ), 64, spec.sampleShape)
@@ -569,7 +569,7 @@ export class ServerApp {
    */
   private async evaluation(
     dataset: 'mnist' | 'fashion-mnist' | 'cifar10' | 'ring',
-    latentDim: number,
+    spec: ModelSpec,
     sample: (z: Float32Array) => Float32Array,
   ): Promise<((round: number) => EvaluationResult) | undefined> {
     const c = this.config;
@@ -581,7 +581,8 @@ export class ServerApp {
       ringStd: c.ringStd,
       seed: c.seed,
       samples: c.evalSamples,
-      latentDim,
+      latentDim: spec.latentDim,
+      classes: classCount(spec),
     });
     if (evaluation.protocol)
       this.log.info({ protocol: evaluation.protocol, samples: c.evalSamples }, 'evaluation');
@@ -594,6 +595,7 @@ export class ServerApp {
       if (e.classBalance !== undefined) this.metrics.classBalance.set(l, e.classBalance);
       if (e.inceptionScore !== undefined) this.metrics.inceptionScore.set(l, e.inceptionScore);
       if (e.modesCovered !== undefined) this.metrics.modesCovered.set(l, e.modesCovered);
+      if (e.classMatch !== undefined) this.metrics.classMatch.set(l, e.classMatch);
       this.metrics.evalSeconds.observe((performance.now() - t0) / 1000);
       this.lastEval = { round, ...result };
       this.log.info({ round, ...result }, 'evaluation done');

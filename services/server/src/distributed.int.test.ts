@@ -191,10 +191,11 @@ describe('server and device services over RabbitMQ and Redis', () => {
     d.server.kill('SIGTERM');
   });
 
-  it('MNIST with EVAL_EVERY: FID, modes and balance in /metrics, metrics.jsonl and /api/run', async () => {
+  it('MNIST with EVAL_EVERY: FID, modes, balance and class match in /metrics, metrics.jsonl and /api/run', async () => {
     const runId = uniqueRun('fid');
     const env = {
       DATASET: 'mnist',
+      CONDITIONAL: 'true',
       LIMIT: '1000',
       LATENT_DIM: '16',
       ROUNDS: '4',
@@ -211,6 +212,8 @@ describe('server and device services over RabbitMQ and Redis', () => {
     assert.ok(Number.isFinite(fid) && fid > 0, `distgan_fid ${fid}`);
     assert.ok(metric(text, 'distgan_modes_covered{dataset="mnist"}') >= 1);
     assert.ok(metric(text, 'distgan_class_balance{dataset="mnist"}') > 0);
+    const match = metric(text, 'distgan_class_match{dataset="mnist"}');
+    assert.ok(match >= 0 && match <= 1, `distgan_class_match ${match}`);
     assert.equal(metric(text, 'distgan_eval_duration_seconds_count'), 2);
     const lines = readFileSync(join(d.out, runId, 'metrics.jsonl'), 'utf8')
       .trim()
