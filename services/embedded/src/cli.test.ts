@@ -74,6 +74,9 @@ describe('the embedded CLI', () => {
       lines.map((l) => l.round),
       [0, 1, 2, 3],
     );
+    // The evaluation after the last round scores how often a sample is of the class it asked for.
+    const match = lines.at(-1).eval.classMatch;
+    assert.ok(match >= 0 && match <= 1, `classMatch ${match}`);
     for (const l of lines) {
       assert.ok(Number.isFinite(l.losses.d) && Number.isFinite(l.losses.g));
       assert.ok(l.phases.totalMs > 0 && l.phases.generatorMs > 0 && l.phases.broadcastMs > 0);
@@ -114,6 +117,13 @@ describe('the embedded CLI', () => {
     assert.equal(r.status, 0, r.stderr);
     const dir = join(out, 'plain');
     assert.equal(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')).conditional, false);
+    const last = JSON.parse(
+      readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').at(-1)!,
+    );
+    assert.ok(
+      Number.isFinite(last.fid) && !('classMatch' in last.eval),
+      'no class match without classes',
+    );
     const manifest = JSON.parse(readFileSync(join(dir, 'generator.json'), 'utf8'));
     assert.equal(manifest.modelSpec.classes, undefined);
     const d = decodeWeights(readFileSync(join(dir, 'discriminator.dgwb')));
