@@ -1,5 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
-import type { FlatWeights, RoundTask, TensorSpec } from '@distgan/protocol';
+import {
+  ProtocolError,
+  type FlatWeights,
+  type RoundTask,
+  type TensorSpec,
+} from '@distgan/protocol';
 import {
   Adam,
   buildModel,
@@ -251,6 +256,9 @@ export class MdGanDevice implements DeviceMethod {
 
   train(task: DeviceTask): DeviceResult {
     const { localSteps, batchSize, learningRate, beta1, beta2 } = task.training;
+    // Before anything moves: a fake batch's classes must be classes (the digest says who wrote
+    // them, not that they make sense).
+    for (const name of ['fake-d', 'fake-g']) this.checkClasses(name, task.inputs[name]!, batchSize);
     const fresh =
       !this.optD ||
       this.optD.config.learningRate !== learningRate ||
@@ -317,6 +325,22 @@ export class MdGanDevice implements DeviceMethod {
       };
     }
     return { losses, optimizerReset: fresh, steps: localSteps, outputs };
+  }
+
+  /** Refuses a fake batch whose classes are not whole numbers in [0, k). */
+  private checkClasses(name: string, values: Float32Array, batchSize: number): void {
+    const k = classCount(this.spec);
+    if (k === 0) return;
+    const size = batchSize * this.spec.sampleShape.reduce((a, b) => a * b, 1);
+    const classes = values.subarray(size);
+    const bad = classes.findIndex((c) => !Number.isInteger(c) || c < 0 || c >= k);
+    if (bad >= 0) {
+      throw new ProtocolError(
+        `${name}'s class ${bad} is ${classes[bad]}, not a whole number in [0, ${k})`,
+        {},
+        `/inputs/${name}`,
+      );
+    }
   }
 
   /** A fake batch as tensors: its samples, and a conditional model's classes. */

@@ -21,6 +21,7 @@ import {
   DeviceRuntime,
   MemoryBlobStore,
   MemoryRoundTransport,
+  type DeviceTask,
   type MethodName,
   type RoundReport,
   type ServerMethod,
@@ -28,7 +29,7 @@ import {
 } from '@distgan/engine';
 import { methodSettingsOf, type MethodSettings, type TrainingSettings } from './settings.js';
 import { createDeviceMethod, createServerMethod } from './index.js';
-import { MdGanServer } from './md-gan.js';
+import { MdGanDevice, MdGanServer } from './md-gan.js';
 import { latent } from './shared.js';
 
 /*
@@ -412,6 +413,46 @@ describe('methods on the engine', () => {
     } finally {
       md.method.dispose();
       await r.stop();
+    }
+  });
+
+  it('an MD-GAN worker refuses a fake batch whose classes are not classes, before anything moves', () => {
+    const spec: ModelSpec = { ...SPEC, latentDim: 5, classes: 3 };
+    const device = createDeviceMethod('md-gan', spec) as MdGanDevice;
+    const batch = (classes: number[]): Float32Array =>
+      Float32Array.from([...new Array<number>(16).fill(0.1), ...classes]);
+    const task = (classes: number[]): DeviceTask => ({
+      round: 0,
+      deviceId: 'dev-0',
+      rank: 0,
+      seed: 1,
+      training: { localSteps: 1, batchSize: 8, ...ADAM },
+      schedule: 'serial',
+      inputs: { 'fake-d': batch([0, 1, 2, 0, 1, 2, 0, 1]), 'fake-g': batch(classes) },
+      outputs: ['feedback'],
+      resumed: true,
+      realBatch: () => ({ images: new Float32Array(16), labels: new Uint8Array(8) }),
+    });
+    try {
+      for (const [classes, message] of [
+        [[0, 1, 2, 0, 1, 2, 0, 3], /fake-g's class 7 is 3, not a whole number in \[0, 3\)/],
+        [[0, 1, 2, 0, 1.5, 2, 0, 1], /fake-g's class 4 is 1.5/],
+        [[-1, 1, 2, 0, 1, 2, 0, 1], /fake-g's class 0 is -1/],
+      ] as const) {
+        assert.throws(
+          () => device.train(task([...classes])),
+          (err: unknown) => err instanceof ProtocolError && message.test(err.message),
+        );
+      }
+      // Nothing moved: a valid task afterwards trains as a first task would.
+      const fresh = createDeviceMethod('md-gan', spec) as MdGanDevice;
+      const good = task([0, 1, 2, 0, 1, 2, 0, 1]);
+      const a = device.train(good).outputs['feedback'] as { values: Float32Array };
+      const b = fresh.train(good).outputs['feedback'] as { values: Float32Array };
+      assert.deepEqual(a.values, b.values);
+      fresh.dispose();
+    } finally {
+      device.dispose();
     }
   });
 
