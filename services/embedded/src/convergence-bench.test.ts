@@ -157,6 +157,11 @@ describe('the convergence benchmark: cells', () => {
     // The DCGAN's cost is dominated by the layers between two channel counts: about width².
     assert.ok(at(64).generatorFlops > 3 * at(32).generatorFlops);
     assert.ok(at(64).discriminatorFlops > 3 * at(32).discriminatorFlops);
+    // A conditional discriminator's last layer has 1 + 10 outputs: 10 more 3136-wide dot products.
+    const flops = (conditional: boolean) =>
+      cellSettings({ ...cellConfig(o, k), conditional }).architecture;
+    assert.equal(flops(true).discriminatorFlops - flops(false).discriminatorFlops, 2 * 3136 * 10);
+    assert.equal(flops(true).generatorFlops, flops(false).generatorFlops);
   });
 
   it('plans one pooled centralized cell per seed, whatever the splits', () => {

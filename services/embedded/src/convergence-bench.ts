@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadDataset, Rng, sampleSize } from '@distgan/data';
+import { classCountOf, loadDataset, Rng, sampleSize } from '@distgan/data';
 import { committedClassifierPath, loadEvaluator, type EvaluationProtocol } from '@distgan/eval';
 import { deriveSeed, forwardFlops, type ModelArch } from '@distgan/gan';
 import { DEFAULTS, type DatasetName, type EmbeddedConfig, type PartitionScheme } from './config.js';
@@ -269,6 +269,7 @@ export function cellSettings(config: EmbeddedConfig): CellSettings {
     sampleShape: SAMPLE_SHAPES[config.dataset as BenchDataset] ?? [2],
     latentDim: config.latentDim,
     width: config.modelWidth,
+    ...(config.conditional ? { classes: classCountOf(config.dataset) } : {}),
   };
   return {
     ...rest,

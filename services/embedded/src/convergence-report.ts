@@ -246,7 +246,7 @@ export function buildReport(input: ReportInput): BuiltReport {
     const backends = [...new Set(cells.map((c) => c.backend).filter(Boolean))];
     const mflops = (f: number): string => `${(f / 1e6).toFixed(2)} MFLOPs`;
     md.push(
-      `- Model: ${s.model} (forward pass per sample: G ${mflops(s.architecture.generatorFlops)}, ` +
+      `- Model: ${s.model}${s.conditional ? ', class-conditional (ACGAN)' : ''} (forward pass per sample: G ${mflops(s.architecture.generatorFlops)}, ` +
         `D ${mflops(s.architecture.discriminatorFlops)}), latent ${s.latentDim}; batch ${s.batchSize}, ` +
         `L = ${s.localSteps}, M = ${s.generatorSteps}, Adam (lr D ${s.lrD}, lr G ${s.lrG}, β = ${s.beta1}, ${s.beta2}).`,
       `- ${s.devices} devices, ${s.rounds} rounds per cell, ` +
