@@ -313,7 +313,9 @@ describe('the convergence report', () => {
     const { markdown, plots, results } = buildReport(input);
     assert.match(
       markdown,
-      new RegExp(`- Model: mlp .*latent 64; batch ${DEFAULTS.batchSize}, L = 1, M = 1`),
+      new RegExp(
+        `- Model: mlp, class-conditional \\(ACGAN\\) .*latent 64; batch ${DEFAULTS.batchSize}, L = 1, M = 1`,
+      ),
     );
     assert.match(markdown, /4 devices, 60 rounds per cell, all training samples; seeds 1, 2, 3/);
     assert.match(
