@@ -48,6 +48,16 @@ const feedbackSpec = (spec: ModelSpec, batchSize: number): TensorSpec[] => [
   { name: 'samples', shape: [batchSize, ...spec.sampleShape] },
 ];
 
+/** A fake batch's values split by its layout: the samples, then a conditional model's classes. */
+function splitFake(
+  spec: ModelSpec,
+  batchSize: number,
+  values: Float32Array,
+): { samples: Float32Array; classes: Float32Array } {
+  const size = totalSize(feedbackSpec(spec, batchSize));
+  return { samples: values.subarray(0, size), classes: values.subarray(size) };
+}
+
 /** A fake batch's layout: the samples, then a conditional model's classes (as numbers). */
 const fakeSpec = (spec: ModelSpec, batchSize: number): TensorSpec[] => [
   ...feedbackSpec(spec, batchSize),
@@ -157,7 +167,7 @@ export class MdGanServer implements ServerMethod {
   private step(updates: readonly CollectedUpdate[], zs: readonly tf.Tensor2D[], k: number): void {
     const { batchSize, spec } = this.settings;
     const n = updates.length;
-    const size = batchSize * spec.sampleShape.reduce((a, b) => a * b, 1);
+    const size = totalSize(feedbackSpec(spec, batchSize));
     const sums = zs.map(() => new Float32Array(size));
     for (const u of updates) {
       const sum = sums[(u.rank + 1) % k]!;
@@ -331,8 +341,7 @@ export class MdGanDevice implements DeviceMethod {
   private checkClasses(name: string, values: Float32Array, batchSize: number): void {
     const k = classCount(this.spec);
     if (k === 0) return;
-    const size = batchSize * this.spec.sampleShape.reduce((a, b) => a * b, 1);
-    const classes = values.subarray(size);
+    const { classes } = splitFake(this.spec, batchSize, values);
     const bad = classes.findIndex((c) => !Number.isInteger(c) || c < 0 || c >= k);
     if (bad >= 0) {
       throw new ProtocolError(
@@ -348,10 +357,10 @@ export class MdGanDevice implements DeviceMethod {
     values: Float32Array,
     batchSize: number,
   ): { samples: tf.Tensor; classes?: tf.Tensor1D } {
-    const size = batchSize * this.spec.sampleShape.reduce((a, b) => a * b, 1);
-    const samples = tf.tensor(values.slice(0, size), [batchSize, ...this.spec.sampleShape]);
+    const parts = splitFake(this.spec, batchSize, values);
+    const samples = tf.tensor(parts.samples.slice(), [batchSize, ...this.spec.sampleShape]);
     if (classCount(this.spec) === 0) return { samples };
-    return { samples, classes: tf.tensor1d(Int32Array.from(values.subarray(size)), 'int32') };
+    return { samples, classes: tf.tensor1d(Int32Array.from(parts.classes), 'int32') };
   }
 
   dispose(): void {
