@@ -224,6 +224,40 @@ describe('RabbitRoundTransport reconnecting', { timeout: 60_000 }, () => {
     }
   });
 
+  it('tasks waiting when the reconnect consumes again are each taken once, and the next ones come', async () => {
+    const { proxy, runId, t: device } = await throughProxy('waiting');
+    const server = await RabbitRoundTransport.connect({ url: RABBITMQ_URL, runId });
+    const received: string[] = [];
+    try {
+      // A device that settles at once (as one does with a task whose deadline passed).
+      await device.subscribeTasks('device-0', async (msg) => {
+        received.push(Buffer.from(msg.body).toString());
+        msg.ack();
+      });
+      // The connection drops; the reconnect's consume is held until tasks wait in the queue, so
+      // the broker delivers the first one as soon as the consumer exists, before the reconnect
+      // has finished. Its ack must still reach the broker: a lost ack leaves the message unsettled,
+      // and with a prefetch of 1 the device would never be given another task.
+      proxy.holdAtConsume = true;
+      proxy.cut();
+      await proxy.held$();
+      const waiting = ['w1', 'w2', 'w3'];
+      for (const s of waiting)
+        await server.publishTask(Buffer.from(s), { kind: 'devices', deviceIds: ['device-0'] });
+      proxy.release();
+      for (let i = 0; i < 200 && !device.connected; i++) await sleep(50);
+      assert.ok(device.connected, 'connected again');
+      await server.publishTask(Buffer.from('next'), { kind: 'devices', deviceIds: ['device-0'] });
+      for (let i = 0; i < 100 && received.length < 4; i++) await sleep(50);
+      assert.deepEqual(received, [...waiting, 'next']);
+    } finally {
+      if (device.connected) await device.deleteRunTopology(['device-0']).catch(() => {});
+      await device.close();
+      await server.close();
+      await proxy.close();
+    }
+  });
+
   it('a subscription closed while the reconnect is starting its consumer stops consuming', async () => {
     const { proxy, runId, t: device } = await throughProxy('closing');
     const admin = await connect(RABBITMQ_URL);

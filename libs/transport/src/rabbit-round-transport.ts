@@ -438,11 +438,16 @@ export class RabbitRoundTransport implements RoundTransport {
 
   private inbound(msg: ConsumeMessage, ch: ConfirmChannel): InboundMessage {
     let settled = false;
-    // After a reconnect the old channel is gone and the broker redelivers: settling is moot.
+    // A message is settled on the channel it came on, as long as that channel is open. Once it
+    // closed, the broker redelivers: settling is moot. Not "the current channel": a reconnect
+    // starts its consumers before it makes their channel the current one, and the broker
+    // delivers at once; a task settled meanwhile (a skipped one takes microseconds) lost its ack,
+    // stayed unacknowledged, and with a prefetch of 1 its device got no task again (measured: a
+    // run stalled at a round's quorum after a RabbitMQ restart).
     const settle = (f: () => void): void => {
       if (settled) return;
       settled = true;
-      if (this.channel === ch) {
+      if (!this.closedChannels.has(ch)) {
         try {
           f();
         } catch {
