@@ -78,7 +78,7 @@ export function loadCifar10(opts: { dir: string; split?: Split; limit?: number }
     count,
     images,
     labels,
-    numClasses: 10,
+    numClasses: CIFAR10_CLASSES.length,
     classNames: CIFAR10_CLASSES,
   };
 }

@@ -1,13 +1,28 @@
-import { loadCifar10 } from './cifar10.js';
+import { CIFAR10_CLASSES, loadCifar10 } from './cifar10.js';
 import type { Dataset } from './dataset.js';
-import { loadFashionMnist, loadMnist, type Split } from './mnist.js';
+import {
+  FASHION_MNIST_CLASSES,
+  loadFashionMnist,
+  loadMnist,
+  MNIST_CLASSES,
+  type Split,
+} from './mnist.js';
 import { DEFAULT_RING, ringOfGaussians } from './ring.js';
 
 export type DatasetName = 'mnist' | 'fashion-mnist' | 'cifar10' | 'ring';
 
-/** The classes of a dataset, known before it is loaded (the ring's are its modes). */
+/**
+ * The classes of a dataset, known before it is loaded: the lists its reader labels it with (the
+ * ring's classes are its modes).
+ */
 export function classCountOf(name: DatasetName): number {
-  return name === 'ring' ? DEFAULT_RING.modes : 10;
+  const counts: Record<DatasetName, number> = {
+    mnist: MNIST_CLASSES.length,
+    'fashion-mnist': FASHION_MNIST_CLASSES.length,
+    cifar10: CIFAR10_CLASSES.length,
+    ring: DEFAULT_RING.modes,
+  };
+  return counts[name];
 }
 
 export interface LoadOptions {

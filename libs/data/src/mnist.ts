@@ -24,11 +24,13 @@ export function loadMnist(opts: { split?: Split; limit?: number } = {}): Dataset
     name: 'mnist',
     imagesPath: join(dir, images),
     labelsPath: join(dir, labels),
-    numClasses: 10,
-    classNames: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+    numClasses: MNIST_CLASSES.length,
+    classNames: MNIST_CLASSES,
     limit: opts.limit,
   });
 }
+
+export const MNIST_CLASSES = ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'] as const;
 
 export const FASHION_MNIST_CLASSES = [
   'T-shirt/top',
@@ -61,7 +63,7 @@ export function loadFashionMnist(opts: { dir: string; split?: Split; limit?: num
     name: 'fashion-mnist',
     imagesPath: join(opts.dir, images),
     labelsPath: join(opts.dir, labels),
-    numClasses: 10,
+    numClasses: FASHION_MNIST_CLASSES.length,
     classNames: FASHION_MNIST_CLASSES,
     limit: opts.limit,
   });

