@@ -1,5 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { ProtocolError } from './errors.js';
 import {
   encodeMessage,
@@ -197,5 +198,18 @@ describe('names', () => {
     }
     assert.throws(() => n.roundQueue(-1), RangeError);
     assert.throws(() => n.roundQueue(1.5), RangeError);
+  });
+});
+
+describe('the documents name the version the code speaks', () => {
+  const doc = (name: string): string =>
+    readFileSync(new URL(`../../../docs/${name}`, import.meta.url), 'utf8');
+  it('docs/protocol.md (its title) and docs/design.md (its messages paragraph)', () => {
+    assert.match(
+      doc('protocol.md'),
+      new RegExp(`^# The distgan wire protocol, version ${PROTOCOL_VERSION}\n`),
+    );
+    const stated = /a `type` and a protocol `version` \((\d+)\)/.exec(doc('design.md'));
+    assert.equal(Number(stated?.[1]), PROTOCOL_VERSION);
   });
 });
