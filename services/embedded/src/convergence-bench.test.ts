@@ -164,6 +164,35 @@ describe('the convergence benchmark: cells', () => {
     assert.equal(flops(true).generatorFlops, flops(false).generatorFlops);
   });
 
+  it("runs a split's cells for its own rounds, centralized for the common ones, and the report says so", () => {
+    const o = options('x', { roundsBySplit: { 'dirichlet-0.1': 80 } });
+    const cells = syntheticCells(o);
+    const roundsOf = (split: string, method: string): number[] => [
+      ...new Set(
+        cells.filter((c) => c.key.split === split && c.key.method === method).map((c) => c.rounds),
+      ),
+    ];
+    assert.deepEqual(roundsOf('iid', 'serial'), [60]);
+    assert.deepEqual(roundsOf('dirichlet-0.1', 'serial'), [80]);
+    assert.deepEqual(roundsOf('dirichlet-0.1', 'fl-gan'), [80]);
+    assert.deepEqual(roundsOf('pooled', 'centralized'), [60]);
+    const { markdown } = buildReport({
+      datasets: ['mnist'],
+      splits: o.splits,
+      methods: o.methods,
+      seeds: o.seeds,
+      thresholds: [200, 100],
+      cells,
+      missing: [],
+      absent: [],
+      references: [],
+    });
+    assert.match(
+      markdown,
+      /4 devices, rounds per cell: iid 60, centralized 60, dirichlet-0\.1 80, all training samples/,
+    );
+  });
+
   it('plans one pooled centralized cell per seed, whatever the splits', () => {
     const keys = planCells(options('x', { methods: ['serial', 'centralized'], seeds: [1, 2, 3] }));
     assert.equal(keys.length, 3 * (2 + 1));

@@ -54,6 +54,11 @@ export interface BenchOptions {
   seeds: readonly number[];
   devices: number;
   rounds: number;
+  /**
+   * Rounds of a split's cells where they differ from `rounds` (centralized, split `pooled`,
+   * always runs `rounds`): a split on which the methods converge more slowly runs longer.
+   */
+  roundsBySplit?: Partial<Record<BenchSplit, number>>;
   evalEvery: number;
   evalSamples: number;
   /** Default: the embedded run's (DEFAULTS.model). */
@@ -236,14 +241,23 @@ export function planCells(
   return keys;
 }
 
+/** The rounds of a split's cells. */
+export function roundsOf(
+  o: Pick<BenchOptions, 'rounds' | 'roundsBySplit'>,
+  split: CellSplit,
+): number {
+  return (split === POOLED ? undefined : o.roundsBySplit?.[split]) ?? o.rounds;
+}
+
 /** The embedded run of a cell: the embedded run's defaults, with the benchmark's settings. */
 export function cellConfig(o: BenchOptions, k: CellKey): EmbeddedConfig {
+  const rounds = roundsOf(o, k.split);
   return {
     ...DEFAULTS,
     runId: cellName(k).replace(/\./g, '_'),
     out: o.runsDir ?? join('runs', 'convergence'),
     devices: o.devices,
-    rounds: o.rounds,
+    rounds,
     method: k.method === 'serial' || k.method === 'parallel' ? 'distgan' : k.method,
     schedule: k.method === 'parallel' ? 'parallel' : 'serial',
     model: o.model ?? DEFAULTS.model,
@@ -254,7 +268,7 @@ export function cellConfig(o: BenchOptions, k: CellKey): EmbeddedConfig {
     seed: k.seed,
     evalEvery: o.evalEvery,
     evalSamples: o.evalSamples,
-    sampleEvery: Math.max(o.evalEvery, Math.ceil(o.rounds / 4)),
+    sampleEvery: Math.max(o.evalEvery, Math.ceil(rounds / 4)),
   };
 }
 

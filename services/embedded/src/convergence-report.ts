@@ -173,6 +173,23 @@ function fidNear(cell: Cell, round: number): number[] {
   return [p.fid];
 }
 
+/** How long the cells ran: one length, or each split's (centralized's apart). */
+function roundsText(cells: readonly Cell[]): string {
+  const bySplit = new Map<string, Set<number>>();
+  for (const c of cells) {
+    const split = c.key.method === 'centralized' ? 'centralized' : c.key.split;
+    const set = bySplit.get(split) ?? new Set<number>();
+    set.add(c.settings.rounds);
+    bySplit.set(split, set);
+  }
+  const all = new Set(cells.map((c) => c.settings.rounds));
+  if (all.size === 1) return `${[...all][0]} rounds per cell`;
+  const parts = [...bySplit].map(
+    ([split, r]) => `${split} ${[...r].sort((a, b) => a - b).join(' and ')}`,
+  );
+  return `rounds per cell: ${parts.join(', ')}`;
+}
+
 /** Mean FID over seeds at the rounds every cell evaluated, with the min and max. */
 function meanCurve(cells: readonly Cell[]): {
   rounds: number[];
@@ -249,7 +266,7 @@ export function buildReport(input: ReportInput): BuiltReport {
       `- Model: ${s.model}${s.conditional ? ', class-conditional (ACGAN)' : ''} (forward pass per sample: G ${mflops(s.architecture.generatorFlops)}, ` +
         `D ${mflops(s.architecture.discriminatorFlops)}), latent ${s.latentDim}; batch ${s.batchSize}, ` +
         `L = ${s.localSteps}, M = ${s.generatorSteps}, Adam (lr D ${s.lrD}, lr G ${s.lrG}, β = ${s.beta1}, ${s.beta2}).`,
-      `- ${s.devices} devices, ${s.rounds} rounds per cell, ` +
+      `- ${s.devices} devices, ${roundsText(cells)}, ` +
         (s.limit ? `the first ${s.limit} training samples` : 'all training samples') +
         `; seeds ${input.seeds.join(', ')}; splits ${input.splits.join(', ')}.`,
       `- FID of ${s.evalSamples} generated samples every ${s.evalEvery === 1 ? 'round' : `${s.evalEvery} rounds`} and after the last` +
