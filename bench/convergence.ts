@@ -34,7 +34,9 @@ import {
  * split, so that the thresholds are resolved alike.
  */
 const BENCH_ROUNDS = 2000;
-const BENCH_ROUNDS_BY_SPLIT: BenchOptions['roundsBySplit'] = { 'dirichlet-0.1': 4000 };
+const BENCH_ROUNDS_BY_SPLIT: NonNullable<BenchOptions['roundsBySplit']> = {
+  'dirichlet-0.1': 4000,
+};
 
 const int = (v: string): number => {
   const n = Number(v);
@@ -104,7 +106,7 @@ const program = new Command('bench:convergence')
   .addOption(
     new Option(
       '--rounds <n>',
-      `rounds of every cell (default ${BENCH_ROUNDS}, ${Object.entries(BENCH_ROUNDS_BY_SPLIT ?? {})
+      `rounds of every cell (default ${BENCH_ROUNDS}, ${Object.entries(BENCH_ROUNDS_BY_SPLIT)
         .map(([split, r]) => `${split} ${r}`)
         .join(', ')}: until the best distributed method is below FID 25 or levels out)`,
     ).argParser(int),

@@ -242,10 +242,7 @@ export function planCells(
 }
 
 /** The rounds of a split's cells. */
-export function roundsOf(
-  o: Pick<BenchOptions, 'rounds' | 'roundsBySplit'>,
-  split: CellSplit,
-): number {
+function roundsOf(o: Pick<BenchOptions, 'rounds' | 'roundsBySplit'>, split: CellSplit): number {
   return (split === POOLED ? undefined : o.roundsBySplit?.[split]) ?? o.rounds;
 }
 
