@@ -292,6 +292,75 @@ describe('the convergence benchmark: cells', () => {
     assert.deepEqual(fifth.trained, ['mnist-iid-serial-seed1']);
   });
 
+  it('a call that trains some of the cells reports the whole scope, with what others finished meanwhile', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'distgan-scope-'));
+    const whole = options(out);
+    const scope = {
+      datasets: whole.datasets,
+      splits: whole.splits,
+      methods: whole.methods,
+      seeds: whole.seeds,
+    };
+    const name = (c: Cell): string => `${c.key.split}-${c.key.method}-${c.key.seed}`;
+    // Serial seed 1 only: the report holds its 2 cells and lists the other 8 as missing.
+    const first = fakeTrainer();
+    const r1 = await runConvergenceBench({
+      ...whole,
+      methods: ['serial'],
+      seeds: [1],
+      reportScope: scope,
+      train: first.train,
+    });
+    assert.equal(first.trained.length, 2);
+    assert.deepEqual(r1.cells.map(name).sort(), ['dirichlet-0.1-serial-1', 'iid-serial-1']);
+    assert.equal(r1.missing.length, 8);
+    assert.ok(r1.missing.every((m) => m.why === 'absent'));
+    assert.match(
+      readFileSync(join(out, 'report.md'), 'utf8'),
+      /This report is partial: 8 of 10 cells are missing/,
+    );
+    // FL-GAN seed 2, while another process finishes centralized seed 1: the report written last
+    // holds all five, though this call trained two and saw one finished cell when it started.
+    const second = fakeTrainer();
+    const r2 = await runConvergenceBench({
+      ...whole,
+      methods: ['fl-gan'],
+      seeds: [2],
+      reportScope: scope,
+      train: async (config, onLine) => {
+        if (second.trained.length === 0)
+          await runConvergenceBench({
+            ...whole,
+            methods: ['centralized'],
+            seeds: [1],
+            train: fakeTrainer().train,
+          });
+        return second.train(config, onLine);
+      },
+    });
+    assert.equal(second.trained.length, 2);
+    assert.deepEqual(r2.cells.map(name).sort(), [
+      'dirichlet-0.1-fl-gan-2',
+      'dirichlet-0.1-serial-1',
+      'iid-fl-gan-2',
+      'iid-serial-1',
+      'pooled-centralized-1',
+    ]);
+    assert.equal(r2.missing.length, 5);
+    const report = readFileSync(join(out, 'report.md'), 'utf8');
+    assert.match(report, /This report is partial: 5 of 10 cells are missing/);
+    assert.match(report, /- `mnist-iid-fl-gan-seed1`: absent/);
+    // Without a scope a call reports only its own cells (--quick).
+    const r3 = await runConvergenceBench({
+      ...whole,
+      methods: ['serial'],
+      seeds: [1],
+      train: fakeTrainer().train,
+    });
+    assert.deepEqual(r3.cells.map(name).sort(), ['dirichlet-0.1-serial-1', 'iid-serial-1']);
+    assert.equal(r3.missing.length, 0);
+  });
+
   it('changing the model, the devices or the rounds changes the fingerprint; the seed is in the key', () => {
     const o = options('x');
     const key: CellKey = { dataset: 'mnist', split: 'iid', method: 'serial', seed: 1 };

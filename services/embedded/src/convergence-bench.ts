@@ -71,6 +71,13 @@ export interface BenchOptions {
   thresholds?: readonly number[];
   /** Build the report from the cells on disk: train nothing. */
   reportOnly?: boolean;
+  /**
+   * The cells the report covers besides those this call trains: the whole benchmark, when a call
+   * trains only some of its cells (a few seeds, one method). Its finished cells are read from disk
+   * after training, so a report written last includes what other processes finished meanwhile;
+   * its unfinished ones are listed as missing. Default: only the cells this call plans.
+   */
+  reportScope?: Pick<BenchOptions, 'datasets' | 'splits' | 'methods' | 'seeds'>;
   /** The machine, as the report names it. */
   machine?: string;
   /** The backend the cells trained on (recorded in each new cell). */
@@ -523,14 +530,15 @@ export async function runConvergenceBench(o: BenchOptions): Promise<BenchResults
   mkdirSync(join(o.out, 'cells'), { recursive: true });
   const log = o.log ?? ((): void => {});
   const train = o.train ?? trainEmbedded;
+  const scope = scopeOf(o);
   const absent: AbsentDataset[] = [];
   const datasets: BenchDataset[] = [];
-  for (const d of o.datasets) {
+  for (const d of scope.datasets) {
     const why = await absence(d, o.dataRoot);
     if (why) absent.push({ dataset: d, reason: why });
     else datasets.push(d);
   }
-  const plan = planCells({ ...o, datasets });
+  const plan = planCells({ ...o, datasets: o.datasets.filter((d) => datasets.includes(d)) });
   const cells = new Map<string, Cell>();
   const todo: { key: CellKey; config: EmbeddedConfig; settings: CellSettings; stale?: string }[] =
     [];
@@ -547,13 +555,10 @@ export async function runConvergenceBench(o: BenchOptions): Promise<BenchResults
     `${plan.length} cells: ${cells.size} done, ${todo.length - stale} missing, ${stale} stale` +
       (o.reportOnly ? ' (report only: training none)' : ''),
   );
-  const references = await referencesFor(o, datasets);
+  const references = await referencesFor({ ...o, seeds: scope.seeds }, datasets);
 
   let trained = 0;
-  if (o.reportOnly) {
-    for (const t of todo)
-      missing.push({ key: t.key, why: t.stale ? 'stale' : 'absent', detail: t.stale });
-  } else {
+  if (!o.reportOnly) {
     const done0 = cells.size;
     const known = [...cells.values()].map((c) => c.wallS);
     for (const [i, t] of todo.entries()) {
@@ -597,7 +602,19 @@ export async function runConvergenceBench(o: BenchOptions): Promise<BenchResults
       }
     }
   }
-  const finished = plan.map((k) => cells.get(cellName(k))).filter((c): c is Cell => !!c);
+  // The report's cells: this call's, then the rest of its scope as they are on disk now.
+  const reportPlan = planCells({ ...scope, datasets });
+  const failed = new Set(missing.map((m) => cellName(m.key)));
+  for (const key of reportPlan) {
+    const name = cellName(key);
+    if (cells.has(name) || failed.has(name)) continue;
+    const s = readCell(cellPath(o.out, key), fingerprintOf(cellSettings(cellConfig(o, key))));
+    if (s.state === 'done') cells.set(name, s.cell);
+    else missing.push({ key, why: s.state, ...(s.state === 'stale' ? { detail: s.detail } : {}) });
+  }
+  const finished = reportPlan.map((k) => cells.get(cellName(k))).filter((c): c is Cell => !!c);
+  if (reportPlan.length > plan.length)
+    log(`report: ${finished.length} of the ${reportPlan.length} cells of the whole benchmark`);
   // No cell at all: keep whatever report the folder has (an earlier benchmark's) untouched.
   if (finished.length === 0) {
     log('no finished cells: the report is not written');
@@ -605,9 +622,9 @@ export async function runConvergenceBench(o: BenchOptions): Promise<BenchResults
   }
   writeReport(o.out, {
     datasets,
-    splits: o.splits,
-    methods: o.methods,
-    seeds: o.seeds,
+    splits: scope.splits,
+    methods: scope.methods,
+    seeds: scope.seeds,
     thresholds: o.thresholds ?? DEFAULT_THRESHOLDS,
     machine: o.machine,
     cells: finished,
@@ -617,4 +634,21 @@ export async function runConvergenceBench(o: BenchOptions): Promise<BenchResults
     timeModel: o.timeModel,
   });
   return { cells: finished, missing, absent, references, trained };
+}
+
+/**
+ * The report's scope: the planned cells together with reportScope's, each list in its canonical
+ * order (BENCH_DATASETS, BENCH_SPLITS, BENCH_METHODS, seeds ascending).
+ */
+function scopeOf(o: BenchOptions): Pick<BenchOptions, 'datasets' | 'splits' | 'methods' | 'seeds'> {
+  const r = o.reportScope;
+  if (!r) return o;
+  const union = <T>(all: readonly T[], a: readonly T[], b: readonly T[]): T[] =>
+    all.filter((x) => a.includes(x) || b.includes(x));
+  return {
+    datasets: union(BENCH_DATASETS, o.datasets, r.datasets),
+    splits: union(BENCH_SPLITS, o.splits, r.splits),
+    methods: union(BENCH_METHODS, o.methods, r.methods),
+    seeds: [...new Set([...o.seeds, ...r.seeds])].sort((a, b) => a - b),
+  };
 }
