@@ -89,6 +89,60 @@ describe('benchmark statistics', () => {
     );
   });
 
+  it("a threshold one method never reached in runs longer than the other's times decides one-sidedly, with a bound", () => {
+    // Every distgan seed reached FID 50; no MD-GAN seed did in runs of 1,000-1,200 s.
+    const faster = compareTimes(
+      50,
+      { name: 'MD-GAN', times: [undefined, undefined, undefined], runs: [1000, 1100, 1200] },
+      { name: 'distgan serial', times: [200, 300, 250], runs: [900, 950, 1000] },
+    );
+    assert.equal(faster.status, 'one-sided');
+    if (faster.status !== 'one-sided') return;
+    assert.equal(faster.verdict, 'faster');
+    assert.equal(faster.reachedBy, 'distgan');
+    assert.equal(faster.bound, 1100 / 250);
+    assert.equal(
+      describeComparison(faster),
+      'distgan serial is faster than MD-GAN to FID ≤ 50: every seed of distgan serial reached it ' +
+        '(250.0 ± 50.0 s), no seed of MD-GAN within its whole run (1100.0 ± 100.0 s): ratio ≥ 4.40 ' +
+        "(no t-test: MD-GAN's times are only known to exceed its runs)",
+    );
+    // A run that ended before one of the other's times: nothing is decided.
+    const open = compareTimes(
+      50,
+      { name: 'MD-GAN', times: [undefined, undefined, undefined], runs: [280, 1100, 1200] },
+      { name: 'distgan serial', times: [200, 300, 250] },
+    );
+    assert.equal(open.status, 'one-sided');
+    assert.equal(open.status === 'one-sided' && open.verdict, undefined);
+    assert.match(describeComparison(open), /: no time verdict: .*but not every run of MD-GAN/);
+    // The other way round: the baseline reached it, distgan never did; the ratio is at most the bound.
+    const slower = compareTimes(
+      20,
+      { name: 'centralized', times: [100, 120, 110] },
+      { name: 'distgan serial', times: [undefined, undefined, undefined], runs: [500, 550, 600] },
+    );
+    assert.equal(slower.status === 'one-sided' && slower.verdict, 'slower');
+    assert.equal(slower.status === 'one-sided' && slower.bound, 110 / 550);
+    assert.match(
+      describeComparison(slower),
+      /^distgan serial is slower than centralized to FID ≤ 20: .*ratio ≤ 0\.20/,
+    );
+    // Without the runs, or with some seeds of each reaching it, there is nothing to compare.
+    const noRuns = compareTimes(
+      50,
+      { name: 'MD-GAN', times: [undefined, undefined] },
+      { name: 'distgan serial', times: [200, 300] },
+    );
+    assert.equal(noRuns.status, 'not-compared');
+    const partly = compareTimes(
+      50,
+      { name: 'MD-GAN', times: [undefined, undefined], runs: [1000, 1000] },
+      { name: 'distgan serial', times: [200, undefined], runs: [900, 900] },
+    );
+    assert.equal(partly.status, 'not-compared');
+  });
+
   it('says which method is faster only when both the test and the interval say so', () => {
     const faster = compareTimes(
       100,

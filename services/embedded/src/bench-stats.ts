@@ -136,6 +136,11 @@ export interface ComparedGroup {
   name: string;
   /** One time per seed; undefined where the seed did not reach the threshold. */
   times: readonly Censored[];
+  /**
+   * Each seed's whole run on the same time basis: a seed that did not reach the threshold did not
+   * reach it within this time. Without it, such a seed says nothing about time.
+   */
+  runs?: readonly number[];
 }
 
 export type Comparison =
@@ -157,6 +162,27 @@ export type Comparison =
       split: boolean;
     }
   | {
+      /**
+       * Every seed of one method reached the threshold and no seed of the other did: no t-test
+       * (the other's times are only known to exceed its runs). `verdict` is decided only when
+       * every run that fell short is longer than every time of the method that reached it; the
+       * ratio is then bounded by the runs: ≥ bound when distgan reached it, ≤ bound when the
+       * baseline did.
+       */
+      status: 'one-sided';
+      threshold: number;
+      baseline: string;
+      distgan: string;
+      reachedBy: 'baseline' | 'distgan';
+      /** Mean ± sd of the times of the method that reached it. */
+      times: MeanSd;
+      /** Mean ± sd of the runs of the method that did not. */
+      runs: MeanSd;
+      /** Mean runs / mean times (distgan reached it) or mean times / mean runs (the baseline). */
+      bound: number;
+      verdict?: 'faster' | 'slower';
+    }
+  | {
       status: 'not-compared';
       threshold: number;
       baseline: string;
@@ -171,7 +197,10 @@ export interface CompareOptions extends BootstrapOptions {
 
 /**
  * A baseline's time to a threshold against distgan's. Compared only when every seed of both
- * reached the threshold: a seed that did not has no time, and none is made up for it.
+ * reached the threshold: a seed that did not has no time, and none is made up for it. When every
+ * seed of one reached it and no seed of the other did within its whole run (`runs`), the
+ * comparison is one-sided: the one that reached it is faster when every run that fell short
+ * outlasted every time of the other, with the runs bounding the ratio.
  */
 export function compareTimes(
   threshold: number,
@@ -182,6 +211,34 @@ export function compareTimes(
   const a = reachOf(baseline.times);
   const b = reachOf(distgan.times);
   const names = { threshold, baseline: baseline.name, distgan: distgan.name };
+  const oneSided = (
+    reachedBy: 'baseline' | 'distgan',
+    hit: Reach,
+    runs: readonly number[] | undefined,
+  ): Comparison | undefined => {
+    if (!runs || runs.length === 0) return undefined;
+    const times = hit.stats;
+    const r = meanSd(runs);
+    const separated = Math.min(...runs) > Math.max(...hit.values);
+    return {
+      status: 'one-sided',
+      ...names,
+      reachedBy,
+      times,
+      runs: r,
+      bound: reachedBy === 'distgan' ? r.mean / times.mean : times.mean / r.mean,
+      ...(separated ? { verdict: reachedBy === 'distgan' ? 'faster' : 'slower' } : {}),
+    };
+  };
+  if (a.n > 0 && b.n > 0) {
+    const one =
+      a.reached === 0 && b.reached === b.n
+        ? oneSided('distgan', b, baseline.runs)
+        : b.reached === 0 && a.reached === a.n
+          ? oneSided('baseline', a, distgan.runs)
+          : undefined;
+    if (one) return one;
+  }
   if (a.reached < a.n || b.reached < b.n || a.n === 0 || b.n === 0) {
     return {
       status: 'not-compared',
@@ -227,6 +284,19 @@ export const fidAtMost = (threshold: number): string => `FID ≤ ${threshold}`;
  */
 export function describeComparison(c: Comparison): string {
   const to = fidAtMost(c.threshold);
+  if (c.status === 'one-sided') {
+    const [hit, short] =
+      c.reachedBy === 'distgan' ? [c.distgan, c.baseline] : [c.baseline, c.distgan];
+    const facts =
+      `every seed of ${hit} reached it (${c.times.n < 2 ? c.times.mean.toFixed(1) : `${c.times.mean.toFixed(1)} ± ${c.times.sd.toFixed(1)}`} s), ` +
+      `no seed of ${short} within its whole run (${c.runs.n < 2 ? c.runs.mean.toFixed(1) : `${c.runs.mean.toFixed(1)} ± ${c.runs.sd.toFixed(1)}`} s)`;
+    if (!c.verdict)
+      return `${c.distgan} and ${c.baseline} to ${to}: no time verdict: ${facts}, but not every run of ${short} outlasted every time of ${hit}`;
+    return (
+      `${c.distgan} is ${c.verdict} than ${c.baseline} to ${to}: ${facts}: ratio ${c.verdict === 'faster' ? '≥' : '≤'} ` +
+      `${c.bound.toFixed(2)} (no t-test: ${short}'s times are only known to exceed its runs)`
+    );
+  }
   if (c.status === 'not-compared') {
     const [ka, na] = c.reached.baseline;
     const [kb, nb] = c.reached.distgan;

@@ -19,7 +19,7 @@ import {
   type CellTrainer,
   type ReferenceLevel,
 } from './convergence-bench.js';
-import { buildReport, verdictOf, type ReportInput } from './convergence-report.js';
+import { buildReport, verdictCell, verdictOf, type ReportInput } from './convergence-report.js';
 import { compareTimes } from './bench-stats.js';
 import { DEFAULTS, type EmbeddedConfig } from './config.js';
 import type { RoundLine } from './run.js';
@@ -448,6 +448,24 @@ describe('the convergence report', () => {
     assert.match(markdown, /With 3 seeds per method these tests have little power/);
   });
 
+  it('a baseline that never reached a threshold in its whole run loses it one-sidedly in the report', () => {
+    // MD-GAN levels out at FID 300: it never reaches 200, which every distgan seed reaches.
+    const stuck = cells.map((c) =>
+      c.key.method === 'md-gan'
+        ? { ...c, points: c.points.map((p) => ({ ...p, fid: Math.max(p.fid, 300) })) }
+        : c,
+    );
+    const { markdown } = buildReport({ ...input, cells: stuck });
+    assert.match(
+      markdown,
+      /- distgan serial is faster than MD-GAN to FID ≤ 200: every seed of distgan serial reached it \([\d.]+ ± [\d.]+ s\), no seed of MD-GAN within its whole run \(7\.0 ± 4\.6 s\): ratio ≥ 4\.40/,
+    );
+    assert.match(
+      markdown,
+      /\| MD-GAN \| mnist iid \| in-process, measured \| faster \(MD-GAN never reached FID ≤ 200, FID ≤ 100, FID ≤ 50\); ×≥2\.39 to FID ≤ 50 \|/,
+    );
+  });
+
   it('says in words who is faster, with the ratio, its interval and p, and gives a verdict', () => {
     const { markdown } = buildReport(input);
     assert.match(
@@ -517,6 +535,41 @@ describe('the convergence report', () => {
     assert.match(
       verdictOf([censored]),
       /^no verdict: no threshold was reached by every seed of both\./,
+    );
+  });
+
+  it('a baseline that never reached a threshold distgan reached with every seed makes distgan faster, with a bound', () => {
+    const serial = { name: 'distgan serial', times: [100, 120, 110], runs: [900, 900, 900] };
+    const never = { name: 'MD-GAN', times: [undefined, undefined, undefined] };
+    const at50 = compareTimes(50, { ...never, runs: [1000, 1100, 1200] }, serial);
+    const at35 = compareTimes(35, { ...never, runs: [1000, 1100, 1200] }, serial);
+    assert.equal(
+      verdictOf([at50, at35]),
+      'faster (MD-GAN never reached FID ≤ 50, FID ≤ 35): faster at FID ≤ 50 (ratio ≥ 10.00, ' +
+        'MD-GAN never reached it), FID ≤ 35 (ratio ≥ 10.00, MD-GAN never reached it).',
+    );
+    assert.equal(
+      verdictCell([at50, at35]),
+      'faster (MD-GAN never reached FID ≤ 50, FID ≤ 35); ×≥10.00 to FID ≤ 35',
+    );
+    // Beside a tested threshold the tested one gives the ratio in the table.
+    const tested = compareTimes(
+      100,
+      { name: 'MD-GAN', times: [500, 510, 490] },
+      {
+        ...serial,
+        times: [50, 51, 49],
+      },
+    );
+    assert.match(
+      verdictCell([tested, at50]),
+      /^significantly faster; ×10\.00 \[[\d.]+, [\d.]+\] to FID ≤ 100$/,
+    );
+    // MD-GAN's runs shorter than distgan's times: no verdict, and why.
+    const short = compareTimes(50, { ...never, runs: [105, 1100, 1200] }, serial);
+    assert.match(
+      verdictOf([short]),
+      /^no verdict\. No time verdict at FID ≤ 50: reached only by distgan serial, but not every run of MD-GAN \(/,
     );
   });
 

@@ -129,6 +129,8 @@ interface MethodSummary {
   msPerRound: MeanSd;
   mbDown: MeanSd;
   mbUp: MeanSd;
+  /** Per basis, each cell's whole run in seconds (to its last evaluation). */
+  runs: Record<string, number[]>;
   /** Per threshold: rounds, and seconds per basis, one value per seed (undefined: not reached). */
   reach: {
     threshold: number;
@@ -151,6 +153,15 @@ function summarize(
     msPerRound: meanSd(cells.map((c) => c.msPerRound)),
     mbDown: meanSd(cells.map((c) => c.bytesPerRound.down / 1e6)),
     mbUp: meanSd(cells.map((c) => c.bytesPerRound.up / 1e6)),
+    runs: Object.fromEntries(
+      bases.map((b) => [
+        b.name,
+        cells.flatMap((c) => {
+          const last = c.points.at(-1);
+          return last ? [b.seconds(c, last)] : [];
+        }),
+      ]),
+    ),
     reach: thresholds.map((threshold) => {
       const hits = cells.map((c) => ({ c, hit: timeToThreshold(c.points, threshold) }));
       return {
@@ -314,7 +325,9 @@ export function buildReport(input: ReportInput): BuiltReport {
   md.push(
     `Thresholds (fixed, absolute FID): ${thresholds.map((t) => fidAtMost(t)).join(', ')}. ` +
       'A seed that never reaches a threshold gets no time: the tables say how many seeds reached it, ' +
-      'and comparisons use only thresholds that every seed of both methods reached.',
+      'and comparisons use only thresholds that every seed of both methods reached, or that every ' +
+      'seed of one reached and no seed of the other within its whole run (one-sided: the first is ' +
+      'faster when every run that fell short outlasted its times, the runs bounding the ratio).',
     '',
   );
 
@@ -435,8 +448,16 @@ export function buildReport(input: ReportInput): BuiltReport {
           for (const [i, threshold] of thresholds.entries()) {
             const comparison = compareTimes(
               threshold,
-              { name: METHOD_NAMES[baseline], times: x.reach[i]!.seconds[b.name]! },
-              { name: METHOD_NAMES[distgan], times: y.reach[i]!.seconds[b.name]! },
+              {
+                name: METHOD_NAMES[baseline],
+                times: x.reach[i]!.seconds[b.name]!,
+                runs: x.runs[b.name]!,
+              },
+              {
+                name: METHOD_NAMES[distgan],
+                times: y.reach[i]!.seconds[b.name]!,
+                runs: y.runs[b.name]!,
+              },
             );
             comparisons.push({ dataset, split, basis: b.name, comparison });
             md.push(`- ${describeComparison(comparison)}`);
@@ -532,8 +553,21 @@ export function buildReport(input: ReportInput): BuiltReport {
 }
 
 type Compared = Extract<Comparison, { status: 'compared' }>;
-const stat = (c: Compared): string =>
-  `ratio ${c.ratio.toFixed(2)} [${c.ci[0].toFixed(2)}, ${c.ci[1].toFixed(2)}], ${formatP(c.p)}`;
+type OneSided = Extract<Comparison, { status: 'one-sided' }>;
+/** A comparison that decided something: tested over seeds, or one-sided with a verdict. */
+type Decided = Compared | (OneSided & { verdict: 'faster' | 'slower' });
+const decided = (cs: readonly Comparison[]): Decided[] =>
+  cs.filter(
+    (c): c is Decided => c.status === 'compared' || (c.status === 'one-sided' && !!c.verdict),
+  );
+const boundText = (c: OneSided): string =>
+  `ratio ${c.verdict === 'slower' ? '≤' : '≥'} ${c.bound.toFixed(2)}, ` +
+  (c.reachedBy === 'distgan' ? `${c.baseline}` : `${c.distgan}`) +
+  ' never reached it';
+const stat = (c: Decided): string =>
+  c.status === 'one-sided'
+    ? boundText(c)
+    : `ratio ${c.ratio.toFixed(2)} [${c.ci[0].toFixed(2)}, ${c.ci[1].toFixed(2)}], ${formatP(c.p)}`;
 
 /**
  * For each baseline, split and basis: distgan serial and parallel, faster, slower or neither. A
@@ -583,7 +617,9 @@ function verdicts(
     'Is distgan faster to the thresholds than each baseline? (The ratio is baseline time / distgan ' +
       'time at the lowest threshold both reached with every seed, with its 95% bootstrap interval. ' +
       "A difference is significant only where Welch's t-test rejects at p < 0.05 and the interval " +
-      'excludes 1: from three seeds the bootstrap interval alone is too narrow.)',
+      'excludes 1: from three seeds the bootstrap interval alone is too narrow. Where one method ' +
+      'never reached a threshold that every seed of the other reached, before runs longer than ' +
+      "the other's times, the verdict says so and the ratio is a bound (×≥, ×≤) from those runs.)",
     '',
     `| baseline | split | time | ${distgans.map((m) => METHOD_NAMES[m]).join(' | ')} |`,
     `|---|---|---|${distgans.map(() => '---').join('|')}|`,
@@ -595,19 +631,36 @@ function verdicts(
 
 /** The verdict's head and the ratio at the lowest threshold compared, for the table. */
 export function verdictCell(cs: readonly Comparison[]): string {
-  const compared = cs.filter((c): c is Compared => c.status === 'compared');
-  if (compared.length === 0) return 'no verdict (thresholds not reached by every seed)';
-  const head = verdictHead(compared);
-  const hardest = compared.reduce((a, c) => (c.threshold < a.threshold ? c : a));
+  const ds = decided(cs);
+  if (ds.length === 0) return 'no verdict (thresholds not reached by every seed)';
+  const head = verdictHead(ds);
+  const compared = ds.filter((c): c is Compared => c.status === 'compared');
+  const lowest = <T extends { threshold: number }>(xs: readonly T[]): T =>
+    xs.reduce((a, c) => (c.threshold < a.threshold ? c : a));
+  if (compared.length === 0) {
+    const hardest = lowest(ds as OneSided[]);
+    return `${head}; ×${hardest.verdict === 'slower' ? '≤' : '≥'}${hardest.bound.toFixed(2)} to ${fidAtMost(hardest.threshold)}`;
+  }
+  const hardest = lowest(compared);
   return (
     `${head}; ×${hardest.ratio.toFixed(2)} [${hardest.ci[0].toFixed(2)}, ` +
     `${hardest.ci[1].toFixed(2)}] to ${fidAtMost(hardest.threshold)}`
   );
 }
 
-/** One word for thresholds compared: all faster, all slower, none different, or mixed. */
-function verdictHead(compared: readonly Compared[]): string {
-  const all = (v: Compared['verdict']): boolean => compared.every((c) => c.verdict === v);
+/**
+ * One phrase for the thresholds decided: all faster, all slower, none different, or mixed. A
+ * one-sided comparison (one method never reached the threshold) has no t-test: where it decides
+ * alone the head says so instead of "significantly".
+ */
+function verdictHead(ds: readonly Decided[]): string {
+  const all = (v: Compared['verdict']): boolean => ds.every((c) => c.verdict === v);
+  const oneSided = ds.filter((c): c is OneSided & Decided => c.status === 'one-sided');
+  if (oneSided.length === ds.length && (all('faster') || all('slower'))) {
+    const c = oneSided[0]!;
+    const short = c.reachedBy === 'distgan' ? c.baseline : c.distgan;
+    return `${c.verdict} (${short} never reached ${oneSided.map((x) => fidAtMost(x.threshold)).join(', ')})`;
+  }
   if (all('faster')) return 'significantly faster';
   if (all('slower')) return 'significantly slower';
   if (all('no-difference')) return 'not distinguishable';
@@ -615,20 +668,31 @@ function verdictHead(compared: readonly Compared[]): string {
 }
 
 export function verdictOf(cs: readonly Comparison[]): string {
-  const compared = cs.filter((c): c is Compared => c.status === 'compared');
+  const ds = decided(cs);
   const skipped = cs.filter((c) => c.status === 'not-compared').map((c) => c.threshold);
-  const skippedText = skipped.length
-    ? ` Not compared at ${skipped.map((t) => fidAtMost(t)).join(', ')} (not reached by every seed of both).`
-    : '';
-  if (compared.length === 0)
-    return `no verdict: no threshold was reached by every seed of both.${skippedText}`;
-  const at = (v: Compared['verdict']): Compared[] => compared.filter((c) => c.verdict === v);
-  const list = (xs: Compared[]): string =>
+  const open = cs.filter((c): c is OneSided => c.status === 'one-sided' && !c.verdict);
+  const skippedText =
+    (skipped.length
+      ? ` Not compared at ${skipped.map((t) => fidAtMost(t)).join(', ')} (not reached by every seed of both).`
+      : '') +
+    open
+      .map((c) => {
+        const [hit, short] =
+          c.reachedBy === 'distgan' ? [c.distgan, c.baseline] : [c.baseline, c.distgan];
+        return ` No time verdict at ${fidAtMost(c.threshold)}: reached only by ${hit}, but not every run of ${short} (${pm(c.runs)} s) outlasted every time of ${hit} (${pm(c.times)} s).`;
+      })
+      .join('');
+  if (ds.length === 0)
+    return open.length
+      ? `no verdict.${skippedText}`
+      : `no verdict: no threshold was reached by every seed of both.${skippedText}`;
+  const at = (v: Compared['verdict']): Decided[] => ds.filter((c) => c.verdict === v);
+  const list = (xs: Decided[]): string =>
     xs.map((c) => `${fidAtMost(c.threshold)} (${stat(c)})`).join(', ');
   const faster = at('faster');
   const slower = at('slower');
   const same = at('no-difference');
-  const head = verdictHead(compared);
+  const head = verdictHead(ds);
   const details = [
     faster.length ? `faster at ${list(faster)}` : '',
     slower.length ? `slower at ${list(slower)}` : '',
