@@ -276,6 +276,10 @@ export function formatP(p: number): string {
 const ratioText = (c: Extract<Comparison, { status: 'compared' }>): string =>
   `ratio ${c.ratio.toFixed(2)} [${c.ci[0].toFixed(2)}, ${c.ci[1].toFixed(2)}], ${formatP(c.p)}`;
 
+/** "250.0 ± 50.0 s" (one value: no sd). */
+export const secondsText = (s: MeanSd): string =>
+  `${s.mean.toFixed(1)}${s.n < 2 ? '' : ` ± ${s.sd.toFixed(1)}`} s`;
+
 export const fidAtMost = (threshold: number): string => `FID ≤ ${threshold}`;
 
 /**
@@ -288,8 +292,8 @@ export function describeComparison(c: Comparison): string {
     const [hit, short] =
       c.reachedBy === 'distgan' ? [c.distgan, c.baseline] : [c.baseline, c.distgan];
     const facts =
-      `every seed of ${hit} reached it (${c.times.n < 2 ? c.times.mean.toFixed(1) : `${c.times.mean.toFixed(1)} ± ${c.times.sd.toFixed(1)}`} s), ` +
-      `no seed of ${short} within its whole run (${c.runs.n < 2 ? c.runs.mean.toFixed(1) : `${c.runs.mean.toFixed(1)} ± ${c.runs.sd.toFixed(1)}`} s)`;
+      `every seed of ${hit} reached it (${secondsText(c.times)}), ` +
+      `no seed of ${short} within its whole run (${secondsText(c.runs)})`;
     if (!c.verdict)
       return `${c.distgan} and ${c.baseline} to ${to}: no time verdict: ${facts}, but not every run of ${short} outlasted every time of ${hit}`;
     return (

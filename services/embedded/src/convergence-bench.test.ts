@@ -571,6 +571,10 @@ describe('the convergence report', () => {
       verdictOf([short]),
       /^no verdict\. No time verdict at FID ≤ 50: reached only by distgan serial, but not every run of MD-GAN \(/,
     );
+    assert.equal(
+      verdictCell([short]),
+      'no time verdict (FID ≤ 50 reached only by distgan serial, some seed later than a whole run of MD-GAN)',
+    );
   });
 
   it('with a time model: modelled seconds per profile, and comparisons and verdicts on them', () => {

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { renderLinePlot, type HLine, type Series } from '@distgan/eval';
 import {
   compareTimes,
+  secondsText,
   describeComparison,
   fidAtMost,
   formatP,
@@ -632,7 +633,14 @@ function verdicts(
 /** The verdict's head and the ratio at the lowest threshold compared, for the table. */
 export function verdictCell(cs: readonly Comparison[]): string {
   const ds = decided(cs);
-  if (ds.length === 0) return 'no verdict (thresholds not reached by every seed)';
+  if (ds.length === 0) {
+    const open = cs.filter((c): c is OneSided => c.status === 'one-sided');
+    if (open.length === 0) return 'no verdict (thresholds not reached by every seed)';
+    const c = open[0]!;
+    const [hit, short] =
+      c.reachedBy === 'distgan' ? [c.distgan, c.baseline] : [c.baseline, c.distgan];
+    return `no time verdict (${open.map((x) => fidAtMost(x.threshold)).join(', ')} reached only by ${hit}, some seed later than a whole run of ${short})`;
+  }
   const head = verdictHead(ds);
   const compared = ds.filter((c): c is Compared => c.status === 'compared');
   const lowest = <T extends { threshold: number }>(xs: readonly T[]): T =>
@@ -679,7 +687,7 @@ export function verdictOf(cs: readonly Comparison[]): string {
       .map((c) => {
         const [hit, short] =
           c.reachedBy === 'distgan' ? [c.distgan, c.baseline] : [c.baseline, c.distgan];
-        return ` No time verdict at ${fidAtMost(c.threshold)}: reached only by ${hit}, but not every run of ${short} (${pm(c.runs)} s) outlasted every time of ${hit} (${pm(c.times)} s).`;
+        return ` No time verdict at ${fidAtMost(c.threshold)}: reached only by ${hit}, but not every run of ${short} (${secondsText(c.runs)}) outlasted every time of ${hit} (${secondsText(c.times)}).`;
       })
       .join('');
   if (ds.length === 0)
