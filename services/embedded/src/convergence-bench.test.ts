@@ -302,12 +302,16 @@ describe('the convergence benchmark: cells', () => {
       seeds: whole.seeds,
     };
     const name = (c: Cell): string => `${c.key.split}-${c.key.method}-${c.key.seed}`;
+    /** The options of a process that trains one method's cells of one seed. */
+    const only = (method: BenchMethod, seed: number): BenchOptions => ({
+      ...whole,
+      methods: [method],
+      seeds: [seed],
+    });
     // Serial seed 1 only: the report holds its 2 cells and lists the other 8 as missing.
     const first = fakeTrainer();
     const r1 = await runConvergenceBench({
-      ...whole,
-      methods: ['serial'],
-      seeds: [1],
+      ...only('serial', 1),
       reportScope: scope,
       train: first.train,
     });
@@ -323,16 +327,12 @@ describe('the convergence benchmark: cells', () => {
     // holds all five, though this call trained two and saw one finished cell when it started.
     const second = fakeTrainer();
     const r2 = await runConvergenceBench({
-      ...whole,
-      methods: ['fl-gan'],
-      seeds: [2],
+      ...only('fl-gan', 2),
       reportScope: scope,
       train: async (config, onLine) => {
         if (second.trained.length === 0)
           await runConvergenceBench({
-            ...whole,
-            methods: ['centralized'],
-            seeds: [1],
+            ...only('centralized', 1),
             train: fakeTrainer().train,
           });
         return second.train(config, onLine);
@@ -352,9 +352,7 @@ describe('the convergence benchmark: cells', () => {
     assert.match(report, /- `mnist-iid-fl-gan-seed1`: absent/);
     // Without a scope a call reports only its own cells (--quick).
     const r3 = await runConvergenceBench({
-      ...whole,
-      methods: ['serial'],
-      seeds: [1],
+      ...only('serial', 1),
       train: fakeTrainer().train,
     });
     assert.deepEqual(r3.cells.map(name).sort(), ['dirichlet-0.1-serial-1', 'iid-serial-1']);
