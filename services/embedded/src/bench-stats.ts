@@ -276,6 +276,11 @@ export function formatP(p: number): string {
 const ratioText = (c: Extract<Comparison, { status: 'compared' }>): string =>
   `ratio ${c.ratio.toFixed(2)} [${c.ci[0].toFixed(2)}, ${c.ci[1].toFixed(2)}], ${formatP(c.p)}`;
 
+/** A one-sided comparison's two methods: the one that reached the threshold, then the other. */
+export function sidesOf(c: Extract<Comparison, { status: 'one-sided' }>): [string, string] {
+  return c.reachedBy === 'distgan' ? [c.distgan, c.baseline] : [c.baseline, c.distgan];
+}
+
 /** "250.0 ± 50.0 s" (one value: no sd). */
 export const secondsText = (s: MeanSd): string =>
   `${s.mean.toFixed(1)}${s.n < 2 ? '' : ` ± ${s.sd.toFixed(1)}`} s`;
@@ -289,8 +294,7 @@ export const fidAtMost = (threshold: number): string => `FID ≤ ${threshold}`;
 export function describeComparison(c: Comparison): string {
   const to = fidAtMost(c.threshold);
   if (c.status === 'one-sided') {
-    const [hit, short] =
-      c.reachedBy === 'distgan' ? [c.distgan, c.baseline] : [c.baseline, c.distgan];
+    const [hit, short] = sidesOf(c);
     const facts =
       `every seed of ${hit} reached it (${secondsText(c.times)}), ` +
       `no seed of ${short} within its whole run (${secondsText(c.runs)})`;

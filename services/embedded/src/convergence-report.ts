@@ -4,6 +4,7 @@ import { renderLinePlot, type HLine, type Series } from '@distgan/eval';
 import {
   compareTimes,
   secondsText,
+  sidesOf,
   describeComparison,
   fidAtMost,
   formatP,
@@ -563,8 +564,7 @@ const decided = (cs: readonly Comparison[]): Decided[] =>
   );
 const boundText = (c: OneSided): string =>
   `ratio ${c.verdict === 'slower' ? '≤' : '≥'} ${c.bound.toFixed(2)}, ` +
-  (c.reachedBy === 'distgan' ? `${c.baseline}` : `${c.distgan}`) +
-  ' never reached it';
+  `${sidesOf(c)[1]} never reached it`;
 const stat = (c: Decided): string =>
   c.status === 'one-sided'
     ? boundText(c)
@@ -637,8 +637,7 @@ export function verdictCell(cs: readonly Comparison[]): string {
     const open = cs.filter((c): c is OneSided => c.status === 'one-sided');
     if (open.length === 0) return 'no verdict (thresholds not reached by every seed)';
     const c = open[0]!;
-    const [hit, short] =
-      c.reachedBy === 'distgan' ? [c.distgan, c.baseline] : [c.baseline, c.distgan];
+    const [hit, short] = sidesOf(c);
     return `no time verdict (${open.map((x) => fidAtMost(x.threshold)).join(', ')} reached only by ${hit}, some seed later than a whole run of ${short})`;
   }
   const head = verdictHead(ds);
@@ -666,7 +665,7 @@ function verdictHead(ds: readonly Decided[]): string {
   const oneSided = ds.filter((c): c is OneSided & Decided => c.status === 'one-sided');
   if (oneSided.length === ds.length && (all('faster') || all('slower'))) {
     const c = oneSided[0]!;
-    const short = c.reachedBy === 'distgan' ? c.baseline : c.distgan;
+    const short = sidesOf(c)[1];
     return `${c.verdict} (${short} never reached ${oneSided.map((x) => fidAtMost(x.threshold)).join(', ')})`;
   }
   if (all('faster')) return 'significantly faster';
@@ -685,8 +684,7 @@ export function verdictOf(cs: readonly Comparison[]): string {
       : '') +
     open
       .map((c) => {
-        const [hit, short] =
-          c.reachedBy === 'distgan' ? [c.distgan, c.baseline] : [c.baseline, c.distgan];
+        const [hit, short] = sidesOf(c);
         return ` No time verdict at ${fidAtMost(c.threshold)}: reached only by ${hit}, but not every run of ${short} (${secondsText(c.runs)}) outlasted every time of ${hit} (${secondsText(c.times)}).`;
       })
       .join('');
